@@ -1,0 +1,361 @@
+"""Playbooks: YAML → validated, typed resource declarations, before any host is touched.
+
+Format (see docs/playbooks.md)::
+
+    name: java17
+    description: OpenJDK 17 with JAVA_HOME for every user
+    imports: [other]              # built-in names or paths; their vars and resources come first
+    vars:
+      java_version: 17            # defaults; -e key=value overrides (only declared vars)
+    resources:
+      - jdk:                      # exactly one resource type per item
+          version: "{{ java_version }}"
+      - env_file:
+          set: {JAVA_HOME: "{{ jdk.home }}"}   # outputs of earlier resources, by id
+        when: facts.wsl.version == 2           # a Jinja2 expression on facts and vars
+        name: JAVA_HOME for PAM sessions       # optional label
+        id: java_home                          # optional; defaults to the type name
+
+Everything that can be checked before facts is checked at load time: YAML syntax, unknown keys,
+types, missing fields, undefined variables, template syntax. Values that depend on facts or on an
+earlier resource's outputs are checked when rendered, before that host's plan.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from provision.errors import PlaybookError, UsageError
+from provision.paths import builtin_playbooks
+from provision.playbook.yamlsrc import Located, format_path, parse
+from provision.render import RenderError, names_in, render_value, template_names_in
+from provision.resources import REGISTRY
+from provision.resources.base import Resource, Spec
+
+TOP_KEYS = ("name", "description", "imports", "vars", "resources")
+COMMON_KEYS = ("id", "name", "when")
+RESERVED = {"facts", "true", "false", "none", "True", "False", "None", "loop", "item", "range",
+            "lipsum", "dict", "cycler", "joiner", "namespace"}
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Which spec fields name a template file, per resource type (checked at load time).
+TEMPLATE_FIELDS = {"env_file": ("template",), "profile_script": ("template",), "template": ("src",)}
+
+
+class _Deferred:
+    def __repr__(self) -> str:
+        return "<deferred>"
+
+
+DEFERRED = _Deferred()
+
+
+@dataclass
+class Decl:
+    """One resource of a playbook, as written (values not yet rendered)."""
+
+    id: str
+    type: str
+    name: str | None
+    when: str | bool | None
+    raw: dict[str, Any]
+    path: tuple  # location in its file, e.g. ("resources", 2, "jdk")
+    src: Located
+    partial: dict[str, Any] = field(default_factory=dict)  # rendered with vars only; deferred dropped
+    spec: Spec | None = None  # set when nothing was deferred
+
+    @property
+    def cls(self) -> type[Resource]:
+        return REGISTRY[self.type]
+
+    @property
+    def file(self) -> str:
+        return self.src.file
+
+    @property
+    def line(self) -> int | None:
+        return self.src.line_of(self.path[:-1])
+
+    def error(self, sub: tuple, message: str) -> PlaybookError:
+        return self.src.error(self.path + sub, message)
+
+    def render(self, ctx: dict[str, Any]) -> Spec:
+        """Render every value with the full context and validate; raises PlaybookError."""
+        try:
+            data = {k: render_value(v, ctx) for k, v in self.raw.items()}
+        except RenderError as exc:
+            raise self.error((), str(exc)) from None
+        try:
+            return self.cls.Spec.model_validate(data)
+        except ValidationError as exc:
+            raise _first_error(self, exc, set()) or self.error((), str(exc)) from None
+
+
+@dataclass
+class Playbook:
+    name: str
+    description: str
+    file: str
+    vars: dict[str, Any]
+    resources: list[Decl]
+    search_paths: list[Path]
+
+    def template_dirs(self) -> list[Path]:
+        return self.search_paths
+
+
+def resolve(ref: str) -> Path:
+    p = Path(ref)
+    if p.suffix in (".yml", ".yaml") or "/" in ref or p.exists():
+        if not p.is_file():
+            raise UsageError(f"playbook {ref}: no such file")
+        return p
+    builtins = builtin_playbooks()
+    if ref in builtins:
+        return builtins[ref]
+    raise UsageError(f"no playbook {ref!r}: not a file, and not a built-in "
+                     f"({', '.join(builtins) or 'none installed'})")
+
+
+def parse_extra_vars(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``-e key=value`` → {key: value}; values read as YAML scalars (17 → int, false → bool)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not _IDENT.match(key):
+            raise UsageError(f"-e {item!r}: expected key=value with a variable name as key")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            parsed = value
+        if isinstance(parsed, (dict, list)) or parsed is None and value.strip():
+            parsed = value
+        out[key] = parsed
+    return out
+
+
+def load(ref: str, extra_vars: dict[str, Any] | None = None) -> Playbook:
+    path = resolve(ref)
+    vars_: dict[str, Any] = {}
+    decls: list[Decl] = []
+    dirs: list[Path] = []
+    meta = _load_file(path, vars_, decls, dirs, stack=[])
+    for key, value in (extra_vars or {}).items():
+        if key not in vars_:
+            known = ", ".join(sorted(vars_)) or "none"
+            raise UsageError(f"-e {key}: the playbook has no variable {key!r} (it has: {known})")
+        vars_[key] = value
+    _check_ids(decls, vars_)
+    _prevalidate(decls, vars_, dirs)
+    return Playbook(name=meta.get("name") or path.stem, description=meta.get("description") or "",
+                    file=str(path), vars=vars_, resources=decls, search_paths=dirs)
+
+
+def _load_file(path: Path, vars_: dict[str, Any], decls: list[Decl], dirs: list[Path],
+               stack: list[Path]) -> dict[str, Any]:
+    real = path.resolve()
+    if real in stack:
+        raise PlaybookError("imports form a cycle: " + " → ".join(p.name for p in stack + [real]),
+                            file=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlaybookError(f"cannot read: {exc}", file=str(path)) from None
+    src = parse(text, _display(path))
+    doc = src.value
+    if doc is None:
+        raise PlaybookError("the playbook is empty", file=src.file)
+    if not isinstance(doc, dict):
+        raise src.error((), "a playbook is a mapping with 'resources' (and optionally vars, imports)")
+    for key in doc:
+        if key not in TOP_KEYS:
+            raise src.error((key,), f"unknown key (allowed: {', '.join(TOP_KEYS)})")
+    for key in ("name", "description"):
+        if key in doc and not isinstance(doc[key], str):
+            raise src.error((key,), "must be a string")
+    if path.parent not in dirs:
+        dirs.append(path.parent)
+
+    imports = doc.get("imports", [])
+    if not isinstance(imports, list) or not all(isinstance(i, str) for i in imports):
+        raise src.error(("imports",), "must be a list of playbook names or paths")
+    for i, ref in enumerate(imports):
+        child = path.parent / ref if ("/" in ref or ref.endswith((".yml", ".yaml"))) else None
+        try:
+            target = child if child is not None and child.is_file() else resolve(ref)
+        except UsageError as exc:
+            raise src.error(("imports", i), str(exc)) from None
+        _load_file(target, vars_, decls, dirs, stack + [real])
+
+    own_vars = doc.get("vars", {})
+    if own_vars is None:
+        own_vars = {}
+    if not isinstance(own_vars, dict):
+        raise src.error(("vars",), "must be a mapping of name: default value")
+    for key, value in own_vars.items():
+        if not isinstance(key, str) or not _IDENT.match(key) or key in RESERVED:
+            raise src.error(("vars", key), "not a usable variable name (letters, digits, _; not a reserved word)")
+        vars_[key] = value
+
+    resources = doc.get("resources")
+    if resources is None:
+        if not imports:
+            raise src.error((), "missing key 'resources' (a list of resources)")
+        resources = []
+    if not isinstance(resources, list):
+        raise src.error(("resources",), "must be a list; each item has one resource type as its key")
+    for i, item in enumerate(resources):
+        decls.append(_decl(src, i, item))
+    return doc
+
+
+def _display(path: Path) -> str:
+    try:
+        rel = path.resolve().relative_to(Path.cwd())
+        return str(rel)
+    except ValueError:
+        return str(path)
+
+
+def _decl(src: Located, i: int, item: Any) -> Decl:
+    at = ("resources", i)
+    if not isinstance(item, dict):
+        raise src.error(at, f"each resource is a mapping with one of: {', '.join(REGISTRY)}")
+    types = [k for k in item if k not in COMMON_KEYS]
+    if not types:
+        raise src.error(at, f"no resource type (one of: {', '.join(REGISTRY)})")
+    if len(types) > 1:
+        unknown = [t for t in types if t not in REGISTRY]
+        bad = unknown[0] if unknown else types[1]
+        why = "unknown key" if unknown else "only one resource type per item"
+        raise src.error(at + (bad,), f"{why} (resource types: {', '.join(REGISTRY)}; "
+                        f"other keys: {', '.join(COMMON_KEYS)})")
+    rtype = types[0]
+    if rtype not in REGISTRY:
+        raise src.error(at + (rtype,), f"unknown resource type (known: {', '.join(REGISTRY)})")
+    body = item[rtype]
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise src.error(at + (rtype,), "the resource's keys go in a mapping below its type")
+    rid = item.get("id", rtype)
+    if not isinstance(rid, str) or not _IDENT.match(rid) or rid in RESERVED:
+        raise src.error(at + ("id",), "must be a name (letters, digits, _) usable in templates")
+    name = item.get("name")
+    if name is not None and not isinstance(name, str):
+        raise src.error(at + ("name",), "must be a string")
+    when = item.get("when")
+    if when is not None and not isinstance(when, (str, bool)):
+        raise src.error(at + ("when",), "must be an expression (string) or true/false")
+    return Decl(id=rid, type=rtype, name=name, when=when, raw=body, path=at + (rtype,), src=src)
+
+
+def _check_ids(decls: list[Decl], vars_: dict[str, Any]) -> None:
+    seen: dict[str, Decl] = {}
+    for d in decls:
+        if d.id in seen:
+            first = seen[d.id]
+            raise d.src.error(d.path[:-1], f"two resources have the id {d.id!r} (the other is at "
+                              f"{first.file}:{first.line}); give each its own 'id:'")
+        if d.id in vars_:
+            raise d.src.error(d.path[:-1], f"the resource id {d.id!r} is also a variable name; rename one")
+        seen[d.id] = d
+
+
+def _partial(value: Any, runtime: set[str], vars_: dict[str, Any]) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            r = _partial(v, runtime, vars_)
+            if r is not DEFERRED:
+                out[k] = r
+        return out
+    if isinstance(value, list):
+        return [r for r in (_partial(v, runtime, vars_) for v in value) if r is not DEFERRED]
+    if names_in(value) & runtime:
+        return DEFERRED
+    return render_value(value, vars_)
+
+
+def _prevalidate(decls: list[Decl], vars_: dict[str, Any], dirs: list[Path]) -> None:
+    earlier: list[str] = []
+    for d in decls:
+        runtime = {"facts", *earlier}
+        known = set(vars_) | runtime
+        if isinstance(d.when, str):
+            try:
+                unknown = names_in(d.when, expression=True) - known
+            except RenderError as exc:
+                raise d.src.error(d.path[:-1] + ("when",), str(exc)) from None
+            if unknown:
+                raise d.src.error(d.path[:-1] + ("when",), _undefined(unknown, known))
+        deferred: set[str] = set()
+        partial: dict[str, Any] = {}
+        for key, value in d.raw.items():
+            try:
+                unknown = names_in(value) - known
+                if unknown:
+                    raise d.error((key,), _undefined(unknown, known))
+                r = _partial(value, runtime, vars_)
+            except RenderError as exc:
+                raise d.error((key,), str(exc)) from None
+            if r is DEFERRED:
+                deferred.add(key)
+            else:
+                partial[key] = r
+                if r != value and names_in(value) & runtime:
+                    deferred.add(key)  # partly deferred (a list or mapping with runtime values)
+        d.partial = partial
+        try:
+            spec = d.cls.Spec.model_validate(partial)
+        except ValidationError as exc:
+            error = _first_error(d, exc, deferred)
+            if error is not None:
+                raise error from None
+        else:
+            if not deferred:
+                d.spec = spec
+        for fname in TEMPLATE_FIELDS.get(d.type, ()):
+            tname = partial.get(fname, d.cls.Spec.model_fields[fname].default)
+            if isinstance(tname, str):
+                try:
+                    unknown = template_names_in(tname, dirs) - known
+                except RenderError as exc:
+                    raise d.error((fname,), str(exc)) from None
+                if unknown:
+                    raise d.error((fname,), f"template {tname}: {_undefined(unknown, known)}")
+        earlier.append(d.id)
+
+
+def _first_error(d: Decl, exc: ValidationError, deferred: set[str]) -> PlaybookError | None:
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        if deferred and (not loc or loc[0] in deferred):
+            continue  # decided when the deferred values are known
+        etype = err["type"]
+        if etype == "extra_forbidden":
+            allowed = ", ".join(list(d.cls.Spec.model_fields) + list(COMMON_KEYS))
+            msg = f"unknown key (allowed here: {allowed})"
+        elif etype == "missing":
+            msg = "missing required key"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            if "input" in err and etype not in ("value_error",) and not isinstance(err["input"], dict):
+                msg += f" (got {err['input']!r})"
+        return d.error(loc, msg)
+    return None
+
+
+def _undefined(unknown: set[str], known: set[str]) -> str:
+    names = ", ".join(sorted(unknown))
+    return f"undefined variable {names} (defined here: {', '.join(sorted(known)) or 'nothing'})"
+
+
+__all__ = ["Decl", "Playbook", "load", "parse_extra_vars", "resolve", "format_path"]

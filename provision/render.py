@@ -1,0 +1,125 @@
+"""Jinja2 rendering: sandboxed, StrictUndefined, native values for whole-value expressions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from provision.paths import templates_dir
+
+_WHOLE_EXPR = re.compile(r"^\{\{(?P<expr>(?:(?!\}\}).)*)\}\}$", re.S)
+
+
+class RenderError(Exception):
+    """A template or expression could not be parsed or evaluated (message is one line)."""
+
+
+def is_templated(value: object) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def make_env(search_paths: Iterable[Path] = ()) -> SandboxedEnvironment:
+    paths = [str(p) for p in search_paths] + [str(templates_dir())]
+    return SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(paths),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+_ENV = make_env()
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, jinja2.UndefinedError):
+        return f"undefined: {exc.message}"
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return f"template syntax error: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def render_string(text: str, ctx: Mapping[str, Any]) -> Any:
+    """Render one string. A value that is exactly ``{{ expr }}`` keeps the expression's native type."""
+    try:
+        m = _WHOLE_EXPR.match(text.strip())
+        if m and "{{" not in m.group("expr"):
+            return _ENV.compile_expression(m.group("expr"), undefined_to_none=False)(**ctx)
+        return _ENV.from_string(text).render(**ctx)
+    except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+        raise RenderError(_one_line(exc)) from None
+
+
+def render_value(value: Any, ctx: Mapping[str, Any]) -> Any:
+    """Render every templated string inside a YAML value (dicts, lists, scalars)."""
+    if isinstance(value, str):
+        return render_string(value, ctx) if is_templated(value) else value
+    if isinstance(value, dict):
+        return {k: render_value(v, ctx) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_value(v, ctx) for v in value]
+    return value
+
+
+def eval_condition(expr: str | bool, ctx: Mapping[str, Any]) -> bool:
+    """Evaluate a ``when:`` expression (plain Jinja2 expression, no braces)."""
+    if isinstance(expr, bool):
+        return expr
+    text = expr.strip()
+    m = _WHOLE_EXPR.match(text)
+    if m:
+        text = m.group("expr")
+    try:
+        return bool(_ENV.compile_expression(text, undefined_to_none=False)(**ctx))
+    except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+        raise RenderError(_one_line(exc)) from None
+
+
+def names_in(value: Any, *, expression: bool = False) -> set[str]:
+    """Top-level variable names a value's templates refer to (raises RenderError on bad syntax)."""
+    if isinstance(value, dict):
+        return set().union(*(names_in(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(names_in(v) for v in value)) if value else set()
+    if not isinstance(value, str):
+        return set()
+    source = value
+    if expression:
+        m = _WHOLE_EXPR.match(value.strip())
+        source = "{{ " + (m.group("expr") if m else value) + " }}"
+    elif not is_templated(value):
+        return set()
+    try:
+        return set(jinja2.meta.find_undeclared_variables(_ENV.parse(source)))
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError(_one_line(exc)) from None
+
+
+def render_template_file(name: str, ctx: Mapping[str, Any], search_paths: Iterable[Path] = ()) -> str:
+    env = make_env(search_paths) if search_paths else _ENV
+    try:
+        return env.get_template(name).render(**ctx)
+    except jinja2.TemplateNotFound:
+        raise RenderError(f"template not found: {name}") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError(f"{exc.filename or name}:{exc.lineno}: template syntax error: {exc.message}") from None
+    except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+        raise RenderError(f"{name}: {_one_line(exc)}") from None
+
+
+def template_names_in(name: str, search_paths: Iterable[Path] = ()) -> set[str]:
+    env = make_env(search_paths) if search_paths else _ENV
+    try:
+        source, filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+    except jinja2.TemplateNotFound:
+        raise RenderError(f"template not found: {name}") from None
+    try:
+        return set(jinja2.meta.find_undeclared_variables(env.parse(source, name, filename)))
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError(f"{name}:{exc.lineno}: template syntax error: {exc.message}") from None

@@ -1,0 +1,113 @@
+"""Output: live progress and results on stderr for people, one JSON document on stdout for tools."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from typing import Any, TextIO
+
+import click
+
+from provision import __version__
+from provision.engine import APPLY, HostResult, ResourceResult
+from provision.facts import Facts
+
+_STATUS_COLOUR = {"ok": "green", "changed": "yellow", "skipped": "cyan", "failed": "red"}
+_PLAN_WORD = {"changed": "change", "ok": "ok", "skipped": "skip", "failed": "failed"}
+
+
+class ConsoleReporter:
+    """Human output on stderr. With several hosts every line carries the host's name."""
+
+    def __init__(self, *, multi: bool = False, diff: bool = False, verbose: int = 0,
+                 stream: TextIO | None = None, quiet: bool = False) -> None:
+        self.multi = multi
+        self.diff = diff
+        self.verbose = verbose
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.colour = self.stream.isatty()
+        self.lock = threading.Lock()
+
+    def _emit(self, host: str, text: str) -> None:
+        prefix = f"[{host}] " if self.multi else ""
+        with self.lock:
+            for line in text.splitlines() or [""]:
+                click.echo(prefix + line, file=self.stream, color=self.colour)
+
+    def _style(self, text: str, status: str) -> str:
+        return click.style(text, fg=_STATUS_COLOUR.get(status), bold=status == "failed") if self.colour else text
+
+    def host_started(self, host: str) -> None:
+        if self.multi and not self.quiet:
+            self._emit(host, "connecting…")
+
+    def facts_gathered(self, host: str, facts: Facts) -> None:
+        if self.quiet:
+            return
+        wsl = f", WSL{facts.wsl.version}" if facts.wsl.version else ""
+        self._emit(host, f"{host}: {facts.os.label} {facts.arch}, kernel {facts.kernel}, "
+                         f"PID 1 {facts.pid1 or '?'}{wsl}")
+
+    def progress(self, host: str, message: str) -> None:
+        if not self.quiet:
+            self._emit(host, f"  … {message}")
+
+    def output(self, host: str, line: str) -> None:
+        if self.verbose and not self.quiet:
+            self._emit(host, f"    | {line}")
+
+    def resource_done(self, host: str, r: ResourceResult, mode: str) -> None:
+        if self.quiet and r.status != "failed":
+            return
+        word = r.status if mode == APPLY else _PLAN_WORD.get(r.status, r.status)
+        head = f"  {self._style(f'{word:<8}', r.status)} {r.label}"
+        lines = []
+        if r.status == "changed":
+            for c in r.changes:
+                lines.append(f"{head}: {c.summary}" if not lines else f"{' ' * 11}{c.summary}")
+                if c.reason:
+                    lines.append(f"{' ' * 13}because {c.reason}")
+                if c.diff and (self.diff or mode != APPLY):
+                    lines.extend(" " * 13 + d for d in c.diff.rstrip("\n").splitlines())
+        else:
+            lines.append(f"{head}: {r.reason}" if r.reason else head)
+        for note in r.notes:
+            lines.append(f"{' ' * 13}note: {note}")
+        self._emit(host, "\n".join(lines))
+
+    def host_done(self, host: str, result: HostResult, mode: str) -> None:
+        verb = "changed" if mode == APPLY else "to change"
+        status = "failed" if result.failed else ("changed" if result.changed else "ok")
+        summary = (f"{host}: {result.changed} {verb}, {result.count('ok')} ok, "
+                   f"{result.count('skipped')} skipped, {result.count('failed')} failed "
+                   f"({result.duration:.1f}s)")
+        if result.unreachable or (result.failed and not result.resources):
+            summary = f"{host}: {'unreachable' if result.unreachable else 'failed'}: {result.error}"
+        self._emit(host, self._style(summary, status))
+
+    def table(self, results: list[HostResult]) -> None:
+        """The final per-host table (several hosts)."""
+        width = max(len(r.host) for r in results)
+        rows = [f"{'host':<{width}}  changed  failed  unreachable  time"]
+        for r in results:
+            rows.append(f"{r.host:<{width}}  {r.changed:>7}  {('yes' if r.failed and not r.unreachable else 'no'):>6}"
+                        f"  {('yes' if r.unreachable else 'no'):>11}  {r.duration:5.1f}s")
+        with self.lock:
+            click.echo("\n".join(rows), file=self.stream)
+
+
+def document(command: str, playbook: str | None, mode: str, results: list[HostResult],
+             extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"provision": __version__, "command": command, "playbook": playbook,
+                           "mode": mode, "ok": not any(r.failed for r in results),
+                           "changed": sum(r.changed for r in results),
+                           "hosts": [r.as_dict() for r in results]}
+    if extra:
+        doc.update(extra)
+    return doc
+
+
+def print_json(doc: dict[str, Any]) -> None:
+    click.echo(json.dumps(doc, indent=2, default=str))

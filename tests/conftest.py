@@ -1,0 +1,92 @@
+"""Shared fixtures. Lab fixtures build real Debian roots; under CI=true they never skip."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import lab
+
+REPO = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def lab_or_skip() -> None:
+    missing = lab.requirements_missing()
+    if missing:
+        if IN_CI:
+            pytest.fail(f"lab tests must run in CI, but: {missing}")
+        pytest.skip(missing)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and item.get_closest_marker("lab") is not None:
+        report.outcome = "failed"
+        report.longrepr = f"lab test skipped under CI=true (must run): {report.longrepr}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if lab.requirements_missing() is None:
+        lab.sweep()
+
+
+@pytest.fixture(scope="session")
+def base_root() -> Path:
+    lab_or_skip()
+    return lab.ensure_base()
+
+
+@pytest.fixture(scope="session")
+def jdk_root() -> Path:
+    lab_or_skip()
+    return lab.jdk_base()
+
+
+@pytest.fixture
+def fresh_root(base_root: Path) -> Iterator[lab.Root]:
+    with lab.Root(base_root, name="fresh") as root:
+        yield root
+
+
+@pytest.fixture
+def converged_root(jdk_root: Path) -> Iterator[lab.Root]:
+    with lab.Root(jdk_root, name="jdk") as root:
+        yield root
+
+
+class Result:
+    def __init__(self, proc: subprocess.CompletedProcess) -> None:
+        self.rc = proc.returncode
+        self.stdout = proc.stdout.decode(errors="replace")
+        self.stderr = proc.stderr.decode(errors="replace")
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+    def __repr__(self) -> str:
+        return f"<rc={self.rc}\nstdout:\n{self.stdout[-3000:]}\nstderr:\n{self.stderr[-3000:]}>"
+
+
+def provision(*args: str, input: bytes | None = None, cwd: Path | None = None,
+              env: dict[str, str] | None = None, timeout: float = 1800) -> Result:
+    """Run the real CLI in a subprocess, as a user would."""
+    proc = subprocess.run([sys.executable, "-m", "provision", *args], input=input,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd or REPO,
+                          env={**os.environ, **(env or {})}, timeout=timeout,
+                          stdin=None if input is not None else subprocess.DEVNULL)
+    return Result(proc)
+
+
+@pytest.fixture
+def cli():
+    return provision

@@ -4,7 +4,8 @@ Keys:
   src: template name (looked up beside the playbook first, then in templates/)
   dest: absolute path
   mode: octal string, e.g. '0644' (default: keep the current mode, 0644 for a new file)
-  owner, group: names or ids (default: keep, root for a new file)
+  owner: user name or id (default: keep, root for a new file)
+  group: group name or id (default: keep, root for a new file)
   state: present | absent (default present)
 
 Example:

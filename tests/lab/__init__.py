@@ -113,6 +113,18 @@ def _prepare_apt(root: Path) -> None:
     policy.chmod(0o755)
 
 
+def mirror_network_trust(root: Path) -> None:
+    """Give a root this machine's TLS trust (CA bundle, pip's cert setting), as resolv.conf and
+    apt's Acquire options are given: the network path from here may re-sign TLS with a local CA."""
+    bundle = Path("/etc/ssl/certs/ca-certificates.crt")
+    if bundle.is_file():
+        dest = root / "etc/ssl/certs/ca-certificates.crt"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.unlink(missing_ok=True)
+        shutil.copy(bundle, dest)
+        (root / "etc/pip.conf").write_text(f"[global]\ncert = {bundle}\n")
+
+
 def _recipe_key(name: str, parent: str | None, packages: tuple[str, ...]) -> str:
     text = "|".join([RECIPE_VERSION, name, parent or "", ",".join(packages), *mirror(), SUITE])
     return hashlib.sha256(text.encode()).hexdigest()[:10]

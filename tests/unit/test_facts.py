@@ -1,0 +1,100 @@
+"""Facts parsers: real captured script output (from lab roots) and edge cases, no host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provision.facts import (FactRequest, build_script, parse, parse_candidates, parse_os_release,
+                             parse_wsl)
+
+DATA = Path(__file__).parent / "data/facts"
+
+
+def test_converged_debian12_root():
+    f = parse((DATA / "debian12-jdk17.txt").read_text())
+    assert (f.os.id, f.os.version_id, f.os.codename) == ("debian", "12", "bookworm")
+    assert f.os.label == "Debian 12 (bookworm)"
+    assert f.arch == "amd64"
+    assert f.package("openjdk-17-jdk-headless").installed
+    assert not f.package("openjdk-17-jdk").installed
+    assert f.package("sudo").installed
+    jdk = f.jdks[17]
+    assert jdk.home == "/usr/lib/jvm/java-17-openjdk-amd64"
+    assert jdk.has_java and jdk.has_javac and jdk.release.startswith("17.")
+    names = {a.name for a in jdk.alternatives}
+    assert {"java", "javac", "jar"} <= names
+    assert all(a.registered and a.current == a.path for a in jdk.alternatives)
+    env = f.file("/etc/environment")
+    assert env.exists and env.content == b'PATH="/usr/bin:/bin"\n' and env.mode == 0o644
+    assert not f.file("/etc/wsl.conf").exists
+    removal = f.apt.removals[("openjdk-17-jdk", "openjdk-17-jdk-headless", "openjdk-17-jre",
+                              "openjdk-17-jre-headless")]
+    assert removal == ["openjdk-17-jdk-headless", "openjdk-17-jre-headless"]
+    assert f.apt.lists_mtime and f.apt.lists_mtime <= f.now
+    assert f.wsl.version == 0
+
+
+def test_fresh_debian12_root():
+    f = parse((DATA / "debian12-fresh.txt").read_text())
+    assert not f.package("openjdk-17-jdk-headless").installed
+    assert f.apt.candidates["openjdk-17-jdk-headless"].startswith("17.")
+    assert f.jdks[17].home == "" and f.jdks[11].home == ""
+    assert f.apt.available_jdks == [17]  # asked because openjdk-11 has no candidate
+
+
+def test_script_is_one_posix_script_with_each_request():
+    s = build_script(FactRequest(packages={"a", "b"}, files={"/etc/x y"}, jdks={21}))
+    assert "dpkg-query" in s and "'/etc/x y'" in s and "openjdk-21-jdk-headless" in s
+    assert s.rstrip().endswith("exit 0")
+
+
+@pytest.mark.parametrize("bad", ["a;rm -rf /", "$(x)", "a b"])
+def test_package_names_are_never_interpolated_unchecked(bad):
+    from provision.errors import FactError
+
+    with pytest.raises(FactError):
+        build_script(FactRequest(packages={bad}))
+
+
+def test_ubuntu_os_release():
+    text = """PRETTY_NAME="Ubuntu 24.04.1 LTS"
+NAME="Ubuntu"
+VERSION_ID="24.04"
+VERSION="24.04.1 LTS (Noble Numbat)"
+VERSION_CODENAME=noble
+ID=ubuntu
+ID_LIKE=debian"""
+    o = parse_os_release(text.splitlines())
+    assert (o.id, o.version_id, o.codename, o.id_like) == ("ubuntu", "24.04", "noble", "debian")
+    assert o.label == "Ubuntu 24.04 (noble)"
+
+
+def test_debian_testing_codename_from_version():
+    o = parse_os_release(['ID=debian', 'VERSION="13 (trixie)"'])
+    assert o.codename == "trixie"
+
+
+@pytest.mark.parametrize("kernel,lines,version", [
+    ("5.15.167.4-microsoft-standard-WSL2", ["binfmt /proc/sys/fs/binfmt_misc/WSLInterop"], 2),
+    ("6.6.36.6-microsoft-standard-WSL2+", [], 2),
+    ("4.4.0-19041-Microsoft", ["distro Ubuntu"], 1),
+    ("6.1.0-28-amd64", [], 0),
+    ("6.1.0-custom", ["binfmt /proc/sys/fs/binfmt_misc/WSLInterop-late", "run-wsl"], 2),
+])
+def test_wsl_detection(kernel, lines, version):
+    assert parse_wsl(lines, kernel, f"Linux version {kernel}").version == version
+
+
+def test_apt_cache_policy_parsing():
+    text = """openjdk-17-jdk:
+  Installed: (none)
+  Candidate: 17.0.15+6-1~deb12u1
+  Version table:
+openjdk-99-jdk:
+  Installed: (none)
+  Candidate: (none)
+"""
+    assert parse_candidates(text.splitlines()) == {"openjdk-17-jdk": "17.0.15+6-1~deb12u1",
+                                                  "openjdk-99-jdk": None}

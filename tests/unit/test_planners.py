@@ -1,0 +1,53 @@
+"""Resource planners are pure functions of spec + facts: tested from data, no host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from factsdata import facts_from
+from provision.errors import ResourceError
+from provision.resources import REGISTRY
+
+CASES = yaml.safe_load((Path(__file__).parent / "data/plans.yml").read_text())
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c["name"])
+def test_plan(case):
+    cls = REGISTRY[case["resource"]]
+    resource = cls(cls.Spec.model_validate(case["spec"]))
+    facts = facts_from(case.get("facts") or {})
+    if "error" in case:
+        with pytest.raises(ResourceError) as err:
+            resource.plan(facts)
+        assert case["error"] in str(err.value)
+        return
+    plan = resource.plan(facts)
+    assert [c.summary for c in plan.changes] == case["changes"]
+    text = plan.reason + " " + " ".join(c.reason for c in plan.changes)
+    for expected in case.get("reason_has", []):
+        assert expected in text, text
+    if not plan.changes:
+        assert plan.reason, "a no-op must say why"
+    for expected in case.get("diff_has", []):
+        assert any(expected in (c.diff or "") for c in plan.changes), [c.diff for c in plan.changes]
+    for expected in case.get("notes_has", []):
+        assert any(expected in n for n in plan.notes), plan.notes
+    for key, value in case.get("outputs", {}).items():
+        assert plan.outputs[key] == value
+
+
+def test_every_resource_type_documents_its_keys():
+    for name, cls in REGISTRY.items():
+        doc = cls.__doc__ or ""
+        for field in cls.Spec.model_fields:
+            assert f"{field}:" in doc or f"``{field}``" in doc, f"{name}: key {field!r} is not documented"
+
+
+def test_resource_reference_is_generated_from_the_docstrings():
+    from provision.docgen import render
+
+    current = (Path(__file__).resolve().parents[2] / "docs/resources.md").read_text()
+    assert current == render(), "docs/resources.md is stale: run python3 -m provision.docgen"

@@ -13,6 +13,8 @@ import pytest
 
 import lab
 
+pytest_plugins = ["lab.fixtures"]  # fleet_factory, ssh_host, wsl2_host, wsl1_host: booted lab hosts
+
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -6,6 +6,7 @@
   downloaded into its apt cache, so hosts install without fetching them again.
 - A second cached base with the JDK installed, for "already converged" cases.
 - Each test gets an overlayfs copy of a base (``Root``); ``Root.upper`` is exactly what changed.
+- ``lab.hosts``: such copies booted as hosts with their own sshd on 127.0.0.N, and WSL personas.
 - Everything is torn down at the end, even on failure. Loopback addresses only.
 
 Commands inside a root run in their own mount and PID namespaces, so nothing they mount or
@@ -23,14 +24,16 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 LAB_DIR = Path(os.environ.get("PROVISION_LAB_DIR", "/var/tmp/provision-lab"))
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
 SUITE = "bookworm"
 BASE_PACKAGES = ("openssh-server", "sudo", "procps", "ca-certificates")
-PREFETCH = ("openjdk-17-jdk-headless",)
+# systemd-sysv is downloaded, not installed: a fresh WSL distro has no systemd, and installing it
+# is what the product does before WSL can boot systemd (tests/lab/hosts.py restarts into it).
+PREFETCH = ("openjdk-17-jdk-headless", "systemd-sysv", "systemd")
 CHROOT_ENV = ["env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
               "HOME=/root", "LANG=C.UTF-8"]
 
@@ -176,9 +179,10 @@ def jdk_base() -> Path:
 
 
 class Root:
-    """An overlayfs copy of a base. ``path`` is the root to use; ``upper`` holds every change."""
+    """An overlayfs copy of a base. ``path`` is the root to use; ``upper`` holds every change.
+    ``layers`` are extra read-only directories stacked above the base (the top one first)."""
 
-    def __init__(self, base: Path, *, name: str = "root") -> None:
+    def __init__(self, base: Path, *, name: str = "root", layers: Sequence[Path] = ()) -> None:
         LAB_DIR.mkdir(parents=True, exist_ok=True)
         self.dir = Path(tempfile.mkdtemp(prefix=f"run-{name}-", dir=LAB_DIR))
         self.upper = self.dir / "upper"
@@ -188,7 +192,8 @@ class Root:
             d.mkdir()
         (self.dir / "owner").write_text(str(os.getpid()))
         run(["mount", "-t", "overlay", "overlay", "-o",
-             f"lowerdir={base},upperdir={self.upper},workdir={self.work}", str(self.path)])
+             f"lowerdir={':'.join(map(str, [*layers, base]))},upperdir={self.upper},workdir={self.work}",
+             str(self.path)])
         self.mounted = True
 
     @property
@@ -229,10 +234,12 @@ class Root:
 
 def _alive(pid_file: Path) -> bool:
     try:
-        os.kill(int(pid_file.read_text().strip()), 0)
-    except (OSError, ValueError):
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+        # A zombie (killed, not yet reaped) owns nothing any more.
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, ValueError, IndexError):
         return False
-    return True
 
 
 def sweep() -> None:
@@ -240,6 +247,9 @@ def sweep() -> None:
     process is gone (other test sessions may be running beside this one)."""
     if not LAB_DIR.is_dir():
         return
+    from lab import hosts  # booted hosts first: their processes hold the roots below
+
+    hosts.sweep()
     for d in LAB_DIR.glob("run-*"):
         if _alive(d / "owner"):
             continue

@@ -30,6 +30,10 @@ class ConnectError(ProvisionError):
     """A host could not be reached or entered."""
 
 
+class BecomeError(ProvisionError):
+    """A host was reached but root privileges could not be had (sudo missing, password wrong)."""
+
+
 class FactError(ProvisionError):
     """Facts could not be gathered or understood."""
 

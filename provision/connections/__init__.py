@@ -1,30 +1,28 @@
-"""Targets: ``local`` and ``chroot:/path`` (SSH arrives behind the same interface)."""
+"""Targets are reached through one small interface (``Connection``): local, chroot and SSH."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from provision.connections.base import CommandResult, Connection
-from provision.errors import UsageError
 
-__all__ = ["CommandResult", "Connection", "open_target", "check_target"]
+if TYPE_CHECKING:
+    from provision.connections.ssh import SshOptions
+    from provision.targets import Target
 
-
-def check_target(spec: str) -> str:
-    """Validate a target string without connecting; returns it normalised."""
-    if spec == "local":
-        return spec
-    if spec.startswith("chroot:"):
-        if not spec[len("chroot:"):].startswith("/"):
-            raise UsageError(f"target {spec!r}: chroot needs an absolute path, e.g. chroot:/srv/rootfs")
-        return spec
-    raise UsageError(f"unknown target {spec!r}: use 'local' or 'chroot:/path/to/rootfs'")
+__all__ = ["CommandResult", "Connection", "open_target"]
 
 
-def open_target(spec: str) -> Connection:
-    spec = check_target(spec)
-    if spec == "local":
+def open_target(target: Target, ssh: SshOptions | None = None) -> Connection:
+    """Connect to a target (raises ConnectError when it cannot be reached or entered)."""
+    if target.kind == "local":
         from provision.connections.local import LocalConnection
 
         return LocalConnection()
-    from provision.connections.chroot import ChrootConnection
+    if target.kind == "chroot":
+        from provision.connections.chroot import ChrootConnection
 
-    return ChrootConnection(spec[len("chroot:"):])
+        return ChrootConnection(target.root)
+    from provision.connections.ssh import SshConnection
+
+    return SshConnection(target, ssh)

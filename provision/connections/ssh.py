@@ -1,0 +1,324 @@
+"""A host over SSH (paramiko): one connection per host, reused for every command; no agent.
+
+- ssh_config (``--ssh-config FILE``, else ``~/.ssh/config``) gives HostName, User, Port,
+  IdentityFile, ProxyJump/ProxyCommand, ConnectTimeout and UserKnownHostsFile.
+- Host keys are checked against known_hosts (``--known-hosts``, else ssh_config's
+  UserKnownHostsFile, else ``~/.ssh/known_hosts``). An unknown key is refused unless new keys are
+  accepted (``--accept-new-host-keys``, or ``StrictHostKeyChecking accept-new`` in ssh_config),
+  which records it; a changed key is always refused. Nothing is ever accepted silently.
+- Not root on the host: commands run through sudo. Passwordless sudo is found with one
+  ``sudo -n true``; otherwise the password (``--ask-become-pass``) travels on the command's stdin
+  (``sudo -k -S -p ''``), never in a command line, a log, an error message or JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import hashlib
+import os
+import shlex
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+
+from provision.connections.base import CommandResult, Connection, Stream, display
+from provision.errors import BecomeError, ConnectError
+
+KEEPALIVE = 30
+_known_hosts_lock = threading.Lock()
+
+
+@dataclass
+class SshOptions:
+    """Connection settings shared by every SSH host of a run (CLI flags)."""
+
+    ssh_config: str | None = None
+    known_hosts: str | None = None
+    accept_new_host_keys: bool = False
+    become_password: str | None = field(default=None, repr=False)
+    connect_timeout: float = 15.0
+
+    def config(self) -> paramiko.SSHConfig:
+        path = self.ssh_config or os.path.expanduser("~/.ssh/config")
+        if self.ssh_config and not os.path.isfile(self.ssh_config):
+            raise ConnectError(f"--ssh-config {self.ssh_config}: no such file")
+        if not os.path.isfile(path):
+            return paramiko.SSHConfig()
+        try:
+            return paramiko.SSHConfig.from_path(path)
+        except (OSError, paramiko.ConfigParseError) as exc:
+            raise ConnectError(f"cannot read ssh config {path}: {exc}") from None
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return f"{key.get_name()} SHA256:{base64.b64encode(digest).decode().rstrip('=')}"
+
+
+class UnknownHostKey(paramiko.SSHException):
+    def __init__(self, hostname: str, key: paramiko.PKey) -> None:
+        super().__init__(hostname)
+        self.hostname = hostname
+        self.key = key
+
+
+class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
+    """Unknown key: refuse, or (accept-new) record it in the known_hosts file and go on."""
+
+    def __init__(self, known_hosts: str, accept_new: bool) -> None:
+        self.known_hosts = known_hosts
+        self.accept_new = accept_new
+        self.recorded: str | None = None
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        if not self.accept_new:
+            raise UnknownHostKey(hostname, key)
+        line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
+        path = Path(self.known_hosts)
+        with _known_hosts_lock:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            existing = path.read_bytes() if path.exists() else b""
+            with open(path, "ab") as fh:
+                if existing and not existing.endswith(b"\n"):
+                    fh.write(b"\n")
+                fh.write(line.encode())
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        self.recorded = fingerprint(key)
+
+
+def _first(value: object) -> str | None:
+    if isinstance(value, list):
+        return str(value[0]) if value else None
+    return str(value) if value is not None else None
+
+
+class SshConnection(Connection):
+    kind = "ssh"
+
+    def __init__(self, target, options: SshOptions | None = None, *, _depth: int = 0) -> None:  # noqa: ANN001
+        super().__init__(target.name)
+        self.options = options or SshOptions()
+        cfg = self.options.config().lookup(target.ssh_host)
+        self.hostname = str(cfg.get("hostname") or target.ssh_host)
+        self.user = target.user or _first(cfg.get("user")) or getpass.getuser()
+        port = target.port or _first(cfg.get("port")) or 22
+        try:
+            self.port = int(port)
+        except ValueError:
+            raise ConnectError(f"port {port!r} in ssh config is not a number") from None
+        self.key_files = [os.path.expanduser(target.identity_file)] if target.identity_file else [
+            os.path.expanduser(k) for k in cfg.get("identityfile", [])]
+        self.known_hosts = os.path.expanduser(
+            self.options.known_hosts
+            or (_first(cfg.get("userknownhostsfile")) or "~/.ssh/known_hosts").split()[0])
+        accept_new = self.options.accept_new_host_keys or str(
+            cfg.get("stricthostkeychecking", "")).lower() == "accept-new"
+        timeout = target.connect_timeout or _first(cfg.get("connecttimeout")) or self.options.connect_timeout
+        self.timeout = float(timeout)
+        self.sessions = 0  # command round trips made (for the docs' claim and its test)
+        self._policy = _HostKeyPolicy(self.known_hosts, accept_new)
+        self._jump: SshConnection | None = None
+        self._sudo: list[str] = []
+        self._password: bytes | None = None
+        self._client = self._connect(cfg, target, _depth)
+        if self.user != "root":
+            try:
+                self._become()
+            except BaseException:
+                self.close()
+                raise
+
+    # ------------------------------------------------------------------ connecting
+
+    def _sock(self, cfg: dict, target, depth: int):  # noqa: ANN001, ANN202
+        jump = _first(cfg.get("proxyjump"))
+        if jump and jump.lower() != "none":
+            if depth > 4:
+                raise ConnectError(f"ProxyJump chain is too long (a loop?)")
+            from provision.targets import parse_spec
+
+            hop = parse_spec(jump.split(",")[0])
+            self._jump = SshConnection(hop, self.options, _depth=depth + 1)
+            try:
+                return self._jump._client.get_transport().open_channel(  # type: ignore[union-attr]
+                    "direct-tcpip", (self.hostname, self.port), ("127.0.0.1", 0), timeout=self.timeout)
+            except (paramiko.SSHException, OSError) as exc:
+                raise ConnectError(f"jump host {jump} cannot reach {self.hostname}:{self.port}: "
+                                   f"{exc}") from None
+        command = _first(cfg.get("proxycommand"))
+        if command and command.lower() != "none":
+            return paramiko.ProxyCommand(command)
+        return None
+
+    def _connect(self, cfg: dict, target, depth: int) -> paramiko.SSHClient:  # noqa: ANN001
+        client = paramiko.SSHClient()
+        where = f"{self.user}@{self.hostname}:{self.port}"
+        try:
+            if os.path.isfile(self.known_hosts):
+                client.load_host_keys(self.known_hosts)
+        except (OSError, paramiko.SSHException) as exc:
+            raise ConnectError(f"cannot read known_hosts {self.known_hosts}: {exc}") from None
+        client.set_missing_host_key_policy(self._policy)
+        try:
+            client.connect(self.hostname, self.port, username=self.user,
+                           key_filename=self.key_files or None, look_for_keys=not self.key_files,
+                           allow_agent=True, timeout=self.timeout, banner_timeout=self.timeout,
+                           auth_timeout=self.timeout, sock=self._sock(cfg, target, depth))
+        except UnknownHostKey as exc:
+            client.close()
+            raise ConnectError(
+                f"{self.label}: host key of {exc.hostname} is not known ({fingerprint(exc.key)}); check it, "
+                f"then run again with --accept-new-host-keys to record it in {self.known_hosts}") from None
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            name = self.hostname if self.port == 22 else f"[{self.hostname}]:{self.port}"
+            raise ConnectError(
+                f"{self.label}: host key of {name} has CHANGED (now {fingerprint(exc.key)}, known "
+                f"{fingerprint(exc.expected_key)}): refusing to connect, this may be a man-in-the-middle "
+                f"attack; if the host was reinstalled, remove the old key with: "
+                f"ssh-keygen -f {shlex.quote(self.known_hosts)} -R {shlex.quote(name)}") from None
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            keys = ", ".join(self.key_files) or "the agent's and ~/.ssh's keys"
+            raise ConnectError(f"authentication failed for {where} (tried {keys}): {exc}") from None
+        except socket.gaierror as exc:
+            client.close()
+            raise ConnectError(f"cannot resolve host name {self.hostname}: {exc.strerror}") from None
+        except (paramiko.ssh_exception.NoValidConnectionsError, OSError) as exc:
+            client.close()
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            if isinstance(exc, (socket.timeout, TimeoutError)):
+                reason = f"timed out after {self.timeout:.0f}s"
+            raise ConnectError(f"cannot connect to {self.hostname}:{self.port}: {reason}") from None
+        except paramiko.SSHException as exc:
+            client.close()
+            raise ConnectError(f"SSH error with {where}: {exc}") from None
+        transport = client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(KEEPALIVE)
+        return client
+
+    def _become(self) -> None:
+        """Find how to be root: passwordless sudo, or sudo with the password on stdin."""
+        probe = self._raw(shlex.join(["sudo", "-n", "true"]), None, self.timeout + 15, None)
+        if probe.ok:
+            self._sudo = ["sudo", "-n", "--"]
+            return
+        if "not found" in probe.err or probe.rc == 127:
+            raise BecomeError(f"{self.user} is not root and sudo is not installed")
+        if self.options.become_password is None:
+            raise BecomeError(f"{self.user} needs a password for sudo: run with "
+                               "--ask-become-pass (or log in as root, or allow NOPASSWD sudo)")
+        self._password = self.options.become_password.encode() + b"\n"
+        check = self._raw("sudo -k -S -p '' -- true", self._password, self.timeout + 30, None)
+        if not check.ok:
+            self._password = None
+            raise BecomeError(f"sudo did not accept the password for {self.user} "
+                               f"(or {self.user} may not use sudo here)")
+        self._sudo = ["sudo", "-k", "-S", "-p", "", "--"]
+
+    # ------------------------------------------------------------------ running
+
+    def _exec(self, argv: Sequence[str], *, input: bytes | None, timeout: float | None,
+              stream: Stream | None) -> CommandResult:
+        command = shlex.join([*self._sudo, *argv])
+        data = input
+        if self._password is not None:
+            data = self._password + (input or b"")
+        result = self._raw(command, data, timeout, stream)
+        result.command = display(argv)
+        return result
+
+    def run_unprivileged(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
+        """A plain command as the login user, in a new session: what a user's `ssh host cmd` sees."""
+        result = self._raw(shlex.join(list(argv)), None, timeout, None)
+        result.command = display(argv)
+        return result
+
+    def _raw(self, command: str, data: bytes | None, timeout: float | None,
+             stream: Stream | None) -> CommandResult:
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise ConnectError(f"the SSH connection was lost")
+        try:
+            chan = transport.open_session(timeout=self.timeout)
+        except (paramiko.SSHException, OSError) as exc:
+            raise ConnectError(f"cannot open an SSH session: {exc}") from None
+        self.sessions += 1
+        out: list[bytes] = []
+        err: list[bytes] = []
+        deadline = time.monotonic() + timeout if timeout else None
+        try:
+            chan.settimeout(1.0)
+            chan.exec_command(command)
+            writer = threading.Thread(target=self._feed, args=(chan, data), daemon=True)
+            writer.start()
+            err_reader = threading.Thread(target=self._drain_stderr, args=(chan, err), daemon=True)
+            err_reader.start()
+            pending = b""
+            while True:
+                try:
+                    chunk = chan.recv(65536)
+                except socket.timeout:
+                    if deadline and time.monotonic() > deadline:
+                        chan.close()
+                        return CommandResult(command, 124, b"".join(out),
+                                             b"".join(err) + f"\ntimed out after {timeout:.0f}s".encode())
+                    if not transport.is_active():
+                        raise ConnectError(f"the SSH connection was lost") from None
+                    continue
+                if not chunk:
+                    break
+                out.append(chunk)
+                if stream is not None:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        stream(line.decode("utf-8", "replace"))
+            if stream is not None and pending:
+                stream(pending.decode("utf-8", "replace"))
+            rc = chan.recv_exit_status()
+            err_reader.join(timeout=30)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise ConnectError(f"the SSH connection failed during a command: {exc}") from None
+        finally:
+            chan.close()
+        if rc == -1:
+            raise ConnectError(f"the SSH connection closed without an exit status")
+        return CommandResult(command, rc, b"".join(out), b"".join(err))
+
+    @staticmethod
+    def _feed(chan: paramiko.Channel, data: bytes | None) -> None:
+        try:
+            if data:
+                chan.sendall(data)
+            chan.shutdown_write()
+        except (OSError, paramiko.SSHException):
+            pass
+
+    @staticmethod
+    def _drain_stderr(chan: paramiko.Channel, into: list[bytes]) -> None:
+        while True:
+            try:
+                chunk = chan.recv_stderr(65536)
+            except socket.timeout:
+                if chan.closed:
+                    return
+                continue
+            except (OSError, paramiko.SSHException):
+                return
+            if not chunk:
+                return
+            into.append(chunk)
+
+    def close(self) -> None:
+        self._password = None
+        self._client.close()
+        if self._jump is not None:
+            self._jump.close()

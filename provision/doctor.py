@@ -1,0 +1,363 @@
+"""`provision doctor`: a read-only diagnosis of a host, with a cause and a fix for each problem.
+
+It recognises the situation of the manual procedure's part B — ``System has not been booted with
+systemd as init system (PID 1). Can't operate. Failed to connect to bus: Host is down`` — and says
+why for this host (WSL2 without systemd, a wsl.conf WSL ignores, a pending restart, WSL1, an old
+WSL, a container or chroot where wsl.conf does not apply), and checks JAVA_HOME (set, a JDK with
+bin/javac, the same JDK as the default ``java``, not overridden by later files, and on WSL set
+where WSL terminals read it).
+
+Gathering is one round trip of read-only commands (the facts script plus a few probes);
+``diagnose()`` is a pure function of what came back, unit-tested from data.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from provision import wsl
+from provision.facts import MARK, FactRequest, Facts, build_script, parse
+from provision.formats import pamenv, wslconf
+
+OK, WARN, PROBLEM, INFO = "ok", "warn", "problem", "info"
+SYSTEMD_ERROR = ("System has not been booted with systemd as init system (PID 1). Can't operate. "
+                 "Failed to connect to bus: Host is down")
+WSL_CONF = "/etc/wsl.conf"
+ENVIRONMENT = "/etc/environment"
+# Where JAVA_HOME is commonly set, in the order a login shell applies them (pam_env first).
+JAVA_HOME_FILES = ["/etc/environment", "/etc/profile", "/etc/profile.d/*.sh", "/etc/bash.bashrc",
+                   "/etc/zsh/zshenv", "/root/.pam_environment", "/root/.profile", "/root/.bash_profile",
+                   "/root/.bashrc", "/root/.zshenv", "/root/.zshrc", "/home/*/.pam_environment",
+                   "/home/*/.profile", "/home/*/.bash_profile", "/home/*/.bashrc", "/home/*/.zshenv",
+                   "/home/*/.zshrc"]
+
+PROBES = r"""
+mark doctor-systemctl
+if command -v systemctl >/dev/null 2>&1; then
+  echo "state $(timeout 10 systemctl is-system-running 2>/dev/null | head -n 1)"
+  echo "error $(timeout 10 systemctl show-environment 2>&1 >/dev/null | tr '\n' ' ')"
+  timeout 10 systemctl --failed --no-legend --plain 2>/dev/null | head -n 10 | sed 's/^/failed /'
+else
+  echo "no-systemctl"
+fi
+mark doctor-java-home
+grep -HnE '^[[:space:]]*(export[[:space:]]+)?JAVA_HOME=' @FILES@ 2>/dev/null
+mark doctor-homes
+grep -hE '^[[:space:]]*(export[[:space:]]+)?JAVA_HOME=' @FILES@ 2>/dev/null \
+ | sed -E 's/^[[:space:]]*(export[[:space:]]+)?JAVA_HOME=//; s/^"([^"]*)".*$/\1/; s/^'"'"'([^'"'"']*)'"'"'.*$/\1/; s/[[:space:]]*#.*$//; s/[[:space:]]+$//' \
+ | sort -u | while IFS= read -r h; do
+  case "$h" in ''|*'$'*|*'`'*) continue;; esac
+  j=-; [ -x "$h/bin/java" ] && j=java; c=-; [ -x "$h/bin/javac" ] && c=javac
+  printf '%s\t%s\t%s\t%s\n' "$h" "$(readlink -f "$h" 2>/dev/null || echo -)" "$j" "$c"
+done
+mark doctor-java
+printf 'java %s\n' "$(readlink -f "$(command -v java 2>/dev/null)" 2>/dev/null)"
+printf 'javac %s\n' "$(readlink -f "$(command -v javac 2>/dev/null)" 2>/dev/null)"
+""".replace("@FILES@", " ".join(JAVA_HOME_FILES))
+
+
+@dataclass
+class Finding:
+    check: str  # systemd | wsl | wsl.conf | JAVA_HOME | java
+    status: str  # ok | warn | problem | info
+    summary: str
+    fix: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"check": self.check, "status": self.status, "summary": self.summary, "fix": self.fix}
+
+
+@dataclass
+class JavaHomeLine:
+    path: str
+    line: int
+    value: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass
+class Probe:
+    """What the doctor's probes saw (besides the facts)."""
+
+    system_state: str = ""  # systemctl is-system-running, "" when systemctl is missing
+    systemctl_error: str = ""  # what `systemctl show-environment` printed on failure
+    has_systemctl: bool = True
+    failed_units: list[str] = field(default_factory=list)
+    java_home: list[JavaHomeLine] = field(default_factory=list)
+    homes: dict[str, tuple[str, bool, bool]] = field(default_factory=dict)  # value → (real, java, javac)
+    java: str = ""  # realpath of the default java, "" if none on PATH
+    javac: str = ""
+
+
+def request() -> FactRequest:
+    return FactRequest(files={WSL_CONF, ENVIRONMENT}, packages={"systemd-sysv"})
+
+
+def script() -> str:
+    base = build_script(request())
+    return base.replace("\nexit 0\n", PROBES + "\nexit 0\n")
+
+
+def _value(path: str, text: str) -> str:
+    if os.path.basename(path) in ("environment", ".pam_environment"):
+        env = pamenv.effective(text.encode() + b"\n")
+        return env.get("JAVA_HOME", "")
+    body = re.sub(r"^\s*(export\s+)?JAVA_HOME=", "", text)
+    m = re.match(r'^"([^"]*)"|^\'([^\']*)\'', body)
+    if m:
+        return m.group(1) if m.group(1) is not None else m.group(2)
+    return re.sub(r"\s*#.*$", "", body).strip()
+
+
+def parse_probe(output: str) -> Probe:
+    p = Probe()
+    section = ""
+    for line in output.split("\n"):
+        if line.startswith(MARK):
+            section = line[len(MARK):].partition(" ")[0]
+            continue
+        if not line.strip():
+            continue
+        if section == "doctor-systemctl":
+            kind, _, rest = line.partition(" ")
+            if kind == "no-systemctl":
+                p.has_systemctl = False
+            elif kind == "state":
+                p.system_state = rest.strip()
+            elif kind == "error":
+                p.systemctl_error = rest.strip()
+            elif kind == "failed":
+                p.failed_units.append(rest.split()[0] if rest.split() else rest)
+        elif section == "doctor-java-home":
+            m = re.match(r"^([^:]+):(\d+):(.*)$", line)
+            if m:
+                p.java_home.append(JavaHomeLine(m.group(1), int(m.group(2)), _value(m.group(1), m.group(3))))
+        elif section == "doctor-homes":
+            parts = line.split("\t")
+            if len(parts) == 4:
+                p.homes[parts[0]] = (parts[1] if parts[1] != "-" else "", parts[2] == "java",
+                                     parts[3] == "javac")
+        elif section == "doctor-java":
+            kind, _, rest = line.partition(" ")
+            if kind == "java":
+                p.java = rest.strip()
+            elif kind == "javac":
+                p.javac = rest.strip()
+    return p
+
+
+# --------------------------------------------------------------------------- diagnosis
+
+def _restart_fix(facts: Facts) -> str:
+    return ("from Windows (PowerShell): " + "; then ".join(wsl.restart_commands(facts)) +
+            " (or `provision apply --restart-wsl` here, which ends this session)")
+
+
+def _systemd(facts: Facts, probe: Probe, kind: str) -> list[Finding]:
+    state = probe.system_state
+    w = facts.wsl
+    if facts.pid1 == "systemd" and not (w.chroot or kind == "chroot"):
+        if state == "running":
+            return [Finding("systemd", OK, "systemd is PID 1 and the system is running")]
+        if state == "degraded":
+            units = ", ".join(probe.failed_units) or "see systemctl --failed"
+            return [Finding("systemd", WARN, f"systemd is PID 1; the system is up but degraded (failed "
+                            f"units: {units})", "systemctl --failed; journalctl -b -u <unit> for why; "
+                            "a degraded system still runs services")]
+        if state in ("starting", "initializing"):
+            return [Finding("systemd", INFO, f"systemd is PID 1 and still booting ({state})",
+                            "wait: timeout 120 systemctl is-system-running --wait")]
+        return [Finding("systemd", WARN, f"systemd is PID 1 but answers {state or 'nothing'}",
+                        "systemctl is-system-running; journalctl -b")]
+
+    seen = probe.systemctl_error or SYSTEMD_ERROR
+    head = (f"PID 1 is {facts.pid1 or 'unknown'}, not systemd, so systemctl fails here "
+            f"(\"{seen.strip()}\")") if probe.has_systemctl else \
+        (f"PID 1 is {facts.pid1 or 'unknown'}, not systemd, so systemd-dependent commands fail here "
+         f"(\"{SYSTEMD_ERROR}\"; systemctl is not even installed)")
+    if w.container or w.chroot or kind == "chroot":
+        what = f"a {w.container} container" if w.container else "a chroot"
+        onwsl = " on WSL" if w.version else ""
+        return [Finding("systemd", WARN, f"{head}: this is {what}{onwsl}, where systemd is not started "
+                        "and /etc/wsl.conf does not apply",
+                        "start services with `service <name> start`, or run the commands on the host "
+                        "itself" + (" (a container: run it with an init, e.g. a systemd image)"
+                                    if w.container else ""))]
+    if w.version == 1:
+        return [Finding("systemd", PROBLEM, f"{head}: the distro runs under WSL1, which cannot run "
+                        "systemd (boot.systemd is ignored on WSL1)",
+                        f"convert it from PowerShell: {wsl.convert_command(facts)}"
+                        + ("" if w.distro else " (find <distro> with: wsl -l -v)"))]
+    if w.version == 2:
+        if wsl.too_old(facts):
+            return [Finding("systemd", PROBLEM, f"{head}: WSL {w.wsl_version} is older than "
+                            f"{wsl.MIN_SYSTEMD_WSL}, the first WSL that runs systemd",
+                            "update WSL from PowerShell: wsl --update (Windows 10 needs KB5020030 or "
+                            "later), then restart the distro")]
+        conf = facts.file(WSL_CONF)
+        data = conf.content if conf.exists else b""
+        bad = wslconf.first_invalid(data)
+        eff = wslconf.effective(data)
+        fix_apply = "provision apply wsl-systemd (or the default playbook), then restart the distro: " + \
+            _restart_fix(facts)
+        if eff.get("boot.systemd") == "true":
+            if not facts.wsl.sbin_init:
+                return [Finding("systemd", PROBLEM, f"{head}: {WSL_CONF} enables systemd, but "
+                                "/sbin/init is missing (systemd-sysv is not installed), so WSL ignores it",
+                                fix_apply)]
+            return [Finding("systemd", PROBLEM, f"{head}: {WSL_CONF} enables systemd, but the distro "
+                            "has not been restarted since (WSL reads wsl.conf only when it starts)",
+                            "restart the distro " + _restart_fix(facts))]
+        if bad is not None and re.search(r"(?im)^\s*systemd\s*=", data.decode("utf-8", "replace")):
+            why = f"line {bad.no} is invalid ({bad.problem}), and WSL stops reading the file there"
+            return [Finding("systemd", PROBLEM, f"{head}: {WSL_CONF} sets systemd, but WSL ignores it: "
+                            f"{why}", "provision apply wsl-systemd repairs the file (CRLF, BOM) or "
+                            "names the line to fix; then restart the distro: " + _restart_fix(facts))]
+        said = ("it does not exist" if not conf.exists else
+                "it sets boot.systemd=false" if eff.get("boot.systemd") == "false" else
+                "it has no [boot] systemd=true")
+        return [Finding("systemd", PROBLEM, f"{head}: this is WSL2 without systemd: {WSL_CONF} does "
+                        f"not enable it ({said})", fix_apply)]
+    return [Finding("systemd", WARN, f"{head}: this host was not started with systemd (not WSL)",
+                    "start services with `service <name> start`; systemd needs to be the init the "
+                    "machine or container boots")]
+
+
+def _wsl(facts: Facts) -> list[Finding]:
+    w = facts.wsl
+    if not w.version:
+        return [Finding("wsl", INFO, "not WSL (" + (f"kernel {facts.kernel}" if facts.kernel else "no kernel")
+                        + ", no WSL interop signal)")]
+    out = []
+    ver = f"WSL {w.wsl_version} (from {w.wsl_version_source})" if w.wsl_version else "WSL version unknown"
+    out.append(Finding("wsl", INFO, f"WSL{w.version}: {ver}, distro {w.distro or 'unknown'}; signals: "
+                       f"{', '.join(w.signals) or 'none'}",
+                       "" if w.wsl_version else "check `wsl --version` in PowerShell (systemd needs "
+                       f"{wsl.MIN_SYSTEMD_WSL} or newer; 'Invalid command line option' = old inbox WSL: "
+                       "wsl --update)"))
+    conf = facts.file(WSL_CONF)
+    if conf.exists:
+        _, repairs = wslconf.repair(conf.content)
+        lines = wslconf.problems(wslconf.parse(conf.content))
+        if repairs:
+            out.append(Finding("wsl.conf", PROBLEM, f"{WSL_CONF}: " + "; ".join(repairs).replace(
+                "removed", "has").replace("converted", "has") + " — WSL ignores such a file",
+                "provision apply wsl-systemd rewrites it as UTF-8 with LF and no BOM"))
+        elif lines:
+            invalid = [ln for ln in lines if ln.kind == "invalid"]
+            status = PROBLEM if invalid else WARN
+            text = "; ".join(f"line {ln.no}: {ln.problem}" for ln in lines)
+            tail = " (WSL stops reading the file at an invalid line)" if invalid else ""
+            out.append(Finding("wsl.conf", status, f"{WSL_CONF}: {text}{tail}",
+                               "fix or remove those lines"))
+        else:
+            eff = wslconf.effective(conf.content)
+            out.append(Finding("wsl.conf", OK, f"{WSL_CONF} is valid: " +
+                               (", ".join(f"{k}={v}" for k, v in eff.items()) or "no settings")))
+    return out
+
+
+def _under(path: str, home: str) -> bool:
+    return bool(path and home) and (path + "/").startswith(home.rstrip("/") + "/")
+
+
+def _java_home(facts: Facts, probe: Probe) -> list[Finding]:
+    lines = probe.java_home
+    if not lines:
+        return [Finding("JAVA_HOME", PROBLEM, "JAVA_HOME is not set for new sessions (not in "
+                        "/etc/environment, /etc/profile.d or the shell startup files)",
+                        "provision apply java17 (or the default playbook)")]
+    out: list[Finding] = []
+    env = [ln for ln in lines if ln.path == ENVIRONMENT]
+    primary = env[-1] if env else lines[0]  # pam_env: the last line of /etc/environment wins
+    value = primary.value
+    if "$" in value or "`" in value:
+        out.append(Finding("JAVA_HOME", WARN, f"JAVA_HOME in {primary.where} is computed ({value}): "
+                           "cannot check where it points", "write the JDK's path literally"))
+        return out
+    real, has_java, has_javac = probe.homes.get(value, ("", False, False))
+    if not (has_java and has_javac):
+        what = "does not exist" if not real else "has no bin/javac (a JRE?)" if has_java else "has no bin/java"
+        out.append(Finding("JAVA_HOME", PROBLEM, f"JAVA_HOME in {primary.where} is {value}, which {what}",
+                           "provision apply java17 sets it to the installed JDK's home"))
+    else:
+        out.append(Finding("JAVA_HOME", OK, f"JAVA_HOME is {value} ({primary.where}), a JDK with bin/java "
+                           "and bin/javac"))
+    others = [ln for ln in lines if ln is not primary and ln.value != value]
+    for ln in others:
+        out.append(Finding("JAVA_HOME", WARN, f"JAVA_HOME is set again in {ln.where} to {ln.value!r}, "
+                           f"which overrides {value} for the shells that read that file",
+                           f"remove or correct that line in {ln.path}"))
+    if facts.wsl.version and all(ln.path in (ENVIRONMENT,) or ln.path.endswith(".pam_environment")
+                                 for ln in lines):
+        out.append(Finding("JAVA_HOME", PROBLEM, "JAVA_HOME is only in /etc/environment, which WSL "
+                           "terminals never read (they do not go through PAM)",
+                           "provision apply java17 (writes /etc/profile.d/jdk.sh on WSL)"))
+    if not probe.java:
+        out.append(Finding("java", PROBLEM, "no java on PATH", "provision apply java17"))
+    elif real and has_java:
+        if _under(probe.java, real):
+            out.append(Finding("java", OK, f"the default java ({probe.java}) is the JDK in JAVA_HOME"))
+        else:
+            out.append(Finding("java", PROBLEM, f"the default java is {probe.java}, not the JDK in "
+                               f"JAVA_HOME ({real}): tools disagree on the Java version",
+                               "provision apply java17 makes the JDK the default (update-alternatives), "
+                               "or point JAVA_HOME at the JDK you want"))
+    return out
+
+
+def diagnose(facts: Facts, probe: Probe, kind: str = "local") -> list[Finding]:
+    """Findings for one host: pure function of its facts and probes."""
+    return _systemd(facts, probe, kind) + _wsl(facts) + _java_home(facts, probe)
+
+
+@dataclass
+class Report:
+    host: str
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not any(f.status == PROBLEM for f in self.findings)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"host": self.host, "ok": self.ok, "error": self.error, "facts": self.facts,
+                "problems": sum(f.status == PROBLEM for f in self.findings),
+                "warnings": sum(f.status == WARN for f in self.findings),
+                "findings": [f.as_dict() for f in self.findings]}
+
+
+def examine(conn: Any, host: str, kind: str) -> Report:
+    """Run the read-only probes on a connected host (one round trip) and diagnose."""
+    from provision.errors import FactError
+
+    result = conn.run(["sh", "-c", script()], timeout=120)
+    if result.rc != 0 or MARK + "os-release" not in result.out:
+        raise FactError(f"gathering facts failed (exit {result.rc}): {result.tail() or 'no output'}")
+    facts = parse(result.out)
+    return Report(host, diagnose(facts, parse_probe(result.out), kind), facts=facts.summary())
+
+
+def text(report: Report) -> str:
+    if report.error:
+        return f"{report.host}: cannot examine: {report.error}"
+    f = report.facts
+    wslv = f", WSL{f.get('wsl')}" if f.get("wsl") else ""
+    lines = [f"{report.host}: {f.get('os')} {f.get('arch')}, kernel {f.get('kernel')}, "
+             f"PID 1 {f.get('pid1') or '?'}{wslv}"]
+    for x in report.findings:
+        lines.append(f"  {x.status:<8} {x.check}: {x.summary}")
+        if x.fix and x.status != OK:
+            lines.append(f"{' ' * 11}fix: {x.fix}")
+    problems = sum(x.status == PROBLEM for x in report.findings)
+    warns = sum(x.status == WARN for x in report.findings)
+    lines.append(f"{report.host}: {problems} problem(s), {warns} warning(s)")
+    return "\n".join(lines)

@@ -1,0 +1,111 @@
+"""The WSL flow through the engine and the report, without a host: a fake connection answers the
+facts script with a WSL2 persona's output. Checks skip, "restart required" (made now or pending)
+in the console output and in --json, and what `apply --restart-wsl` decides."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+
+from provision import engine, playbook
+from provision.connections.base import CommandResult, Connection
+from provision.report import ConsoleReporter, document
+from provision.targets import Target
+from provision.wsl import restart_hosts
+
+
+def facts_output(*, kernel: str, pid1: str, wsl_lines: list[str], wsl_conf: bytes | None) -> str:
+    parts = ["@@os-release", 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm', "@@arch", "amd64",
+             "@@kernel", kernel, "@@proc-version", f"Linux version {kernel}", "@@pid1", pid1,
+             "@@now", "1800000000", "@@wsl", *wsl_lines, "@@apt-lists", "1799999000",
+             "@@packages", "systemd-sysv\tii \t252.33-1~deb12u1"]
+    if wsl_conf is not None:
+        parts += ["@@file /etc/wsl.conf", "644 0 0 root root regular file",
+                  base64.b64encode(wsl_conf).decode()]
+    else:
+        parts += ["@@file /etc/wsl.conf"]
+    return "\n".join(parts) + "\n"
+
+
+class FakeHost(Connection):
+    kind = "ssh"
+
+    def __init__(self, out: str) -> None:
+        super().__init__("fake")
+        self.out = out
+        self.commands: list[list[str]] = []
+
+    def _exec(self, argv, *, input, timeout, stream):  # noqa: ANN001
+        self.commands.append(list(argv))
+        if argv[:2] == ["sh", "-c"] and "mark os-release" in argv[2]:
+            return CommandResult("facts", 0, self.out.encode(), b"")
+        return CommandResult(" ".join(argv), 0, b"", b"")
+
+
+WSL2 = dict(kernel="5.15.167.4-microsoft-standard-WSL2",
+            wsl_lines=["binfmt /proc/sys/fs/binfmt_misc/WSLInterop", "run-wsl", "init", "sbin-init",
+                       "wslpath //wsl.localhost/Ubuntu-24.04/", "wslinfo 2.3.26"])
+
+
+def run(out: str, mode: str):
+    pb = playbook.load("wsl-systemd")
+    stream = io.StringIO()
+    host = FakeHost(out)
+    results = engine.run(pb, [Target("wsl", "ssh")], mode, ConsoleReporter(stream=stream),
+                         connect=lambda t: host)
+    return results[0], stream.getvalue(), document("apply", pb.name, mode, results), host
+
+
+def test_plan_says_restart_required_with_the_distro_commands():
+    out = facts_output(pid1="init", wsl_conf=b"[user]\ndefault=dev\n", **WSL2)
+    result, text, doc, host = run(out, engine.PLAN)
+    assert result.changed == 1 and not result.failed
+    r = doc["hosts"][0]["restart_required"]
+    assert r["commands"] == ["wsl.exe --terminate Ubuntu-24.04", "wsl.exe -d Ubuntu-24.04"]
+    assert r["pending"] is False and r["distro"] == "Ubuntu-24.04"
+    assert "restart required after this apply: WSL reads /etc/wsl.conf only when the distro starts" in text
+    assert text.rstrip().splitlines()[-1].strip().startswith("then check:")  # at the end of the host's output
+    assert [c for c in host.commands if c[:2] != ["sh", "-c"]] == []  # plan ran only the facts script
+
+
+def test_apply_pending_restart_changes_nothing_but_says_so():
+    out = facts_output(pid1="init", wsl_conf=b"[boot]\nsystemd=true\n", **WSL2)
+    result, text, doc, host = run(out, engine.APPLY)
+    assert result.changed == 0 and doc["hosts"][0]["restart_required"]["pending"] is True
+    assert "restart required (pending" in text
+    assert len(host.commands) == 1  # the facts script, nothing written
+
+
+def test_systemd_running_no_restart():
+    out = facts_output(pid1="systemd", wsl_conf=b"[boot]\nsystemd=true\n", **WSL2)
+    result, text, doc, _ = run(out, engine.APPLY)
+    assert doc["hosts"][0]["restart_required"] is None and "restart required" not in text
+    assert result.resources[0].status == "ok" and "systemd is already PID 1" in result.resources[0].reason
+
+
+def test_not_wsl_is_skipped_with_the_reason():
+    out = facts_output(kernel="6.1.0-28-amd64", pid1="systemd", wsl_lines=[], wsl_conf=None)
+    result, text, doc, _ = run(out, engine.APPLY)
+    res = doc["hosts"][0]["resources"][0]
+    assert res["status"] == "skipped" and res["reason"].startswith("not WSL (kernel 6.1.0-28-amd64")
+    assert doc["hosts"][0]["restart_required"] is None
+
+
+@pytest.mark.parametrize("restart,failed,expect", [
+    (None, False, "no restart required"),
+    ({"wsl": 2, "distro": "Ubuntu", "wsl_exe": None, "commands": ["wsl.exe --terminate Ubuntu"]}, False,
+     "wsl.exe is not reachable through interop"),
+    ({"wsl": 2, "distro": None, "wsl_exe": "/x/wsl.exe", "commands": []}, False, "name is unknown"),
+    ({"wsl": 2, "distro": "Ubuntu", "wsl_exe": "/x/wsl.exe", "commands": []}, True, "the run failed"),
+    ({"wsl": 2, "distro": "Ubuntu", "wsl_exe": "/x/wsl.exe", "commands": []}, False, "This session ends now"),
+])
+def test_restart_wsl_decisions(restart, failed, expect):
+    result = engine.HostResult("wsl", failed=failed, restart_required=restart)
+    lines: list[str] = []
+    host = FakeHost("")
+    restart_hosts([result], [Target("wsl", "ssh")], lambda t: host, lines.append)
+    assert any(expect in line for line in lines), lines
+    ran = [c for c in host.commands]
+    assert ran == ([["/x/wsl.exe", "--terminate", "Ubuntu"]] if expect == "This session ends now" else [])

@@ -1,0 +1,246 @@
+"""Playbook ``checks:``: extra assertions, in YAML, that ``provision verify`` runs after the ones
+derived from the resources.
+
+Each item has a ``name`` (required; it is the check's name in every report), an optional ``when``
+(a Jinja2 expression on facts, variables and resource outputs) and exactly one kind::
+
+    checks:
+      - name: maven runs
+        command: {run: "mvn -v", rc: 0, stdout_contains: "Apache Maven"}
+      - name: proxy kept
+        file: {path: /etc/environment, contains: "http_proxy="}
+      - name: git from bookworm
+        package: {name: git, version: "1:2.39"}
+
+Values are templates, rendered like resources' values (``{{ jdk.home }}`` works). Everything that
+can be checked before facts is checked at load time, with file:line errors.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from provision.errors import PlaybookError
+from provision.playbook.yamlsrc import Located
+from provision.render import RenderError, names_in, render_value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _regex(v: str | None) -> str | None:
+    if v is not None:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+    return v
+
+
+class CommandCheck(_Model):
+    """Run a shell command (as root, through the target's connection) and test its result."""
+
+    run: str
+    rc: int | None = 0  # None: any exit code
+    stdout_contains: str | None = None
+    stdout_matches: str | None = None  # regular expression, searched
+    stderr_contains: str | None = None
+    stderr_matches: str | None = None
+    timeout: int = 120
+
+    _re = field_validator("stdout_matches", "stderr_matches")(_regex)
+
+
+class FileCheck(_Model):
+    path: str
+    exists: bool = True
+    contains: str | None = None
+    matches: str | None = None  # regular expression, searched (multiline)
+
+    _re = field_validator("matches")(_regex)
+
+    @field_validator("path")
+    @classmethod
+    def _abs(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError("must be an absolute path")
+        return v
+
+    @model_validator(mode="after")
+    def _sense(self) -> FileCheck:
+        if not self.exists and (self.contains is not None or self.matches is not None):
+            raise ValueError("'contains'/'matches' need exists: true")
+        return self
+
+
+class PackageCheck(_Model):
+    name: str
+    installed: bool = True
+    version: str | None = None  # a prefix of the version, or a regular expression for all of it
+
+    @model_validator(mode="after")
+    def _sense(self) -> PackageCheck:
+        if not self.installed and self.version is not None:
+            raise ValueError("'version' needs installed: true")
+        return self
+
+
+KINDS: dict[str, type[_Model]] = {"command": CommandCheck, "file": FileCheck, "package": PackageCheck}
+ITEM_KEYS = ("name", "when", *KINDS)
+
+
+@dataclass
+class CheckDecl:
+    """One ``checks:`` item as written (values rendered per host by ``render``)."""
+
+    name: str
+    kind: str
+    raw: dict[str, Any]
+    when: str | bool | None
+    path: tuple  # ("checks", i)
+    src: Located
+    spec: _Model | None = field(default=None)  # set when nothing in it waits for facts
+
+    @property
+    def file(self) -> str:
+        return self.src.file
+
+    @property
+    def line(self) -> int | None:
+        return self.src.line_of(self.path)
+
+    def error(self, sub: tuple, message: str) -> PlaybookError:
+        return self.src.error(self.path + sub, message)
+
+    def label(self, ctx: dict[str, Any]) -> str:
+        try:
+            return str(render_value(self.name, ctx))
+        except RenderError:
+            return self.name
+
+    def render(self, ctx: dict[str, Any]) -> _Model:
+        try:
+            data = render_value(self.raw, ctx)
+        except RenderError as exc:
+            raise self.error((self.kind,), str(exc)) from None
+        try:
+            return KINDS[self.kind].model_validate(data)
+        except ValidationError as exc:
+            raise _first_error(self, exc, set()) or self.error((self.kind,), str(exc)) from None
+
+
+def parse_checks(src: Located, items: Any) -> list[CheckDecl]:
+    """The ``checks:`` list of one file, structure only (values are checked by ``prevalidate``)."""
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise src.error(("checks",), "must be a list; each item has a name and one of: "
+                        + ", ".join(KINDS))
+    out: list[CheckDecl] = []
+    for i, item in enumerate(items):
+        at = ("checks", i)
+        if not isinstance(item, dict):
+            raise src.error(at, f"each check is a mapping with 'name' and one of: {', '.join(KINDS)}")
+        for key in item:
+            if key not in ITEM_KEYS:
+                raise src.error(at + (key,), f"unknown key (allowed: {', '.join(ITEM_KEYS)})")
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip():
+            where = at + (("name",) if "name" in item else ())
+            raise src.error(where, "every check needs a 'name' (a string)")
+        kinds = [k for k in item if k in KINDS]
+        if len(kinds) != 1:
+            where = at + ((kinds[1],) if len(kinds) > 1 else ())
+            raise src.error(where, f"give exactly one of: {', '.join(KINDS)}")
+        kind = kinds[0]
+        body = item[kind]
+        if not isinstance(body, dict):
+            raise src.error(at + (kind,), "the check's keys go in a mapping below its kind")
+        when = item.get("when")
+        if when is not None and not isinstance(when, (str, bool)):
+            raise src.error(at + ("when",), "must be an expression (string) or true/false")
+        out.append(CheckDecl(name=name, kind=kind, raw=body, when=when, path=at, src=src))
+    return out
+
+
+def add_checks(into: list[CheckDecl], new: list[CheckDecl]) -> None:
+    """Append one file's checks; names are unique across the playbook and its imports."""
+    seen = {c.name: c for c in into}
+    for c in new:
+        if c.name in seen:
+            other = seen[c.name]
+            raise c.error(("name",), f"two checks are named {c.name!r} (the other is at "
+                          f"{other.file}:{other.line}); names identify checks in reports")
+        seen[c.name] = c
+        into.append(c)
+
+
+def prevalidate(checks: list[CheckDecl], vars_: dict[str, Any], runtime: set[str]) -> None:
+    """Load-time validation: names defined, template syntax, keys and types of what is known.
+
+    ``runtime`` holds the names only known per host (``facts`` and the resources' ids).
+    """
+    from provision.playbook import DEFERRED, _partial, _undefined  # the resources' own rules
+
+    known = set(vars_) | runtime
+    for c in checks:
+        if isinstance(c.when, str):
+            try:
+                unknown = names_in(c.when, expression=True) - known
+            except RenderError as exc:
+                raise c.error(("when",), str(exc)) from None
+            if unknown:
+                raise c.error(("when",), _undefined(unknown, known))
+        try:
+            unknown = names_in(c.name) - known
+        except RenderError as exc:
+            raise c.error(("name",), str(exc)) from None
+        if unknown:
+            raise c.error(("name",), _undefined(unknown, known))
+        deferred: set[str] = set()
+        partial: dict[str, Any] = {}
+        for key, value in c.raw.items():
+            try:
+                unknown = names_in(value) - known
+                if unknown:
+                    raise c.error((c.kind, key), _undefined(unknown, known))
+                r = _partial(value, runtime, vars_)
+            except RenderError as exc:
+                raise c.error((c.kind, key), str(exc)) from None
+            if r is DEFERRED or (r != value and names_in(value) & runtime):
+                deferred.add(key)
+            if r is not DEFERRED:
+                partial[key] = r
+        try:
+            spec = KINDS[c.kind].model_validate(partial)
+        except ValidationError as exc:
+            error = _first_error(c, exc, deferred)
+            if error is not None:
+                raise error from None
+        else:
+            if not deferred:
+                c.spec = spec
+
+
+def _first_error(c: CheckDecl, exc: ValidationError, deferred: set[str]) -> PlaybookError | None:
+    model = KINDS[c.kind]
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        if deferred and (not loc or loc[0] in deferred):
+            continue
+        etype = err["type"]
+        if etype == "extra_forbidden":
+            msg = f"unknown key (allowed here: {', '.join(model.model_fields)})"
+        elif etype == "missing":
+            msg = "missing required key"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            if "input" in err and etype != "value_error" and not isinstance(err["input"], dict):
+                msg += f" (got {err['input']!r})"
+        return c.error((c.kind, *loc), msg)
+    return None

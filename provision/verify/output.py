@@ -1,0 +1,102 @@
+"""Verify's output: a summary on stderr for people, a JSON document for tools, JUnit XML for CI."""
+
+from __future__ import annotations
+
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from provision import __version__
+from provision.verify.runner import FAILED, PASSED, HostReport
+
+_MARK = {PASSED: ("passed", "green"), FAILED: ("FAILED", "red"), "skipped": ("skipped", "cyan")}
+
+
+def summary(reports: list[HostReport], *, verbose: int = 0, quiet: bool = False,
+            stream: TextIO | None = None) -> None:
+    """Per host: every failing check with its message (all checks with -v), then the counts."""
+    out = stream or sys.stderr
+    colour = out.isatty()
+
+    def style(text: str, fg: str | None, bold: bool = False) -> str:
+        return click.style(text, fg=fg, bold=bold) if colour else text
+
+    lines: list[str] = []
+    for r in reports:
+        if not quiet or not r.ok:
+            lines.append(f"{r.host}:")
+        for c in r.checks:
+            if c.status == PASSED and (quiet or not verbose):
+                continue
+            word, fg = _MARK.get(c.status, (c.status, None))
+            line = f"  {style(f'{word:<7}', fg, c.status == FAILED)} {c.name}"
+            if c.message and (c.status != PASSED or verbose):
+                line += f": {c.message}"
+            lines.append(line)
+        for s in r.skipped if verbose else []:
+            lines.append(f"  {style('n/a    ', 'cyan')} {s}")
+        if r.error:
+            head = f"{r.host}: not verified: {r.error}"
+        else:
+            head = f"{r.host}: {r.passed} passed, {r.failed} failed ({r.duration:.1f}s)"
+        lines.append(style(head, "green" if r.ok else "red", not r.ok))
+    if len(reports) > 1:
+        bad = [r.host for r in reports if not r.ok]
+        lines.append(style(f"{len(reports) - len(bad)} of {len(reports)} hosts verified"
+                           + (f"; failed: {', '.join(bad)}" if bad else ""), "red" if bad else "green"))
+    click.echo("\n".join(lines), file=out, color=colour)
+
+
+def document(playbook: str | None, reports: list[HostReport]) -> dict[str, Any]:
+    return {"provision": __version__, "command": "verify", "playbook": playbook,
+            "ok": all(r.ok for r in reports),
+            "passed": sum(r.passed for r in reports), "failed": sum(r.failed for r in reports),
+            "hosts": [r.as_dict() for r in reports]}
+
+
+def junit(reports: list[HostReport], suite: str = "provision verify") -> ET.ElementTree:
+    """One ``<testsuite>`` per host, one ``<testcase classname=HOST name=CHECK>`` per check."""
+    root = ET.Element("testsuites", name=suite)
+    total = failures = skipped = 0
+    elapsed = 0.0
+    for r in reports:
+        n_skip = sum(1 for c in r.checks if c.status == "skipped")
+        ts = ET.SubElement(root, "testsuite", name=r.host, tests=str(len(r.checks)),
+                           failures=str(r.failed), errors="0", skipped=str(n_skip),
+                           time=f"{r.duration:.3f}")
+        props = ET.SubElement(ts, "properties")
+        ET.SubElement(props, "property", name="host", value=r.host)
+        for c in r.checks:
+            tc = ET.SubElement(ts, "testcase", classname=r.host, name=c.name, time=f"{c.duration:.3f}")
+            if c.resource:
+                tcp = ET.SubElement(tc, "properties")
+                ET.SubElement(tcp, "property", name="resource", value=c.resource)
+            if c.status == FAILED:
+                f = ET.SubElement(tc, "failure", message=c.message or "failed", type="CheckFailed")
+                f.text = f"{r.host}: {c.name}: {c.message}"
+            elif c.status == "skipped":
+                ET.SubElement(tc, "skipped", message=c.message or "skipped")
+            elif c.message:
+                ET.SubElement(tc, "system-out").text = c.message
+        total += len(r.checks)
+        failures += r.failed
+        skipped += n_skip
+        elapsed += r.duration
+    root.set("tests", str(total))
+    root.set("failures", str(failures))
+    root.set("errors", "0")
+    root.set("skipped", str(skipped))
+    root.set("time", f"{elapsed:.3f}")
+    tree = ET.ElementTree(root)
+    ET.indent(tree)
+    return tree
+
+
+def write_junit(path: str, reports: list[HostReport]) -> None:
+    p = Path(path)
+    if p.parent and not p.parent.exists():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    junit(reports).write(p, encoding="utf-8", xml_declaration=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -62,11 +63,90 @@ def _playbooks_help() -> str:
 
 
 def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("-H", "--host", "hosts", multiple=True, metavar="TARGET",
-                      help="Where to run: 'local' (default) or 'chroot:/path/to/rootfs'. Repeatable.")(fn)
-    fn = click.option("--forks", default=10, show_default=True, type=click.IntRange(1, 256),
-                      help="Hosts handled at once.")(fn)
-    return fn
+    """Where to run, and how to reach and enter the hosts. Collected into ``Targets`` (``targets``)."""
+    options = [
+        click.option("-H", "--host", "hosts", multiple=True, metavar="TARGET",
+                     help="Where to run: 'local' (default), 'chroot:/path/to/rootfs', 'user@host[:port]', "
+                          "'ssh://user@host:port' or a name from ssh_config. Repeatable."),
+        click.option("-i", "--inventory", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Hosts, groups and their variables (provision's YAML, or an Ansible YAML/INI "
+                          "inventory); see docs/inventory.md."),
+        click.option("--limit", metavar="PATTERN",
+                     help="Only these hosts: comma-separated names, group names or globs; '!x' excludes."),
+        click.option("--forks", default=10, show_default=True, type=click.IntRange(1, 256),
+                     help="Hosts handled at once."),
+        click.option("--ssh-config", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="ssh_config to use (default ~/.ssh/config): HostName, User, Port, IdentityFile, "
+                          "ProxyJump."),
+        click.option("--known-hosts", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="known_hosts file to check host keys against (default: ssh_config's "
+                          "UserKnownHostsFile, else ~/.ssh/known_hosts)."),
+        click.option("--accept-new-host-keys", is_flag=True,
+                     help="Record the key of a host not yet in known_hosts instead of refusing it. A changed "
+                          "key is always refused."),
+        click.option("--ask-become-pass", "-K", is_flag=True,
+                     help="Ask once for the sudo password of non-root SSH users (read from stdin when it is "
+                          "not a terminal). It is sent on stdin only, never shown or logged."),
+        click.option("--connect-timeout", default=15.0, show_default=True, type=click.FloatRange(1, 600),
+                     metavar="SECONDS", help="SSH connect timeout."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+
+    names = ("hosts", "inventory", "limit", "forks", "ssh_config", "known_hosts", "accept_new_host_keys",
+             "ask_become_pass", "connect_timeout")
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs["targets"] = Targets(**{n: kwargs.pop(n) for n in names})
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@dataclasses.dataclass
+class Targets:
+    """The target options of a command, resolved on demand (no host is contacted here)."""
+
+    hosts: tuple[str, ...]
+    inventory: str | None
+    limit: str | None
+    forks: int
+    ssh_config: str | None
+    known_hosts: str | None
+    accept_new_host_keys: bool
+    ask_become_pass: bool
+    connect_timeout: float
+
+    def resolve(self):  # -> list[Target]
+        from provision.targets import resolve
+
+        return resolve(self.hosts, self.inventory, self.limit)
+
+    def connector(self, targets) -> Callable[..., Any]:  # noqa: ANN001
+        """A function target → Connection, with the SSH options (asks the sudo password once)."""
+        from provision.connections import open_target
+        from provision.connections.ssh import SshOptions
+
+        password = None
+        if self.ask_become_pass and any(t.kind == "ssh" for t in targets):
+            password = read_become_password()
+        options = SshOptions(ssh_config=self.ssh_config, known_hosts=self.known_hosts,
+                             accept_new_host_keys=self.accept_new_host_keys, become_password=password,
+                             connect_timeout=self.connect_timeout)
+        if self.ssh_config and not os.path.isfile(self.ssh_config):
+            raise UsageError(f"--ssh-config {self.ssh_config}: no such file")
+        return lambda target: open_target(target, options)
+
+
+def read_become_password() -> str:
+    """The sudo password: prompted on the terminal, or the first line of stdin when it is not one."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        return click.prompt("sudo password (for the SSH hosts' users)", hide_input=True, err=True)
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    if not line:
+        raise UsageError("--ask-become-pass: no password on stdin")
+    return line.rstrip("\r\n")
 
 
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -94,29 +174,26 @@ def _load(playbook: str, extra: tuple[str, ...]):
     return pbmod.load(playbook, pbmod.parse_extra_vars(extra))
 
 
-def _targets(hosts: tuple[str, ...]) -> list[str]:
-    from provision.connections import check_target
-
-    targets = [check_target(h) for h in (hosts or ("local",))]
-    dupes = {t for t in targets if targets.count(t) > 1}
-    if dupes:
-        raise UsageError(f"target given twice: {', '.join(sorted(dupes))}")
-    return targets
-
-
-def _execute(command: str, mode: str, playbook: str, hosts: tuple[str, ...], extra: tuple[str, ...],
-             as_json: bool, verbose: int, quiet: bool, forks: int, diff: bool) -> None:
+def _execute(command: str, mode: str, playbook: str, targets: Targets, extra: tuple[str, ...],
+             as_json: bool, verbose: int, quiet: bool, diff: bool,
+             after: Callable[..., None] | None = None) -> None:
     from provision import engine
     from provision.report import ConsoleReporter, document, print_json
 
     pb = _load(playbook, extra)
-    targets = _targets(hosts)
-    reporter = ConsoleReporter(multi=len(targets) > 1, diff=diff, verbose=verbose, quiet=quiet)
-    results = engine.run(pb, targets, mode, reporter, forks=forks)
-    if len(targets) > 1:
+    hosts = targets.resolve()
+    for t in hosts:  # every host's variables are checked before any host is touched
+        pb.for_host(t.vars)
+    connect = targets.connector(hosts)
+    reporter = ConsoleReporter(multi=len(hosts) > 1, diff=diff, verbose=verbose, quiet=quiet)
+    results = engine.run(pb, hosts, mode, reporter, forks=targets.forks, connect=connect)
+    if len(hosts) > 1:
         reporter.table(results)
     if as_json:
         print_json(document(command, pb.name, mode, results))
+    if after is not None:  # runs last, once every result is printed (e.g. --restart-wsl)
+        sys.stdout.flush()
+        after(results, hosts, connect)
     if any(r.failed for r in results):
         sys.exit(1)
 
@@ -127,11 +204,11 @@ def _execute(command: str, mode: str, playbook: str, hosts: tuple[str, ...], ext
 @target_options
 @run_options
 @edge
-def plan(playbook: str, hosts: tuple[str, ...], forks: int, extra: tuple[str, ...], as_json: bool,
-         verbose: int, quiet: bool) -> None:
+def plan(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool, verbose: int,
+         quiet: bool) -> None:
     from provision.engine import PLAN
 
-    _execute("plan", PLAN, playbook, hosts, extra, as_json, verbose, quiet, forks, diff=True)
+    _execute("plan", PLAN, playbook, targets, extra, as_json, verbose, quiet, diff=True)
 
 
 @cli.command(help="Bring the targets to the state PLAYBOOK describes. A second run changes "
@@ -141,13 +218,94 @@ def plan(playbook: str, hosts: tuple[str, ...], forks: int, extra: tuple[str, ..
 @run_options
 @click.option("--check", is_flag=True, help="Dry run: report what would change, change nothing.")
 @click.option("--diff", is_flag=True, help="Show unified diffs of the files changed.")
+@click.option("--restart-wsl", is_flag=True,
+              help="When a WSL2 distro needs a restart (e.g. systemd was just enabled), stop it at the end "
+                   "through interop (wsl.exe --terminate <distro>). This ends the session: start the "
+                   "distro again from Windows.")
 @edge
-def apply(playbook: str, hosts: tuple[str, ...], forks: int, extra: tuple[str, ...], as_json: bool,
-          verbose: int, quiet: bool, check: bool, diff: bool) -> None:
+def apply(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool, verbose: int,
+          quiet: bool, check: bool, diff: bool, restart_wsl: bool) -> None:
     from provision.engine import APPLY, CHECK
 
-    _execute("apply", CHECK if check else APPLY, playbook, hosts, extra, as_json, verbose, quiet,
-             forks, diff=diff)
+    after = None
+    if restart_wsl and not check:
+        from provision.wsl import restart_hosts
+
+        def after(results: list[Any], hosts: list[Any], connect: Callable[..., Any]) -> None:
+            restart_hosts(results, hosts, connect, lambda line: click.echo(line, err=True))
+    _execute("apply", CHECK if check else APPLY, playbook, targets, extra, as_json, verbose, quiet,
+             diff=diff, after=after)
+
+
+@cli.command(help="Diagnose the targets, read-only: systemd as PID 1 (the 'System has not been booted "
+                  "with systemd as init system' error: WSL2 without systemd, a pending restart, WSL1, a "
+                  "container or chroot), /etc/wsl.conf, and JAVA_HOME (set, a JDK, the default java, not "
+                  "overridden). Each finding has a status (ok, warn, problem, info) and a fix. Exit 1 when "
+                  "a problem is found.")
+@target_options
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON on stdout.")
+@edge
+def doctor(targets: Targets, as_json: bool) -> None:
+    from provision import doctor as doc
+    from provision.report import print_json
+
+    hosts = targets.resolve()
+    connect = targets.connector(hosts)
+    reports = []
+    for target in hosts:
+        try:
+            with connect(target) as conn:
+                report = doc.examine(conn, target.name, target.kind)
+        except ProvisionError as exc:
+            report = doc.Report(target.name, error=str(exc))
+        reports.append(report)
+        click.echo(doc.text(report), err=True)
+    if as_json:
+        print_json({"provision": __version__, "command": "doctor",
+                    "ok": all(r.ok for r in reports), "hosts": [r.as_dict() for r in reports]})
+    if not all(r.ok for r in reports):
+        sys.exit(1)
+
+
+@cli.command(help="Prove that the targets are in the state PLAYBOOK describes: testinfra checks "
+                  "derived from its resources, its own 'checks:', and your test files (--tests). "
+                  "Changes nothing. Exit 0 when every check passes, 1 when one fails.\n\n"
+                  + _playbooks_help())
+@click.argument("playbook", required=False, default=DEFAULT_PLAYBOOK)
+@target_options
+@click.option("-e", "--extra-var", "extra", multiple=True, metavar="KEY=VALUE",
+              help="Set a playbook variable, as for apply (e.g. -e java_version=21). Repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON result document on stdout.")
+@click.option("-v", "--verbose", count=True, help="Also list the checks that passed (with what they saw).")
+@click.option("-q", "--quiet", is_flag=True, help="Only list the hosts with failures.")
+@click.option("--junit-xml", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write a JUnit XML report: one testcase per check per host.")
+@click.option("--tests", "tests_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False),
+              help="Also run your testinfra test files in DIR (their 'host' fixture is each target).")
+@click.option("--user", metavar="USER",
+              help="Whose login shell must see JAVA_HOME (default: the first user with uid >= 1000, "
+                   "else root).")
+@edge
+def verify(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool, verbose: int,
+           quiet: bool, junit_xml: str | None, tests_dir: str | None, user: str | None) -> None:
+    from provision.report import print_json
+    from provision.verify import VerifyOptions
+    from provision.verify import verify as run_verify
+    from provision.verify.output import document, summary, write_junit
+
+    pb = _load(playbook, extra)
+    hosts = targets.resolve()
+    for t in hosts:  # every host's variables are checked before any host is touched
+        pb.for_host(t.vars)
+    reports = run_verify(pb, hosts, targets.connector(hosts),
+                         VerifyOptions(user=user, tests=tests_dir, forks=targets.forks))
+    summary(reports, verbose=verbose, quiet=quiet)
+    if junit_xml:
+        write_junit(junit_xml, reports)
+    if as_json:
+        print_json(document(pb.name, reports))
+    if not all(r.ok for r in reports):
+        sys.exit(1)
 
 
 @cli.command(help="Show the facts PLAYBOOK's resources use (one round trip per host).\n\n"
@@ -158,27 +316,27 @@ def apply(playbook: str, hosts: tuple[str, ...], forks: int, extra: tuple[str, .
               help="Set a playbook variable. Repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON on stdout.")
 @edge
-def facts(playbook: str, hosts: tuple[str, ...], forks: int, extra: tuple[str, ...], as_json: bool) -> None:
-    from provision.connections import open_target
+def facts(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool) -> None:
     from provision.engine import fact_request
     from provision.facts import gather
 
     pb = _load(playbook, extra)
-    req = fact_request(pb)
+    hosts = targets.resolve()
+    connect = targets.connector(hosts)
     out: dict[str, Any] = {}
     failed = False
-    for target in _targets(hosts):
+    for target in hosts:
         try:
-            with open_target(target) as conn:
-                f = gather(conn, req)
+            with connect(target) as conn:
+                f = gather(conn, fact_request(pb.for_host(target.vars)))
         except ProvisionError as exc:
             failed = True
-            click.echo(f"{target}: {exc}", err=True)
-            out[target] = {"error": str(exc)}
+            click.echo(f"{target.name}: {exc}", err=True)
+            out[target.name] = {"error": str(exc)}
             continue
-        out[target] = facts_dict(f)
+        out[target.name] = facts_dict(f)
         if not as_json:
-            click.echo(facts_text(target, f), err=True)
+            click.echo(facts_text(target.name, f), err=True)
     if as_json:
         click.echo(json.dumps({"provision": __version__, "hosts": out}, indent=2, default=str))
     if failed:
@@ -207,7 +365,12 @@ def facts_text(target: str, f: Any) -> str:
              f"  pid 1        {f.pid1}",
              f"  hostname     {f.hostname}",
              f"  wsl          {'WSL' + str(f.wsl.version) if f.wsl.version else 'no'}"
-             + (f" ({', '.join(f.wsl.signals)})" if f.wsl.signals else "")]
+             + (f" ({', '.join(f.wsl.signals)})" if f.wsl.signals else "")
+             + (f", WSL {f.wsl.wsl_version}" if f.wsl.wsl_version else "")
+             + (f", distro {f.wsl.distro}" if f.wsl.distro else "")
+             + (", wsl.exe reachable" if f.wsl.wsl_exe else "")
+             + (f", in a {f.wsl.container} container" if f.wsl.container else "")
+             + (", in a chroot" if f.wsl.chroot else "")]
     if f.apt.lists_mtime:
         lines.append(f"  apt lists    {(f.now - f.apt.lists_mtime) // 3600}h old")
     else:

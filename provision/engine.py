@@ -22,7 +22,8 @@ from provision.facts import FactRequest, Facts, gather
 from provision.plan import Change, ResourcePlan
 from provision.playbook import Decl, Playbook
 from provision.render import RenderError, eval_condition, render_template_file, render_value
-from provision.resources.base import STATE_DIR, ApplyContext, Renderer
+from provision.resources.base import STATE_DIR, ApplyContext, Renderer, Resource
+from provision.targets import Target
 
 PLAN, CHECK, APPLY = "plan", "check", "apply"
 
@@ -54,6 +55,7 @@ class HostResult:
     duration: float = 0.0
     facts: dict[str, Any] = field(default_factory=dict)
     run_id: str = ""
+    restart_required: dict[str, Any] | None = None  # {"reason", "commands", "pending"} or None
 
     @property
     def changed(self) -> int:
@@ -66,6 +68,7 @@ class HostResult:
         return {"host": self.host, "changed": self.changed, "failed": self.failed,
                 "unreachable": self.unreachable, "error": self.error,
                 "duration": round(self.duration, 3), "facts": self.facts, "run_id": self.run_id or None,
+                "restart_required": self.restart_required,
                 "resources": [r.as_dict() for r in self.resources]}
 
 
@@ -98,28 +101,30 @@ def _label(d: Decl, ctx: dict[str, Any], fallback: str) -> str:
     return fallback
 
 
-def run_host(playbook: Playbook, target: str, mode: str, reporter: Reporter,
-             connect: Callable[[str], Connection] = open_target) -> HostResult:
+def run_host(playbook: Playbook, target: Target, mode: str, reporter: Reporter,
+             connect: Callable[[Target], Connection] = open_target) -> HostResult:
     started = time.monotonic()
-    result = HostResult(target)
-    reporter.host_started(target)
+    name = target.name
+    result = HostResult(name)
+    reporter.host_started(name)
     try:
         conn = connect(target)
     except ProvisionError as exc:
-        result.failed = result.unreachable = True
+        result.failed = True
+        result.unreachable = isinstance(exc, ConnectError)
         result.error = str(exc)
         result.duration = time.monotonic() - started
-        reporter.host_done(target, result, mode)
+        reporter.host_done(name, result, mode)
         return result
     try:
-        _run_on(conn, playbook, mode, reporter, result)
+        _run_on(conn, playbook.for_host(target.vars), mode, reporter, result)
     finally:
         try:
             conn.close()
         except Exception:  # noqa: BLE001 - closing must not hide the result
             pass
         result.duration = time.monotonic() - started
-        reporter.host_done(target, result, mode)
+        reporter.host_done(name, result, mode)
     return result
 
 
@@ -148,32 +153,36 @@ def _run_on(conn: Connection, playbook: Playbook, mode: str, reporter: Reporter,
             if stop_reason:
                 res.status, res.reason = "skipped", stop_reason
                 continue
-            if d.when is not None:
-                try:
-                    go = eval_condition(d.when, ctx)
-                except RenderError as exc:
-                    raise d.src.error(d.path[:-1] + ("when",), str(exc)) from None
-                if not go:
-                    res.status, res.reason = "skipped", f"when: {d.when} is false"
-                    continue
-            spec = d.render(ctx)
-            resource = d.cls(spec, Renderer(lambda name: _render(name, ctx, playbook, d)))
+            resource = resolve(d, ctx, playbook)
+            if resource is None:
+                res.status, res.reason = "skipped", f"when: {d.when} is false"
+                continue
             if not d.name:
                 res.label = resource.label()
             plan: ResourcePlan = resource.plan(facts)
             res.changes, res.notes = plan.changes, plan.notes
+            if plan.skip:
+                res.status, res.reason, res.changes = "skipped", plan.skip, []
+                ctx[d.id] = plan.outputs
+                continue
             if not plan.changed:
                 res.status, res.reason = "ok", plan.reason
                 ctx[d.id] = plan.outputs
+                if plan.restart and result.restart_required is None:  # pending from an earlier
+                    result.restart_required = {**plan.restart, "pending": True}  # run, until restarted
                 continue
             res.status = "changed"
             res.reason = "; ".join(c.reason for c in plan.changes if c.reason)
             if mode != APPLY:
                 ctx[d.id] = plan.outputs
+                if plan.restart:
+                    result.restart_required = {**plan.restart, "pending": False}
                 continue
             outputs = resource.apply(plan, actx)
             res.notes = plan.notes
             ctx[d.id] = outputs or plan.outputs
+            if plan.restart:
+                result.restart_required = {**plan.restart, "pending": False}
         except (ResourceError, PlaybookError, ConnectError, FactError) as exc:
             res.status, res.reason = "failed", str(exc)
             result.failed = True
@@ -191,6 +200,20 @@ def _run_on(conn: Connection, playbook: Playbook, mode: str, reporter: Reporter,
     if mode == APPLY and actx.journal:
         result.run_id = run_id
         _write_journal(conn, playbook, run_id, result, actx)
+
+
+def resolve(d: Decl, ctx: dict[str, Any], playbook: Playbook) -> Resource | None:
+    """The resource as this host sees it: ``when:`` evaluated (None when false), values rendered
+    with ``ctx`` (vars, facts, earlier outputs). Shared by apply and verify. Raises PlaybookError."""
+    if d.when is not None:
+        try:
+            go = eval_condition(d.when, ctx)
+        except RenderError as exc:
+            raise d.src.error(d.path[:-1] + ("when",), str(exc)) from None
+        if not go:
+            return None
+    spec = d.render(ctx)
+    return d.cls(spec, Renderer(lambda name: _render(name, ctx, playbook, d)))
 
 
 def _render(name: str, ctx: dict[str, Any], playbook: Playbook, d: Decl) -> str:
@@ -214,8 +237,8 @@ def _write_journal(conn: Connection, playbook: Playbook, run_id: str, result: Ho
         result.resources[-1].notes.append(f"could not record the run journal: {exc}")
 
 
-def run(playbook: Playbook, targets: list[str], mode: str, reporter: Reporter,
-        forks: int = 10, connect: Callable[[str], Connection] = open_target) -> list[HostResult]:
+def run(playbook: Playbook, targets: list[Target], mode: str, reporter: Reporter,
+        forks: int = 10, connect: Callable[[Target], Connection] = open_target) -> list[HostResult]:
     if len(targets) == 1:
         return [run_host(playbook, targets[0], mode, reporter, connect)]
     with ThreadPoolExecutor(max_workers=max(1, min(forks, len(targets)))) as pool:

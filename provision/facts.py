@@ -118,8 +118,14 @@ class JdkFact:
 class WslFacts:
     version: int = 0  # 0 = not WSL, 1 or 2
     signals: list[str] = field(default_factory=list)
-    distro: str = ""
+    distro: str = ""  # $WSL_DISTRO_NAME, else from `wslpath -am /` (//wsl.localhost/<name>/)
     wsl_conf: str | None = None  # not gathered here; see the wsl_conf resource
+    wsl_version: str = ""  # WSL's own version (wslinfo --wsl-version, else wsl.exe --version)
+    wsl_version_source: str = ""  # wslinfo | wsl.exe | "" (could not be read)
+    wsl_exe: str = ""  # path of a wsl.exe that ran (interop works), "" if none
+    container: str = ""  # docker | podman | "" (markers /.dockerenv, /run/.containerenv)
+    chroot: bool = False  # / is not PID 1's root (a chroot: WSL's init is not ours)
+    sbin_init: bool = False  # /sbin/init is executable (WSL ignores boot.systemd without it)
 
 
 @dataclass
@@ -187,6 +193,23 @@ for f in /proc/sys/fs/binfmt_misc/WSLInterop*; do [ -e "$f" ] && echo "binfmt $f
 [ -e /run/WSL ] && echo "run-wsl"
 [ -n "$WSL_INTEROP" ] && echo "interop $WSL_INTEROP"
 [ -n "$WSL_DISTRO_NAME" ] && echo "distro $WSL_DISTRO_NAME"
+[ -e /init ] && echo "init"
+[ -x /sbin/init ] && echo "sbin-init"
+[ -e /.dockerenv ] && echo "container docker"
+[ -e /run/.containerenv ] && echo "container podman"
+r1=$(stat -Lc %d:%i /proc/1/root 2>/dev/null); [ -n "$r1" ] && [ "$r1" != "$(stat -Lc %d:%i / 2>/dev/null)" ] && echo "chroot"
+case "$(cat /proc/sys/kernel/osrelease 2>/dev/null)" in *[Mm]icrosoft*|*WSL*) wsl=1;; *) wsl="";; esac
+[ -e /run/WSL ] && wsl=1; for f in /proc/sys/fs/binfmt_misc/WSLInterop*; do [ -e "$f" ] && wsl=1; done
+if [ -n "$wsl" ]; then
+  [ -z "$WSL_DISTRO_NAME" ] && command -v wslpath >/dev/null 2>&1 && echo "wslpath $(timeout 5 wslpath -am / 2>/dev/null)"
+  v=""; command -v wslinfo >/dev/null 2>&1 && v=$(timeout 5 wslinfo --wsl-version 2>/dev/null | tr -d '\000' | tr '\n' ' ')
+  [ -n "$v" ] && echo "wslinfo $v"
+  exe=$(command -v wsl.exe 2>/dev/null) || exe=$(wslpath 'C:\Windows\System32\wsl.exe' 2>/dev/null)
+  if [ -n "$exe" ] && [ -x "$exe" ]; then
+    out=$(WSL_UTF8=1 WSLENV="WSL_UTF8${WSLENV:+:$WSLENV}" timeout 10 "$exe" --version </dev/null 2>/dev/null | base64 -w0)
+    [ -n "$out" ] && echo "wslexe $exe" && [ -z "$v" ] && echo "wslexe-version $out"
+  fi
+fi
 mark apt-lists
 find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -printf '%T@\n' 2>/dev/null | sort -n | tail -n 1
 """
@@ -325,6 +348,7 @@ def parse_wsl(lines: list[str], kernel: str, proc_version: str) -> WslFacts:
     """WSL 1 or 2 from several signals; the kernel release decides the version (WSL's own rule)."""
     signals: list[str] = []
     distro = ""
+    info = WslFacts()
     for line in lines:
         kind, _, value = line.partition(" ")
         if kind == "binfmt":
@@ -335,6 +359,28 @@ def parse_wsl(lines: list[str], kernel: str, proc_version: str) -> WslFacts:
             signals.append("WSL_INTEROP")
         elif kind == "distro":
             distro = value
+        elif kind == "init":
+            signals.append("/init")
+        elif kind == "sbin-init":
+            info.sbin_init = True
+        elif kind == "container":
+            info.container = value
+        elif kind == "chroot":
+            info.chroot = True
+        elif kind == "wslpath" and not distro:
+            m = re.match(r"^//wsl(?:\.localhost|\$)/([^/]+)/?$", value.strip())
+            distro = m.group(1) if m else ""
+        elif kind == "wslinfo" and not info.wsl_version:
+            info.wsl_version, info.wsl_version_source = wsl_version_from(value.encode()), "wslinfo"
+        elif kind == "wslexe":
+            info.wsl_exe = value.strip()
+        elif kind == "wslexe-version" and not info.wsl_version:
+            try:
+                raw = base64.b64decode(value.strip())
+            except ValueError:
+                raw = b""
+            info.wsl_version = wsl_version_from(raw)
+            info.wsl_version_source = "wsl.exe" if info.wsl_version else ""
     text = f"{kernel} {proc_version}"
     version = 0
     if re.search(r"microsoft-standard-WSL2|microsoft-standard", text) or (
@@ -345,10 +391,26 @@ def parse_wsl(lines: list[str], kernel: str, proc_version: str) -> WslFacts:
     elif "Microsoft" in text:
         version = 1
         signals.insert(0, f"kernel {kernel}")
-    elif signals:
+    elif [s for s in signals if s != "/init"]:
         # Interop signals without a Microsoft kernel: a custom WSL2 kernel (WSL1 always says Microsoft).
         version = 2
-    return WslFacts(version=version, signals=signals, distro=distro)
+    info.version, info.signals, info.distro = version, signals, distro
+    return info
+
+
+def wsl_version_from(raw: bytes) -> str:
+    """The first x.y.z[.w] in wslinfo/wsl.exe output (UTF-16LE when NUL bytes appear; localized)."""
+    if b"\x00" in raw:
+        start = 2 if raw.startswith(b"\xff\xfe") else 0
+        text = raw[start:].decode("utf-16-le", "replace")
+    else:
+        text = raw.decode("utf-8", "replace")
+    m = re.search(r"\d+\.\d+\.\d+(?:\.\d+)?", text)
+    return m.group(0) if m else ""
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", text)[:4])
 
 
 def parse_packages(lines: list[str]) -> dict[str, PackageFact]:

@@ -29,10 +29,13 @@ class ResourcePlan:
     outputs: dict[str, Any] = field(default_factory=dict)  # for later resources: {{ <id>.<name> }}
     notes: list[str] = field(default_factory=list)  # things the user should know (not changes)
     data: Any = None  # private to the resource, handed back to its apply()
+    skip: str = ""  # not applicable to this host (e.g. "not WSL: ..."): status skipped, this reason
+    restart: dict[str, Any] | None = None  # {"reason": ..., "commands": [...]}: the host needs a
+    # restart for this resource's state to take effect (after its changes, or pending from before)
 
     @property
     def changed(self) -> bool:
-        return bool(self.changes)
+        return bool(self.changes) and not self.skip
 
     def describe(self) -> str:
         if not self.changes:

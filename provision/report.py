@@ -86,6 +86,8 @@ class ConsoleReporter:
         if result.unreachable or (result.failed and not result.resources):
             summary = f"{host}: {'unreachable' if result.unreachable else 'failed'}: {result.error}"
         self._emit(host, self._style(summary, status))
+        if result.restart_required:
+            self._emit(host, restart_text(host, result.restart_required, mode))
 
     def table(self, results: list[HostResult]) -> None:
         """The final per-host table (several hosts)."""
@@ -96,6 +98,21 @@ class ConsoleReporter:
                         f"  {('yes' if r.unreachable else 'no'):>11}  {r.duration:5.1f}s")
         with self.lock:
             click.echo("\n".join(rows), file=self.stream)
+
+
+def restart_text(host: str, restart: dict[str, Any], mode: str) -> str:
+    """The "restart required" block printed at the end of a host's output."""
+    if restart.get("pending"):
+        head = f"{host}: restart required (pending: made earlier, not restarted since): {restart['reason']}"
+    elif mode == APPLY:
+        head = f"{host}: restart required: {restart['reason']}"
+    else:
+        head = f"{host}: restart required after this apply: {restart['reason']}"
+    lines = [head, f"  {restart.get('where', 'Run')}:"]
+    lines += [f"    {c}" for c in restart.get("commands", [])]
+    for note in restart.get("notes", []):
+        lines.append(f"  {note}")
+    return "\n".join(lines)
 
 
 def document(command: str, playbook: str | None, mode: str, results: list[HostResult],

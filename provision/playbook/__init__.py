@@ -23,6 +23,7 @@ earlier resource's outputs are checked when rendered, before that host's plan.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,15 +38,18 @@ from provision.playbook.yamlsrc import Located, format_path, parse
 from provision.render import RenderError, names_in, render_value, template_names_in
 from provision.resources import REGISTRY
 from provision.resources.base import Resource, Spec
+from provision.playbook.checks import CheckDecl, add_checks, parse_checks
+from provision.playbook.checks import prevalidate as prevalidate_checks
 
-TOP_KEYS = ("name", "description", "imports", "vars", "resources")
+TOP_KEYS = ("name", "description", "imports", "vars", "resources", "checks")
 COMMON_KEYS = ("id", "name", "when")
 RESERVED = {"facts", "true", "false", "none", "True", "False", "None", "loop", "item", "range",
             "lipsum", "dict", "cycler", "joiner", "namespace"}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Which spec fields name a template file, per resource type (checked at load time).
-TEMPLATE_FIELDS = {"env_file": ("template",), "profile_script": ("template",), "template": ("src",)}
+TEMPLATE_FIELDS = {"env_file": ("template",), "profile_script": ("template",), "template": ("src",),
+                   "wsl_conf": ("template",)}
 
 
 class _Deferred:
@@ -105,9 +109,22 @@ class Playbook:
     vars: dict[str, Any]
     resources: list[Decl]
     search_paths: list[Path]
+    checks: list[CheckDecl] = field(default_factory=list)  # `checks:` for provision verify
+    fixed: frozenset[str] = frozenset()  # variables set with -e (inventory variables do not override)
 
     def template_dirs(self) -> list[Path]:
         return self.search_paths
+
+    def for_host(self, host_vars: dict[str, Any]) -> Playbook:
+        """This playbook with a host's inventory variables (only the ones it declares), checked
+        again as at load time; raises PlaybookError. The playbook's own -e values still win."""
+        own = {k: v for k, v in host_vars.items() if k in self.vars and k not in self.fixed}
+        if all(self.vars[k] == v for k, v in own.items()):
+            return self
+        vars_ = {**self.vars, **own}
+        decls = [dataclasses.replace(d, partial={}, spec=None) for d in self.resources]
+        _prevalidate(decls, vars_, self.search_paths)
+        return dataclasses.replace(self, vars=vars_, resources=decls)
 
 
 def resolve(ref: str) -> Path:
@@ -146,7 +163,8 @@ def load(ref: str, extra_vars: dict[str, Any] | None = None) -> Playbook:
     vars_: dict[str, Any] = {}
     decls: list[Decl] = []
     dirs: list[Path] = []
-    meta = _load_file(path, vars_, decls, dirs, stack=[])
+    checks: list[CheckDecl] = []
+    meta = _load_file(path, vars_, decls, dirs, stack=[], checks=checks)
     for key, value in (extra_vars or {}).items():
         if key not in vars_:
             known = ", ".join(sorted(vars_)) or "none"
@@ -154,12 +172,14 @@ def load(ref: str, extra_vars: dict[str, Any] | None = None) -> Playbook:
         vars_[key] = value
     _check_ids(decls, vars_)
     _prevalidate(decls, vars_, dirs)
+    prevalidate_checks(checks, vars_, {"facts", *(d.id for d in decls)})
     return Playbook(name=meta.get("name") or path.stem, description=meta.get("description") or "",
-                    file=str(path), vars=vars_, resources=decls, search_paths=dirs)
+                    file=str(path), vars=vars_, resources=decls, search_paths=dirs,
+                    checks=checks, fixed=frozenset(extra_vars or ()))
 
 
 def _load_file(path: Path, vars_: dict[str, Any], decls: list[Decl], dirs: list[Path],
-               stack: list[Path]) -> dict[str, Any]:
+               stack: list[Path], checks: list[CheckDecl] | None = None) -> dict[str, Any]:
     real = path.resolve()
     if real in stack:
         raise PlaybookError("imports form a cycle: " + " → ".join(p.name for p in stack + [real]),
@@ -192,7 +212,7 @@ def _load_file(path: Path, vars_: dict[str, Any], decls: list[Decl], dirs: list[
             target = child if child is not None and child.is_file() else resolve(ref)
         except UsageError as exc:
             raise src.error(("imports", i), str(exc)) from None
-        _load_file(target, vars_, decls, dirs, stack + [real])
+        _load_file(target, vars_, decls, dirs, stack + [real], checks)
 
     own_vars = doc.get("vars", {})
     if own_vars is None:
@@ -213,6 +233,8 @@ def _load_file(path: Path, vars_: dict[str, Any], decls: list[Decl], dirs: list[
         raise src.error(("resources",), "must be a list; each item has one resource type as its key")
     for i, item in enumerate(resources):
         decls.append(_decl(src, i, item))
+    if checks is not None:
+        add_checks(checks, parse_checks(src, doc.get("checks")))
     return doc
 
 

@@ -78,7 +78,13 @@ class ProfileScript(Resource):
         changes, reason, write = plan_whole_file(self.path, content, facts, mode=0o644 if content else None,
                                                  owner="root" if content else None,
                                                  group="root" if content else None)
-        return ResourcePlan(changes, reason, data=write)
+        notes = []
+        if changes and content and facts.wsl.version and "JAVA_HOME" in content.decode("utf-8", "replace"):
+            notes.append("on WSL, login shells read this: a terminal started with `wsl` (no command), "
+                         "Windows Terminal, VS Code Remote-WSL, WSLg apps; `wsl <command>`, `wsl -e` "
+                         "and systemd services see neither this nor /etc/environment (use absolute "
+                         "paths or Environment= in the unit there)")
+        return ResourcePlan(changes, reason, data=write, notes=notes)
 
     def apply(self, plan: ResourcePlan, ctx: ApplyContext) -> dict[str, Any]:
         apply_whole_file(ctx, plan.data)

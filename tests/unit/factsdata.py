@@ -33,5 +33,6 @@ def facts_from(d: dict[str, Any]) -> Facts:
             f.files[path] = FileFact(path, exists=False)
         else:
             f.files[path] = FileFact(path, exists=True, content=content.encode())
-    f.wsl = WslFacts(version=d.get("wsl", 0))
+    wsl = d.get("wsl", 0)
+    f.wsl = WslFacts(**wsl) if isinstance(wsl, dict) else WslFacts(version=wsl)
     return f

@@ -98,3 +98,34 @@ openjdk-99-jdk:
 """
     assert parse_candidates(text.splitlines()) == {"openjdk-17-jdk": "17.0.15+6-1~deb12u1",
                                                   "openjdk-99-jdk": None}
+
+
+def test_wsl2_persona_signals_version_and_distro():
+    lines = ["binfmt /proc/sys/fs/binfmt_misc/WSLInterop", "init", "sbin-init",
+             "wslpath //wsl.localhost/Lab-lab11/", "wslinfo 2.3.26 "]
+    w = parse_wsl(lines, "5.15.167.4-microsoft-standard-WSL2", "")
+    assert (w.version, w.distro, w.wsl_version, w.wsl_version_source) == (2, "Lab-lab11", "2.3.26", "wslinfo")
+    assert w.sbin_init and "/init" in w.signals and not w.container and not w.chroot
+
+
+def test_wsl_version_from_wsl_exe_utf16le_localized():
+    import base64
+
+    text = "WSL 版本： 1.0.3.0\r\n内核版本： 5.15.74.2\r\n"
+    raw = base64.b64encode(b"\xff\xfe" + text.encode("utf-16-le")).decode()
+    w = parse_wsl(["distro Ubuntu", f"wslexe /mnt/c/Windows/System32/wsl.exe", f"wslexe-version {raw}"],
+                  "5.15.74.2-microsoft-standard-WSL2", "")
+    assert (w.wsl_version, w.wsl_version_source, w.distro) == ("1.0.3.0", "wsl.exe", "Ubuntu")
+    assert w.wsl_exe == "/mnt/c/Windows/System32/wsl.exe"
+
+
+def test_inbox_wsl_without_version_and_a_container_inside_wsl():
+    w = parse_wsl(["container docker", "chroot"], "5.15.167.4-microsoft-standard-WSL2", "")
+    assert w.version == 2 and w.wsl_version == "" and w.container == "docker" and w.chroot
+    assert parse_wsl(["init"], "6.1.0-28-amd64", "").version == 0  # /init alone is not WSL
+
+
+def test_facts_script_reads_wsl_signals_read_only():
+    s = build_script(FactRequest())
+    assert "wslinfo --wsl-version" in s and "WSL_UTF8=1" in s and "wslpath -am /" in s
+    assert "/.dockerenv" in s and "-x /sbin/init" in s

@@ -18,6 +18,7 @@ def test_wheel_ships_playbooks_and_templates_and_finds_them_installed(tmp_path):
     wheel = next(wheels.glob("provision-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for shipped in ("provision/_data/playbooks/java17.yml", "provision/_data/playbooks/workstation.yml",
+                    "provision/_data/playbooks/wsl-systemd.yml",
                     "provision/_data/templates/environment.j2",
                     "provision/_data/templates/profile.d/jdk.sh.j2"):
         assert shipped in names, shipped
@@ -33,4 +34,4 @@ def test_wheel_ships_playbooks_and_templates_and_finds_them_installed(tmp_path):
     assert out.returncode == 0, out.stderr
     templates, playbooks, types = out.stdout.splitlines()
     assert templates.startswith(str(target)) and playbooks.startswith(str(target))
-    assert types == "['jdk', 'env_file', 'profile_script']"
+    assert types == "['jdk', 'env_file', 'profile_script', 'wsl_conf']"

@@ -10,6 +10,7 @@ import yaml
 from factsdata import facts_from
 from provision.errors import ResourceError
 from provision.resources import REGISTRY
+from provision.resources.base import Renderer
 
 CASES = yaml.safe_load((Path(__file__).parent / "data/plans.yml").read_text())
 
@@ -17,7 +18,8 @@ CASES = yaml.safe_load((Path(__file__).parent / "data/plans.yml").read_text())
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c["name"])
 def test_plan(case):
     cls = REGISTRY[case["resource"]]
-    resource = cls(cls.Spec.model_validate(case["spec"]))
+    renderer = Renderer(lambda name: case["render"]) if "render" in case else None  # template text
+    resource = cls(cls.Spec.model_validate(case["spec"]), renderer)
     facts = facts_from(case.get("facts") or {})
     if "error" in case:
         with pytest.raises(ResourceError) as err:
@@ -25,6 +27,18 @@ def test_plan(case):
         assert case["error"] in str(err.value)
         return
     plan = resource.plan(facts)
+    if "skip" in case:
+        assert case["skip"] in plan.skip, plan.skip
+        assert not plan.changed and plan.restart is None
+        return
+    assert not plan.skip, plan.skip
+    restart = case.get("restart")  # texts the restart requirement must contain; absent: none
+    if restart is None:
+        assert plan.restart is None, plan.restart
+    else:
+        text = plan.restart["reason"] + " | " + " | ".join(plan.restart["commands"]) if plan.restart else ""
+        for expected in restart:
+            assert expected in text, text
     assert [c.summary for c in plan.changes] == case["changes"]
     text = plan.reason + " " + " ".join(c.reason for c in plan.changes)
     for expected in case.get("reason_has", []):

@@ -174,16 +174,23 @@ def _load(playbook: str, extra: tuple[str, ...]):
     return pbmod.load(playbook, pbmod.parse_extra_vars(extra))
 
 
+def _load_for(playbook: str, extra: tuple[str, ...], targets: Targets):  # -> (Playbook, [Target])
+    """The playbook and the targets, every host's inventory variables checked before any host is
+    touched (an invalid one is a usage error: exit 2, nothing changed)."""
+    pb = _load(playbook, extra)
+    hosts = targets.resolve()
+    for t in hosts:
+        pb.for_host(t.vars)
+    return pb, hosts
+
+
 def _execute(command: str, mode: str, playbook: str, targets: Targets, extra: tuple[str, ...],
              as_json: bool, verbose: int, quiet: bool, diff: bool,
              after: Callable[..., None] | None = None) -> None:
     from provision import engine
     from provision.report import ConsoleReporter, document, print_json
 
-    pb = _load(playbook, extra)
-    hosts = targets.resolve()
-    for t in hosts:  # every host's variables are checked before any host is touched
-        pb.for_host(t.vars)
+    pb, hosts = _load_for(playbook, extra, targets)
     connect = targets.connector(hosts)
     reporter = ConsoleReporter(multi=len(hosts) > 1, diff=diff, verbose=verbose, quiet=quiet)
     results = engine.run(pb, hosts, mode, reporter, forks=targets.forks, connect=connect)
@@ -293,10 +300,7 @@ def verify(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: boo
     from provision.verify import verify as run_verify
     from provision.verify.output import document, summary, write_junit
 
-    pb = _load(playbook, extra)
-    hosts = targets.resolve()
-    for t in hosts:  # every host's variables are checked before any host is touched
-        pb.for_host(t.vars)
+    pb, hosts = _load_for(playbook, extra, targets)
     reports = run_verify(pb, hosts, targets.connector(hosts),
                          VerifyOptions(user=user, tests=tests_dir, forks=targets.forks))
     summary(reports, verbose=verbose, quiet=quiet)

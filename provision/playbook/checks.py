@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from provision.errors import PlaybookError
 from provision.playbook.yamlsrc import Located
 from provision.render import RenderError, names_in, render_value
+from provision.resources.base import absolute_path
 
 
 class _Model(BaseModel):
@@ -64,12 +65,7 @@ class FileCheck(_Model):
 
     _re = field_validator("matches")(_regex)
 
-    @field_validator("path")
-    @classmethod
-    def _abs(cls, v: str) -> str:
-        if not v.startswith("/"):
-            raise ValueError("must be an absolute path")
-        return v
+    _abs = field_validator("path")(absolute_path)
 
     @model_validator(mode="after")
     def _sense(self) -> FileCheck:

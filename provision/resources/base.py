@@ -18,6 +18,13 @@ from provision.plan import ResourcePlan
 STATE_DIR = "/var/lib/provision"
 
 
+def absolute_path(v: str) -> str:
+    """A spec field validator: ``field_validator("path")(absolute_path)``."""
+    if not v.startswith("/"):
+        raise ValueError("must be an absolute path")
+    return v
+
+
 class Spec(BaseModel):
     """Base of resource specs: unknown keys are errors, values are immutable once validated."""
 

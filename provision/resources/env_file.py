@@ -28,7 +28,7 @@ from provision.errors import ResourceError
 from provision.facts import FactRequest, Facts
 from provision.formats import pamenv
 from provision.plan import Change, ResourcePlan, unified_diff
-from provision.resources.base import ApplyContext, Resource, Spec, defaults
+from provision.resources.base import ApplyContext, Resource, Spec, absolute_path, defaults
 
 
 class EnvFileSpec(Spec):
@@ -37,12 +37,7 @@ class EnvFileSpec(Spec):
     template: str | None = None
     state: Literal["present", "absent"] = "present"
 
-    @field_validator("path")
-    @classmethod
-    def _abs(cls, v: str) -> str:
-        if not v.startswith("/"):
-            raise ValueError("must be an absolute path")
-        return v
+    _abs = field_validator("path")(absolute_path)
 
     @field_validator("set")
     @classmethod

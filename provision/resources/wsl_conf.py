@@ -53,7 +53,7 @@ from provision.facts import FactRequest, Facts
 from provision.formats import wslconf
 from provision.plan import Change, ResourcePlan, unified_diff
 from provision.resources import apt
-from provision.resources.base import ApplyContext, Resource, Spec, defaults
+from provision.resources.base import ApplyContext, Resource, Spec, absolute_path, defaults
 
 SYSTEMD_PACKAGES = ["systemd-sysv"]
 
@@ -70,12 +70,7 @@ class WslConfSpec(Spec):
     cache_max_age: int = 86400
     lock_timeout: int = 300
 
-    @field_validator("path")
-    @classmethod
-    def _abs(cls, v: str) -> str:
-        if not v.startswith("/"):
-            raise ValueError("must be an absolute path")
-        return v
+    _abs = field_validator("path")(absolute_path)
 
     @field_validator("set")
     @classmethod

@@ -11,7 +11,6 @@ Nothing here connects: targets are checked and resolved before any host is touch
 
 from __future__ import annotations
 
-import configparser
 import fnmatch
 import re
 from dataclasses import dataclass, field, replace

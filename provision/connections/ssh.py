@@ -140,7 +140,7 @@ class SshConnection(Connection):
         jump = _first(cfg.get("proxyjump"))
         if jump and jump.lower() != "none":
             if depth > 4:
-                raise ConnectError(f"ProxyJump chain is too long (a loop?)")
+                raise ConnectError("ProxyJump chain is too long (a loop?)")
             from provision.targets import parse_spec
 
             hop = parse_spec(jump.split(",")[0])
@@ -245,7 +245,7 @@ class SshConnection(Connection):
              stream: Stream | None) -> CommandResult:
         transport = self._client.get_transport()
         if transport is None or not transport.is_active():
-            raise ConnectError(f"the SSH connection was lost")
+            raise ConnectError("the SSH connection was lost")
         try:
             chan = transport.open_session(timeout=self.timeout)
         except (paramiko.SSHException, OSError) as exc:
@@ -257,7 +257,8 @@ class SshConnection(Connection):
         try:
             chan.settimeout(1.0)
             chan.exec_command(command)
-            writer = threading.Thread(target=self._feed, args=(chan, data), daemon=True)
+            feed_errors: list[BaseException] = []
+            writer = threading.Thread(target=self._feed, args=(chan, data, feed_errors), daemon=True)
             writer.start()
             err_reader = threading.Thread(target=self._drain_stderr, args=(chan, err), daemon=True)
             err_reader.start()
@@ -271,7 +272,7 @@ class SshConnection(Connection):
                         return CommandResult(command, 124, b"".join(out),
                                              b"".join(err) + f"\ntimed out after {timeout:.0f}s".encode())
                     if not transport.is_active():
-                        raise ConnectError(f"the SSH connection was lost") from None
+                        raise ConnectError("the SSH connection was lost") from None
                     continue
                 if not chunk:
                     break
@@ -285,22 +286,36 @@ class SshConnection(Connection):
                 stream(pending.decode("utf-8", "replace"))
             rc = chan.recv_exit_status()
             err_reader.join(timeout=30)
+            writer.join(timeout=30)
+            if feed_errors and data:
+                raise ConnectError(f"could not send a command's input: {feed_errors[0]}")
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise ConnectError(f"the SSH connection failed during a command: {exc}") from None
         finally:
             chan.close()
         if rc == -1:
-            raise ConnectError(f"the SSH connection closed without an exit status")
+            raise ConnectError("the SSH connection closed without an exit status")
         return CommandResult(command, rc, b"".join(out), b"".join(err))
 
     @staticmethod
-    def _feed(chan: paramiko.Channel, data: bytes | None) -> None:
+    def _feed(chan: paramiko.Channel, data: bytes | None, failed: list[BaseException]) -> None:
+        """Send ``data`` as the command's stdin, then EOF. A short send is an error, never silent:
+        a command reading a file's new content from stdin must not get half of it."""
         try:
-            if data:
-                chan.sendall(data)
+            view = memoryview(data or b"")
+            while view:
+                try:
+                    sent = chan.send(view[:32768])
+                except socket.timeout:  # the remote window is full: the command is busy; wait
+                    if chan.closed:
+                        raise EOFError("the channel closed before its input was sent") from None
+                    continue
+                if sent <= 0:
+                    raise EOFError("the channel closed before its input was sent")
+                view = view[sent:]
             chan.shutdown_write()
-        except (OSError, paramiko.SSHException):
-            pass
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            failed.append(exc)
 
     @staticmethod
     def _drain_stderr(chan: paramiko.Channel, into: list[bytes]) -> None:

@@ -113,7 +113,7 @@ def test_wsl_version_from_wsl_exe_utf16le_localized():
 
     text = "WSL 版本： 1.0.3.0\r\n内核版本： 5.15.74.2\r\n"
     raw = base64.b64encode(b"\xff\xfe" + text.encode("utf-16-le")).decode()
-    w = parse_wsl(["distro Ubuntu", f"wslexe /mnt/c/Windows/System32/wsl.exe", f"wslexe-version {raw}"],
+    w = parse_wsl(["distro Ubuntu", "wslexe /mnt/c/Windows/System32/wsl.exe", f"wslexe-version {raw}"],
                   "5.15.74.2-microsoft-standard-WSL2", "")
     assert (w.wsl_version, w.wsl_version_source, w.distro) == ("1.0.3.0", "wsl.exe", "Ubuntu")
     assert w.wsl_exe == "/mnt/c/Windows/System32/wsl.exe"

@@ -36,9 +36,15 @@ class FactRequest:
     jdks: set[int] = field(default_factory=set)
     removals: set[tuple[str, ...]] = field(default_factory=set)
     alternatives: set[str] = field(default_factory=set)
+    # packages that may be installed: their install candidate is read when they are not installed
+    # (apt-cache policy is the slowest part of the facts, so only for these; wsl_: only on WSL)
+    candidates: set[str] = field(default_factory=set)
+    wsl_candidates: set[str] = field(default_factory=set)
 
     def merge(self, other: FactRequest) -> FactRequest:
         self.packages |= other.packages
+        self.candidates |= other.candidates
+        self.wsl_candidates |= other.wsl_candidates
         self.files |= other.files
         self.jdks |= other.jdks
         self.removals |= other.removals
@@ -216,10 +222,15 @@ find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -printf '%T@\n' 2>/dev/n
 
 _PACKAGES = r"""
 mark packages
-dpkg-query -W -f='${Package}\t${db:Status-Abbrev}\t${Version}\n' @PKGS@ 2>/dev/null
-ok=" $(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' @PKGS@ 2>/dev/null | awk '$2=="ii" && NF==2 {print $1}' | tr '\n' ' ') "
+pk=$(dpkg-query -W -f='${Package}\t${db:Status-Abbrev}\t${Version}\n' @PKGS@ 2>/dev/null)
+[ -n "$pk" ] && printf '%s\n' "$pk"
+nl='
+'
 missing=""
-for p in @PKGS@; do case "$ok" in *" $p "*) ;; *) missing="$missing $p";; esac; done
+for p in @CANDS@; do case "$nl$pk" in *"$nl$p	ii 	"*) ;; *) missing="$missing $p";; esac; done
+if [ -n "$wsl" ]; then
+  for p in @WSLCANDS@; do case "$nl$pk" in *"$nl$p	ii 	"*) ;; *) missing="$missing $p";; esac; done
+fi
 mark candidates
 [ -n "$missing" ] && apt-cache policy $missing 2>/dev/null
 """
@@ -246,12 +257,18 @@ if [ -n "$home" ]; then
     [ -r "$j" ] || continue
     grep -qx "name=$base" "$j" || grep -qx "alias=$base" "$j" || continue
     sed -n 's/^name=/jinfo-name /p; s/^alias=/jinfo-alias /p' "$j"
+    # one awk for every tool (not a readlink and a grep each): where its link points now, and
+    # whether this JDK's path is registered in dpkg's alternatives database
     grep -E '^(hl|jre|jdkhl|jdk) ' "$j" | while read -r kind name path; do
-      [ -e "$path" ] || continue
-      cur=$(readlink "/etc/alternatives/$name" 2>/dev/null)
-      reg=no; grep -qxF "$path" "/var/lib/dpkg/alternatives/$name" 2>/dev/null && reg=yes
-      echo "alt $kind $name $path $reg ${cur:--}"
-    done
+      [ -e "$path" ] && echo "$kind $name $path"
+    done | awk -v links="$(find /etc/alternatives -maxdepth 1 -type l -printf '%f=%l\n' 2>/dev/null)" '
+      BEGIN { n = split(links, l, "\n"); for (i = 1; i <= n; i++) { k = index(l[i], "=")
+              if (k) cur[substr(l[i], 1, k - 1)] = substr(l[i], k + 1) } }
+      { reg = "no"; db = "/var/lib/dpkg/alternatives/" $2
+        while ((getline line < db) > 0) if (line == $3) reg = "yes"
+        close(db)
+        c = ($2 in cur && cur[$2] != "") ? cur[$2] : "-"
+        print "alt", $1, $2, $3, reg, c }'
     break
   done
 else
@@ -288,7 +305,9 @@ def build_script(req: FactRequest) -> str:
     """The shell script that gathers everything ``req`` asks for (POSIX sh, read-only)."""
     parts = [_PRELUDE]
     if req.packages:
-        parts.append(_PACKAGES.replace("@PKGS@", _words(req.packages, "package")))
+        parts.append(_PACKAGES.replace("@PKGS@", _words(req.packages, "package"))
+                     .replace("@CANDS@", _words(req.candidates & req.packages, "package"))
+                     .replace("@WSLCANDS@", _words(req.wsl_candidates & req.packages, "package")))
     for path in sorted(req.files):
         if not path.startswith("/") or "\n" in path:
             raise FactError(f"file paths must be absolute: {path!r}")

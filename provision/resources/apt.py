@@ -215,6 +215,8 @@ class Apt(Resource):
         d = defaults(AptSpec, partial)
         pkgs = [p for p in d.get("packages") or [] if isinstance(p, str) and _PKG.match(p)]
         req = FactRequest(packages=set(pkgs))
+        if d.get("state") != "absent":
+            req.candidates = set(pkgs)
         if d.get("state") == "absent" and pkgs:
             req.removals.add(tuple(sorted(pkgs)))
         return req

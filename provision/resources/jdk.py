@@ -120,6 +120,10 @@ class Jdk(Resource):
         if not isinstance(v, int) or isinstance(v, bool) or not 8 <= v <= 99:
             return FactRequest()
         req = FactRequest(packages=set(jdk_packages(v)), jdks={v})
+        if d.get("state") != "absent":  # what would be installed (both flavours while headless is unknown)
+            headless = d.get("headless")
+            req.candidates = {f"openjdk-{v}-jdk-headless" if headless else f"openjdk-{v}-jdk"} \
+                if isinstance(headless, bool) else {f"openjdk-{v}-jdk-headless", f"openjdk-{v}-jdk"}
         if d.get("state") == "absent":
             req.removals.add(tuple(sorted(jdk_packages(v))))
         return req

@@ -124,6 +124,7 @@ class WslConf(Resource):
             req.files.add(d["path"])
         if d.get("install_systemd") is not False:
             req.packages |= set(SYSTEMD_PACKAGES)
+            req.wsl_candidates |= set(SYSTEMD_PACKAGES)  # installed only on WSL
         return req
 
     def label(self) -> str:

@@ -129,3 +129,32 @@ def test_facts_script_reads_wsl_signals_read_only():
     s = build_script(FactRequest())
     assert "wslinfo --wsl-version" in s and "WSL_UTF8=1" in s and "wslpath -am /" in s
     assert "/.dockerenv" in s and "-x /sbin/init" in s
+
+
+@pytest.mark.parametrize("wsl, asked", [("", "openjdk-17-jdk-headless"),
+                                        ("1", "openjdk-17-jdk-headless systemd-sysv")])
+def test_candidates_are_read_only_for_missing_packages_that_may_be_installed(tmp_path, wsl, asked):
+    """The packages part of the real script, run by sh with stand-ins for dpkg-query and apt-cache:
+    apt-cache policy (slow) is asked only about what a resource could install and is missing."""
+    import subprocess
+
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "dpkg-query").write_text("#!/bin/sh\nprintf 'openjdk-17-jre-headless\\tii \\t17.0.15\\n"
+                                     "openjdk-17-jdk\\trc \\t17.0.15\\n'\n")
+    (bin_ / "apt-cache").write_text("#!/bin/sh\necho \"asked: $*\"\n")
+    for f in bin_.iterdir():
+        f.chmod(0o755)
+    req = FactRequest(packages={"openjdk-17-jdk-headless", "openjdk-17-jre-headless", "openjdk-17-jdk",
+                                "systemd-sysv"},
+                      candidates={"openjdk-17-jdk-headless", "openjdk-17-jre-headless"},
+                      wsl_candidates={"systemd-sysv"})
+    script = build_script(req)
+    part = script[script.index("mark packages"):script.index("@@file") if "@@file" in script else None]
+    part = part[:part.index("\nexit 0")] if "\nexit 0" in part else part
+    text = f"mark() {{ printf '\\n@@%s\\n' \"$*\"; }}\nwsl={wsl!r}\n{part}"
+    out = subprocess.run(["sh", "-c", text], capture_output=True, text=True,
+                         env={"PATH": f"{bin_}:/usr/bin:/bin"}).stdout
+    f = parse("@@os-release\nID=debian\n" + out)
+    assert f.package("openjdk-17-jre-headless").installed and not f.package("openjdk-17-jdk").installed
+    assert f"asked: policy {asked}" in out.split("@@candidates")[1].strip(), out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -35,6 +36,13 @@ def make_env(search_paths: Iterable[Path] = ()) -> SandboxedEnvironment:
 
 
 _ENV = make_env()
+
+
+@functools.lru_cache(maxsize=16)
+def _env_for(search_paths: tuple[Path, ...]) -> SandboxedEnvironment:
+    """One environment per template search path, so each template is read and compiled once per
+    run (not once per host and resource); jinja2 environments are safe to share between threads."""
+    return make_env(search_paths) if search_paths else _ENV
 
 
 def _one_line(exc: Exception) -> str:
@@ -102,7 +110,7 @@ def names_in(value: Any, *, expression: bool = False) -> set[str]:
 
 
 def render_template_file(name: str, ctx: Mapping[str, Any], search_paths: Iterable[Path] = ()) -> str:
-    env = make_env(search_paths) if search_paths else _ENV
+    env = _env_for(tuple(search_paths))
     try:
         return env.get_template(name).render(**ctx)
     except jinja2.TemplateNotFound:
@@ -114,7 +122,7 @@ def render_template_file(name: str, ctx: Mapping[str, Any], search_paths: Iterab
 
 
 def template_names_in(name: str, search_paths: Iterable[Path] = ()) -> set[str]:
-    env = make_env(search_paths) if search_paths else _ENV
+    env = _env_for(tuple(search_paths))
     try:
         source, filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
     except jinja2.TemplateNotFound:

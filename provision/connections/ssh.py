@@ -32,6 +32,7 @@ from provision.errors import BecomeError, ConnectError
 
 KEEPALIVE = 30
 _known_hosts_lock = threading.Lock()
+_config_lock = threading.Lock()
 
 
 @dataclass
@@ -43,8 +44,16 @@ class SshOptions:
     accept_new_host_keys: bool = False
     become_password: str | None = field(default=None, repr=False)
     connect_timeout: float = 15.0
+    _config: paramiko.SSHConfig | None = field(default=None, init=False, repr=False, compare=False)
 
     def config(self) -> paramiko.SSHConfig:
+        """The ssh_config, parsed once for all the hosts of a run."""
+        with _config_lock:
+            if self._config is None:
+                self._config = self._read_config()
+            return self._config
+
+    def _read_config(self) -> paramiko.SSHConfig:
         path = self.ssh_config or os.path.expanduser("~/.ssh/config")
         if self.ssh_config and not os.path.isfile(self.ssh_config):
             raise ConnectError(f"--ssh-config {self.ssh_config}: no such file")

@@ -27,6 +27,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -98,7 +99,8 @@ class Decl:
         try:
             return self.cls.Spec.model_validate(data)
         except ValidationError as exc:
-            raise _first_error(self, exc, set()) or self.error((), str(exc)) from None
+            allowed = list(self.cls.Spec.model_fields) + list(COMMON_KEYS)
+            raise first_error(exc, set(), allowed, self.error) or self.error((), str(exc)) from None
 
 
 @dataclass
@@ -318,27 +320,14 @@ def _prevalidate(decls: list[Decl], vars_: dict[str, Any], dirs: list[Path]) -> 
                 raise d.src.error(d.path[:-1] + ("when",), str(exc)) from None
             if unknown:
                 raise d.src.error(d.path[:-1] + ("when",), _undefined(unknown, known))
-        deferred: set[str] = set()
-        partial: dict[str, Any] = {}
-        for key, value in d.raw.items():
-            try:
-                unknown = names_in(value) - known
-                if unknown:
-                    raise d.error((key,), _undefined(unknown, known))
-                r = _partial(value, runtime, vars_)
-            except RenderError as exc:
-                raise d.error((key,), str(exc)) from None
-            if r is DEFERRED:
-                deferred.add(key)
-            else:
-                partial[key] = r
-                if r != value and names_in(value) & runtime:
-                    deferred.add(key)  # partly deferred (a list or mapping with runtime values)
+        partial, deferred = partial_values(d.raw, vars_, runtime, known,
+                                           lambda key, msg: d.error((key,), msg))
         d.partial = partial
         try:
             spec = d.cls.Spec.model_validate(partial)
         except ValidationError as exc:
-            error = _first_error(d, exc, deferred)
+            allowed = list(d.cls.Spec.model_fields) + list(COMMON_KEYS)
+            error = first_error(exc, deferred, allowed, d.error)
             if error is not None:
                 raise error from None
         else:
@@ -356,22 +345,44 @@ def _prevalidate(decls: list[Decl], vars_: dict[str, Any], dirs: list[Path]) -> 
         earlier.append(d.id)
 
 
-def _first_error(d: Decl, exc: ValidationError, deferred: set[str]) -> PlaybookError | None:
+def partial_values(raw: dict[str, Any], vars_: dict[str, Any], runtime: set[str], known: set[str],
+                   error: Callable[[str, str], PlaybookError]) -> tuple[dict[str, Any], set[str]]:
+    """Render what is known before facts: (values, keys deferred to run time). Undefined names and
+    template syntax errors are raised through ``error(key, message)``."""
+    deferred: set[str] = set()
+    partial: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            unknown = names_in(value) - known
+            if unknown:
+                raise error(key, _undefined(unknown, known))
+            r = _partial(value, runtime, vars_)
+        except RenderError as exc:
+            raise error(key, str(exc)) from None
+        if r is DEFERRED or (r != value and names_in(value) & runtime):
+            deferred.add(key)  # wholly or partly (a list or mapping with runtime values)
+        if r is not DEFERRED:
+            partial[key] = r
+    return partial, deferred
+
+
+def first_error(exc: ValidationError, deferred: set[str], allowed: list[str],
+                error: Callable[[tuple, str], PlaybookError]) -> PlaybookError | None:
+    """The first validation error not about a deferred key, as one line at its location."""
     for err in exc.errors():
         loc = tuple(err["loc"])
         if deferred and (not loc or loc[0] in deferred):
             continue  # decided when the deferred values are known
         etype = err["type"]
         if etype == "extra_forbidden":
-            allowed = ", ".join(list(d.cls.Spec.model_fields) + list(COMMON_KEYS))
-            msg = f"unknown key (allowed here: {allowed})"
+            msg = f"unknown key (allowed here: {', '.join(allowed)})"
         elif etype == "missing":
             msg = "missing required key"
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            if "input" in err and etype not in ("value_error",) and not isinstance(err["input"], dict):
+            if "input" in err and etype != "value_error" and not isinstance(err["input"], dict):
                 msg += f" (got {err['input']!r})"
-        return d.error(loc, msg)
+        return error(loc, msg)
     return None
 
 

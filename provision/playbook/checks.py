@@ -127,7 +127,11 @@ class CheckDecl:
         try:
             return KINDS[self.kind].model_validate(data)
         except ValidationError as exc:
-            raise _first_error(self, exc, set()) or self.error((self.kind,), str(exc)) from None
+            from provision.playbook import first_error
+
+            raise first_error(exc, set(), list(KINDS[self.kind].model_fields),
+                              lambda loc, msg: self.error((self.kind, *loc), msg)) \
+                or self.error((self.kind,), str(exc)) from None
 
 
 def parse_checks(src: Located, items: Any) -> list[CheckDecl]:
@@ -181,7 +185,7 @@ def prevalidate(checks: list[CheckDecl], vars_: dict[str, Any], runtime: set[str
 
     ``runtime`` holds the names only known per host (``facts`` and the resources' ids).
     """
-    from provision.playbook import DEFERRED, _partial, _undefined  # the resources' own rules
+    from provision.playbook import _undefined, first_error, partial_values  # the resources' own rules
 
     known = set(vars_) | runtime
     for c in checks:
@@ -198,24 +202,13 @@ def prevalidate(checks: list[CheckDecl], vars_: dict[str, Any], runtime: set[str
             raise c.error(("name",), str(exc)) from None
         if unknown:
             raise c.error(("name",), _undefined(unknown, known))
-        deferred: set[str] = set()
-        partial: dict[str, Any] = {}
-        for key, value in c.raw.items():
-            try:
-                unknown = names_in(value) - known
-                if unknown:
-                    raise c.error((c.kind, key), _undefined(unknown, known))
-                r = _partial(value, runtime, vars_)
-            except RenderError as exc:
-                raise c.error((c.kind, key), str(exc)) from None
-            if r is DEFERRED or (r != value and names_in(value) & runtime):
-                deferred.add(key)
-            if r is not DEFERRED:
-                partial[key] = r
+        partial, deferred = partial_values(c.raw, vars_, runtime, known,
+                                           lambda key, msg: c.error((c.kind, key), msg))
         try:
             spec = KINDS[c.kind].model_validate(partial)
         except ValidationError as exc:
-            error = _first_error(c, exc, deferred)
+            error = first_error(exc, deferred, list(KINDS[c.kind].model_fields),
+                                lambda loc, msg: c.error((c.kind, *loc), msg))
             if error is not None:
                 raise error from None
         else:
@@ -223,20 +216,3 @@ def prevalidate(checks: list[CheckDecl], vars_: dict[str, Any], runtime: set[str
                 c.spec = spec
 
 
-def _first_error(c: CheckDecl, exc: ValidationError, deferred: set[str]) -> PlaybookError | None:
-    model = KINDS[c.kind]
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        if deferred and (not loc or loc[0] in deferred):
-            continue
-        etype = err["type"]
-        if etype == "extra_forbidden":
-            msg = f"unknown key (allowed here: {', '.join(model.model_fields)})"
-        elif etype == "missing":
-            msg = "missing required key"
-        else:
-            msg = err["msg"].removeprefix("Value error, ")
-            if "input" in err and etype != "value_error" and not isinstance(err["input"], dict):
-                msg += f" (got {err['input']!r})"
-        return c.error((c.kind, *loc), msg)
-    return None

@@ -58,8 +58,8 @@ DEBS = BENCH / ".cache" / "debs"
 PROVISION = REPO / ".venv" / "bin" / "provision"
 sys.path.insert(0, str(REPO / "tests"))
 
-import lab
-import lab.hosts
+import lab  # noqa: E402 - tests/ is on sys.path from here on
+import lab.hosts  # noqa: E402
 
 PKG = "openjdk-17-jdk-headless"
 JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"  # the lab is amd64; provision derives it itself
@@ -261,7 +261,7 @@ def one_round(tool: Tool, n: int, logdir: Path) -> dict:
             stage = "noop"
             before = [fingerprint(h) for h in fleet]
             again = timed_run(tool, fleet, work)
-            touched = [h.name for h, fp in zip(fleet, before) if fingerprint(h) != fp]
+            touched = [h.name for h, fp in zip(fleet, before, strict=True) if fingerprint(h) != fp]
             reported = noop_reported(tool, again["out"], n)
             if again["rc"] != 0 or touched or not reported or not all(converged(h) for h in fleet):
                 again["error"] = f"rc={again['rc']}, files changed on {touched}, tool reported no-op: {reported}"

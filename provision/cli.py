@@ -13,7 +13,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,16 +21,30 @@ from provision import __version__
 from provision.errors import PlaybookError, ProvisionError, UsageError
 from provision.paths import builtin_playbooks
 
+if TYPE_CHECKING:
+    from provision.connections import Connection
+    from provision.engine import HostResult
+    from provision.facts import HostFacts
+    from provision.plan import Mode
+    from provision.playbook import Playbook
+    from provision.targets import Target
+
 DEFAULT_PLAYBOOK = "workstation"
 
 
 class Failure(click.ClickException):
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.exit_code = code
+    """A library error as one line on stderr; exit 1."""
+
+    exit_code = 1
 
     def show(self, file: Any = None) -> None:
         click.echo(f"provision: error: {self.message}", err=True)
+
+
+class BadInput(Failure):
+    """An invalid playbook or usage: nothing was changed; exit 2."""
+
+    exit_code = 2
 
 
 def edge(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -41,9 +55,9 @@ def edge(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except (PlaybookError, UsageError) as exc:
-            raise Failure(str(exc), 2) from None
+            raise BadInput(str(exc)) from None
         except ProvisionError as exc:
-            raise Failure(str(exc), 1) from None
+            raise Failure(str(exc)) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
@@ -52,7 +66,7 @@ def edge(fn: Callable[..., Any]) -> Callable[..., Any]:
             if click.get_current_context().find_root().params.get("debug"):
                 traceback.print_exc()
             raise Failure(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the "
-                          "traceback)", 1) from None
+                          "traceback)") from None
 
     return wrapper
 
@@ -118,12 +132,12 @@ class Targets:
     ask_become_pass: bool
     connect_timeout: float
 
-    def resolve(self):  # -> list[Target]
+    def resolve(self) -> list[Target]:
         from provision.targets import resolve
 
         return resolve(self.hosts, self.inventory, self.limit)
 
-    def connector(self, targets) -> Callable[..., Any]:  # noqa: ANN001
+    def connector(self, targets: list[Target]) -> Callable[[Target], Connection]:
         """A function target → Connection, with the SSH options (asks the sudo password once)."""
         from provision.connections import open_target
         from provision.connections.ssh import SshOptions
@@ -136,7 +150,7 @@ class Targets:
                              connect_timeout=self.connect_timeout)
         if self.ssh_config and not os.path.isfile(self.ssh_config):
             raise UsageError(f"--ssh-config {self.ssh_config}: no such file")
-        return lambda target: open_target(target, options)
+        return lambda target: open_target(target, options)  # noqa: E731
 
 
 def read_become_password() -> str:
@@ -168,13 +182,13 @@ def cli(debug: bool) -> None:
     pass
 
 
-def _load(playbook: str, extra: tuple[str, ...]):
+def _load(playbook: str, extra: tuple[str, ...]) -> Playbook:
     from provision import playbook as pbmod
 
     return pbmod.load(playbook, pbmod.parse_extra_vars(extra))
 
 
-def _load_for(playbook: str, extra: tuple[str, ...], targets: Targets):  # -> (Playbook, [Target])
+def _load_for(playbook: str, extra: tuple[str, ...], targets: Targets) -> tuple[Playbook, list[Target]]:
     """The playbook and the targets, every host's inventory variables checked before any host is
     touched (an invalid one is a usage error: exit 2, nothing changed)."""
     pb = _load(playbook, extra)
@@ -184,9 +198,11 @@ def _load_for(playbook: str, extra: tuple[str, ...], targets: Targets):  # -> (P
     return pb, hosts
 
 
-def _execute(command: str, mode: str, playbook: str, targets: Targets, extra: tuple[str, ...],
-             as_json: bool, verbose: int, quiet: bool, diff: bool,
-             after: Callable[..., None] | None = None) -> None:
+After = Callable[["list[HostResult]", "list[Target]", "Callable[[Target], Connection]"], None]
+
+
+def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: tuple[str, ...],
+             as_json: bool, verbose: int, quiet: bool, diff: bool, after: After | None = None) -> None:
     from provision import engine
     from provision.report import ConsoleReporter, document, print_json
 
@@ -234,12 +250,14 @@ def apply(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool
           quiet: bool, check: bool, diff: bool, restart_wsl: bool) -> None:
     from provision.engine import APPLY, CHECK
 
-    after = None
+    after: After | None = None
     if restart_wsl and not check:
         from provision.wsl import restart_hosts
 
-        def after(results: list[Any], hosts: list[Any], connect: Callable[..., Any]) -> None:
+        def restart(results: list[HostResult], hosts: list[Target],
+                    connect: Callable[[Target], Connection]) -> None:
             restart_hosts(results, hosts, connect, lambda line: click.echo(line, err=True))
+        after = restart
     _execute("apply", CHECK if check else APPLY, playbook, targets, extra, as_json, verbose, quiet,
              diff=diff, after=after)
 
@@ -296,9 +314,9 @@ def doctor(targets: Targets, as_json: bool) -> None:
 def verify(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool, verbose: int,
            quiet: bool, junit_xml: str | None, tests_dir: str | None, user: str | None) -> None:
     from provision.report import print_json
-    from provision.verify import VerifyOptions
-    from provision.verify import verify as run_verify
     from provision.verify.output import document, summary, write_junit
+    from provision.verify.runner import VerifyOptions
+    from provision.verify.runner import verify as run_verify
 
     pb, hosts = _load_for(playbook, extra, targets)
     reports = run_verify(pb, hosts, targets.connector(hosts),
@@ -312,8 +330,8 @@ def verify(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: boo
         sys.exit(1)
 
 
-@cli.command(help="Show the facts PLAYBOOK's resources use (one round trip per host).\n\n"
-                  + _playbooks_help())
+@cli.command(help="Show the facts PLAYBOOK's resources read on each host (as plan reads them: "
+                  "one round trip on a converged host), changing nothing.\n\n" + _playbooks_help())
 @click.argument("playbook", required=False, default=DEFAULT_PLAYBOOK)
 @target_options
 @click.option("-e", "--extra-var", "extra", multiple=True, metavar="KEY=VALUE",
@@ -321,70 +339,52 @@ def verify(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: boo
 @click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON on stdout.")
 @edge
 def facts(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool) -> None:
-    from provision.engine import fact_request
-    from provision.facts import gather
+    from provision import engine
+    from provision.facts import HOST, to_json
 
-    pb = _load(playbook, extra)
-    hosts = targets.resolve()
+    pb, hosts = _load_for(playbook, extra, targets)
     connect = targets.connector(hosts)
     out: dict[str, Any] = {}
     failed = False
     for target in hosts:
+        result = engine.HostResult(target.name)
         try:
             with connect(target) as conn:
-                f = gather(conn, fact_request(pb.for_host(target.vars)))
+                run = engine.resolve_host(conn, pb.for_host(target.vars), engine.PLAN, engine.Silent(), result)
         except ProvisionError as exc:
             failed = True
             click.echo(f"{target.name}: {exc}", err=True)
             out[target.name] = {"error": str(exc)}
             continue
-        out[target.name] = facts_dict(f)
+        gathered = [(f, v) for f, v in run.facts.items() if f != HOST]
+        host = run.facts.get(HOST)
+        out[target.name] = {**to_json(host), "gathered": {f.describe(): f.to_json(v) for f, v in gathered}}
         if not as_json:
-            click.echo(facts_text(target.name, f), err=True)
+            click.echo(facts_text(target.name, host, [(f.describe(), f.summarize(v)) for f, v in gathered]),
+                       err=True)
     if as_json:
         click.echo(json.dumps({"provision": __version__, "hosts": out}, indent=2, default=str))
     if failed:
         sys.exit(1)
 
 
-def facts_dict(f: Any) -> dict[str, Any]:
-    d = dataclasses.asdict(f)
-    for path, fd in d["files"].items():
-        raw = fd.pop("content")
-        try:
-            fd["content"] = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            fd["content_base64"] = __import__("base64").b64encode(raw).decode()
-        fd["mode"] = f"{fd['mode']:04o}"
-    d["jdks"] = {str(k): v for k, v in d["jdks"].items()}
-    d["apt"]["removals"] = {",".join(k): v for k, v in d["apt"]["removals"].items()}
-    return d
-
-
-def facts_text(target: str, f: Any) -> str:
+def facts_text(target: str, f: HostFacts, gathered: list[tuple[str, str]]) -> str:
+    w = f.wsl
     lines = [f"{target}:",
              f"  os           {f.os.label} ({f.os.pretty_name})",
              f"  arch         {f.arch}",
              f"  kernel       {f.kernel}",
              f"  pid 1        {f.pid1}",
              f"  hostname     {f.hostname}",
-             f"  wsl          {'WSL' + str(f.wsl.version) if f.wsl.version else 'no'}"
-             + (f" ({', '.join(f.wsl.signals)})" if f.wsl.signals else "")
-             + (f", WSL {f.wsl.wsl_version}" if f.wsl.wsl_version else "")
-             + (f", distro {f.wsl.distro}" if f.wsl.distro else "")
-             + (", wsl.exe reachable" if f.wsl.wsl_exe else "")
-             + (f", in a {f.wsl.container} container" if f.wsl.container else "")
-             + (", in a chroot" if f.wsl.chroot else "")]
-    if f.apt.lists_mtime:
-        lines.append(f"  apt lists    {(f.now - f.apt.lists_mtime) // 3600}h old")
-    else:
-        lines.append("  apt lists    none")
-    for v, j in sorted(f.jdks.items()):
-        lines.append(f"  jdk {v:<8} {j.home or 'not installed'}" + (f" (JAVA_VERSION {j.release})" if j.release else ""))
-    for name, p in sorted(f.packages.items()):
-        lines.append(f"  package      {name} {p.version} [{p.status.strip()}]")
-    for path, fd in sorted(f.files.items()):
-        lines.append(f"  file         {path}: " + (f"{len(fd.content)} bytes, mode {fd.mode:04o}" if fd.exists else "absent"))
+             f"  wsl          {'WSL' + str(w.version) if w.version else 'no'}"
+             + (f" ({', '.join(w.signals)})" if w.signals else "")
+             + (f", WSL {w.wsl_version}" if w.wsl_version else "")
+             + (f", distro {w.distro}" if w.distro else "")
+             + (", wsl.exe reachable" if w.wsl_exe else "")
+             + (f", in a {w.container} container" if w.container else "")
+             + (", in a chroot" if w.chroot else "")]
+    width = max((len(name) for name, _ in gathered), default=0)
+    lines += [f"  {name:<{width}}  {summary}" for name, summary in sorted(gathered)]
     return "\n".join(lines)
 
 

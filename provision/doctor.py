@@ -7,7 +7,8 @@ WSL, a container or chroot where wsl.conf does not apply), and checks JAVA_HOME 
 bin/javac, the same JDK as the default ``java``, not overridden by later files, and on WSL set
 where WSL terminals read it).
 
-Gathering is one round trip of read-only commands (the facts script plus a few probes);
+Its probes are facts like the resources' (systemd's state, where JAVA_HOME is set, the default
+java), gathered with the host, file and package facts in one round trip of read-only commands;
 ``diagnose()`` is a pure function of what came back, unit-tested from data.
 """
 
@@ -19,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provision import wsl
-from provision.facts import MARK, FactRequest, Facts, build_script, parse
+from provision.connections.base import Connection
+from provision.facts import HOST, Fact, Facts, FileContent, FileState, HostFacts, PackageState, gather
 from provision.formats import pamenv, wslconf
 
 OK, WARN, PROBLEM, INFO = "ok", "warn", "problem", "info"
@@ -34,8 +36,7 @@ JAVA_HOME_FILES = ["/etc/environment", "/etc/profile", "/etc/profile.d/*.sh", "/
                    "/home/*/.profile", "/home/*/.bash_profile", "/home/*/.bashrc", "/home/*/.zshenv",
                    "/home/*/.zshrc"]
 
-PROBES = r"""
-mark doctor-systemctl
+_SYSTEMCTL = r"""
 if command -v systemctl >/dev/null 2>&1; then
   echo "state $(timeout 10 systemctl is-system-running 2>/dev/null | head -n 1)"
   echo "error $(timeout 10 systemctl show-environment 2>&1 >/dev/null | tr '\n' ' ')"
@@ -43,20 +44,24 @@ if command -v systemctl >/dev/null 2>&1; then
 else
   echo "no-systemctl"
 fi
-mark doctor-java-home
-grep -HnE '^[[:space:]]*(export[[:space:]]+)?JAVA_HOME=' @FILES@ 2>/dev/null
-mark doctor-homes
+"""
+
+_JAVA_HOME = r"""
+grep -HnE '^[[:space:]]*(export[[:space:]]+)?JAVA_HOME=' @FILES@ 2>/dev/null | sed 's/^/line /'
 grep -hE '^[[:space:]]*(export[[:space:]]+)?JAVA_HOME=' @FILES@ 2>/dev/null \
- | sed -E 's/^[[:space:]]*(export[[:space:]]+)?JAVA_HOME=//; s/^"([^"]*)".*$/\1/; s/^'"'"'([^'"'"']*)'"'"'.*$/\1/; s/[[:space:]]*#.*$//; s/[[:space:]]+$//' \
+ | sed -E -e 's/^[[:space:]]*(export[[:space:]]+)?JAVA_HOME=//' -e 's/^"([^"]*)".*$/\1/' \
+     -e 's/^'"'"'([^'"'"']*)'"'"'.*$/\1/' -e 's/[[:space:]]*#.*$//' -e 's/[[:space:]]+$//' \
  | sort -u | while IFS= read -r h; do
   case "$h" in ''|*'$'*|*'`'*) continue;; esac
   j=-; [ -x "$h/bin/java" ] && j=java; c=-; [ -x "$h/bin/javac" ] && c=javac
-  printf '%s\t%s\t%s\t%s\n' "$h" "$(readlink -f "$h" 2>/dev/null || echo -)" "$j" "$c"
+  printf 'home %s\t%s\t%s\t%s\n' "$h" "$(readlink -f "$h" 2>/dev/null || echo -)" "$j" "$c"
 done
-mark doctor-java
+""".replace("@FILES@", " ".join(JAVA_HOME_FILES))
+
+_DEFAULT_JAVA = r"""
 printf 'java %s\n' "$(readlink -f "$(command -v java 2>/dev/null)" 2>/dev/null)"
 printf 'javac %s\n' "$(readlink -f "$(command -v javac 2>/dev/null)" 2>/dev/null)"
-""".replace("@FILES@", " ".join(JAVA_HOME_FILES))
+"""
 
 
 @dataclass
@@ -95,15 +100,6 @@ class Probe:
     javac: str = ""
 
 
-def request() -> FactRequest:
-    return FactRequest(files={WSL_CONF, ENVIRONMENT}, packages={"systemd-sysv"})
-
-
-def script() -> str:
-    base = build_script(request())
-    return base.replace("\nexit 0\n", PROBES + "\nexit 0\n")
-
-
 def _value(path: str, text: str) -> str:
     if os.path.basename(path) in ("environment", ".pam_environment"):
         env = pamenv.effective(text.encode() + b"\n")
@@ -115,51 +111,110 @@ def _value(path: str, text: str) -> str:
     return re.sub(r"\s*#.*$", "", body).strip()
 
 
-def parse_probe(output: str) -> Probe:
-    p = Probe()
-    section = ""
-    for line in output.split("\n"):
-        if line.startswith(MARK):
-            section = line[len(MARK):].partition(" ")[0]
-            continue
-        if not line.strip():
-            continue
-        if section == "doctor-systemctl":
+@dataclass
+class SystemdStatus:
+    state: str = ""  # systemctl is-system-running
+    error: str = ""  # what `systemctl show-environment` printed on failure
+    has_systemctl: bool = True
+    failed_units: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SystemdState(Fact[SystemdStatus]):
+    """systemd's own view: is-system-running, why systemctl fails, the failed units."""
+
+    def command(self) -> str:
+        return _SYSTEMCTL
+
+    def parse(self, lines: list[str]) -> SystemdStatus:
+        st = SystemdStatus()
+        for line in lines:
             kind, _, rest = line.partition(" ")
             if kind == "no-systemctl":
-                p.has_systemctl = False
+                st.has_systemctl = False
             elif kind == "state":
-                p.system_state = rest.strip()
+                st.state = rest.strip()
             elif kind == "error":
-                p.systemctl_error = rest.strip()
+                st.error = rest.strip()
             elif kind == "failed":
-                p.failed_units.append(rest.split()[0] if rest.split() else rest)
-        elif section == "doctor-java-home":
-            m = re.match(r"^([^:]+):(\d+):(.*)$", line)
-            if m:
-                p.java_home.append(JavaHomeLine(m.group(1), int(m.group(2)), _value(m.group(1), m.group(3))))
-        elif section == "doctor-homes":
-            parts = line.split("\t")
-            if len(parts) == 4:
-                p.homes[parts[0]] = (parts[1] if parts[1] != "-" else "", parts[2] == "java",
-                                     parts[3] == "javac")
-        elif section == "doctor-java":
+                st.failed_units.append(rest.split()[0] if rest.split() else rest)
+        return st
+
+    def describe(self) -> str:
+        return "systemd state"
+
+
+@dataclass
+class JavaHomes:
+    lines: list[JavaHomeLine] = field(default_factory=list)  # every JAVA_HOME= line, in order
+    homes: dict[str, tuple[str, bool, bool]] = field(default_factory=dict)  # value → (real, java, javac)
+
+
+@dataclass(frozen=True)
+class JavaHomeSettings(Fact[JavaHomes]):
+    """Where JAVA_HOME is set (/etc/environment, profile.d, shell startup files) and, for each
+    value, whether it is a directory with bin/java and bin/javac."""
+
+    def command(self) -> str:
+        return _JAVA_HOME
+
+    def parse(self, lines: list[str]) -> JavaHomes:
+        out = JavaHomes()
+        for line in lines:
             kind, _, rest = line.partition(" ")
-            if kind == "java":
-                p.java = rest.strip()
-            elif kind == "javac":
-                p.javac = rest.strip()
-    return p
+            if kind == "line":
+                m = re.match(r"^([^:]+):(\d+):(.*)$", rest)
+                if m:
+                    out.lines.append(JavaHomeLine(m.group(1), int(m.group(2)), _value(m.group(1), m.group(3))))
+            elif kind == "home":
+                parts = rest.split("\t")
+                if len(parts) == 4:
+                    out.homes[parts[0]] = (parts[1] if parts[1] != "-" else "", parts[2] == "java",
+                                           parts[3] == "javac")
+        return out
+
+    def describe(self) -> str:
+        return "JAVA_HOME settings"
+
+
+@dataclass(frozen=True)
+class DefaultJava(Fact[dict[str, str]]):
+    """Where ``java`` and ``javac`` on the PATH resolve to ("" when there is none)."""
+
+    def command(self) -> str:
+        return _DEFAULT_JAVA
+
+    def parse(self, lines: list[str]) -> dict[str, str]:
+        out = {"java": "", "javac": ""}
+        for line in lines:
+            kind, _, rest = line.partition(" ")
+            if kind in out:
+                out[kind] = rest.strip()
+        return out
+
+    def describe(self) -> str:
+        return "default java"
+
+
+FACTS: list[Fact[Any]] = [HOST, FileContent(WSL_CONF), FileContent(ENVIRONMENT),
+                          PackageState("systemd-sysv"), SystemdState(), JavaHomeSettings(), DefaultJava()]
+
+
+def probe_from(facts: Facts) -> Probe:
+    st, homes, java = facts.get(SystemdState()), facts.get(JavaHomeSettings()), facts.get(DefaultJava())
+    return Probe(system_state=st.state, systemctl_error=st.error, has_systemctl=st.has_systemctl,
+                 failed_units=st.failed_units, java_home=homes.lines, homes=homes.homes,
+                 java=java["java"], javac=java["javac"])
 
 
 # --------------------------------------------------------------------------- diagnosis
 
-def _restart_fix(facts: Facts) -> str:
+def _restart_fix(facts: HostFacts) -> str:
     return ("from Windows (PowerShell): " + "; then ".join(wsl.restart_commands(facts)) +
             " (or `provision apply --restart-wsl` here, which ends this session)")
 
 
-def _systemd(facts: Facts, probe: Probe, kind: str) -> list[Finding]:
+def _systemd(facts: HostFacts, conf: FileState, probe: Probe, kind: str) -> list[Finding]:
     state = probe.system_state
     w = facts.wsl
     if facts.pid1 == "systemd" and not (w.chroot or kind == "chroot"):
@@ -200,7 +255,6 @@ def _systemd(facts: Facts, probe: Probe, kind: str) -> list[Finding]:
                             f"{wsl.MIN_SYSTEMD_WSL}, the first WSL that runs systemd",
                             "update WSL from PowerShell: wsl --update (Windows 10 needs KB5020030 or "
                             "later), then restart the distro")]
-        conf = facts.file(WSL_CONF)
         data = conf.content if conf.exists else b""
         bad = wslconf.first_invalid(data)
         eff = wslconf.effective(data)
@@ -229,7 +283,7 @@ def _systemd(facts: Facts, probe: Probe, kind: str) -> list[Finding]:
                     "machine or container boots")]
 
 
-def _wsl(facts: Facts) -> list[Finding]:
+def _wsl(facts: HostFacts, conf: FileState) -> list[Finding]:
     w = facts.wsl
     if not w.version:
         return [Finding("wsl", INFO, "not WSL (" + (f"kernel {facts.kernel}" if facts.kernel else "no kernel")
@@ -241,7 +295,6 @@ def _wsl(facts: Facts) -> list[Finding]:
                        "" if w.wsl_version else "check `wsl --version` in PowerShell (systemd needs "
                        f"{wsl.MIN_SYSTEMD_WSL} or newer; 'Invalid command line option' = old inbox WSL: "
                        "wsl --update)"))
-    conf = facts.file(WSL_CONF)
     if conf.exists:
         _, repairs = wslconf.repair(conf.content)
         lines = wslconf.problems(wslconf.parse(conf.content))
@@ -267,7 +320,7 @@ def _under(path: str, home: str) -> bool:
     return bool(path and home) and (path + "/").startswith(home.rstrip("/") + "/")
 
 
-def _java_home(facts: Facts, probe: Probe) -> list[Finding]:
+def _java_home(facts: HostFacts, probe: Probe) -> list[Finding]:
     lines = probe.java_home
     if not lines:
         return [Finding("JAVA_HOME", PROBLEM, "JAVA_HOME is not set for new sessions (not in "
@@ -314,7 +367,8 @@ def _java_home(facts: Facts, probe: Probe) -> list[Finding]:
 
 def diagnose(facts: Facts, probe: Probe, kind: str = "local") -> list[Finding]:
     """Findings for one host: pure function of its facts and probes."""
-    return _systemd(facts, probe, kind) + _wsl(facts) + _java_home(facts, probe)
+    host, conf = facts.get(HOST), facts.get(FileContent(WSL_CONF))
+    return _systemd(host, conf, probe, kind) + _wsl(host, conf) + _java_home(host, probe)
 
 
 @dataclass
@@ -335,15 +389,11 @@ class Report:
                 "findings": [f.as_dict() for f in self.findings]}
 
 
-def examine(conn: Any, host: str, kind: str) -> Report:
-    """Run the read-only probes on a connected host (one round trip) and diagnose."""
-    from provision.errors import FactError
-
-    result = conn.run(["sh", "-c", script()], timeout=120)
-    if result.rc != 0 or MARK + "os-release" not in result.out:
-        raise FactError(f"gathering facts failed (exit {result.rc}): {result.tail() or 'no output'}")
-    facts = parse(result.out)
-    return Report(host, diagnose(facts, parse_probe(result.out), kind), facts=facts.summary())
+def examine(conn: Connection, host: str, kind: str) -> Report:
+    """Read the host with the doctor's facts (one round trip, read-only) and diagnose."""
+    facts = Facts()
+    facts.update(gather(conn, FACTS))
+    return Report(host, diagnose(facts, probe_from(facts), kind), facts=facts.get(HOST).summary())
 
 
 def text(report: Report) -> str:

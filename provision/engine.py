@@ -1,8 +1,14 @@
-"""Runs a playbook on hosts: connect → facts (one round trip) → per resource: render, plan, apply.
+"""The one resolve loop: connect → facts → per resource: render, facts, plan, apply (or not).
 
-Each resource is planned right before it is applied, with the facts kept current by earlier
-applies and the real outputs of earlier resources (in plan/check mode, their predicted outputs).
-A failure stops that host (later resources may depend on the failed one); other hosts go on.
+``plan``, ``apply --check``, ``apply`` and ``verify`` all run it (``Mode``). Facts come in rounds:
+the first round trip reads the host and everything the resources whose values are known before
+facts ask for; a resource whose values need facts or an earlier resource's outputs asks for what
+it still lacks once it is rendered; an apply invalidates what it changes, so the next resource that
+needs it reads it again. A converged host costs one round trip.
+
+Each resource is planned right before it is applied, with the real outputs of earlier resources
+(in plan/check mode, their predicted outputs). A failure stops that host (later resources may
+depend on the failed one), except in verify mode; other hosts go on.
 """
 
 from __future__ import annotations
@@ -12,20 +18,22 @@ import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from provision import __version__
 from provision.connections import Connection, open_target
 from provision.errors import ConnectError, FactError, PlaybookError, ProvisionError, ResourceError
-from provision.facts import FactRequest, Facts, gather
-from provision.plan import Change, ResourcePlan
+from provision.facts import HOST, Fact, Facts, HostFacts, gather
+from provision.plan import Change, Mode, Outputs, ResourcePlan, Restart, Status
 from provision.playbook import Decl, Playbook
 from provision.render import RenderError, eval_condition, render_template_file, render_value
-from provision.resources.base import STATE_DIR, ApplyContext, Renderer, Resource
+from provision.resource import STATE_DIR, AnyResource, ApplyContext
 from provision.targets import Target
 
-PLAN, CHECK, APPLY = "plan", "check", "apply"
+FACT_ROUNDS = 5  # a resource that keeps asking for new facts after this many rounds is a bug
+
+PLAN, CHECK, APPLY, VERIFY = Mode.PLAN, Mode.CHECK, Mode.APPLY, Mode.VERIFY
 
 
 @dataclass
@@ -33,14 +41,14 @@ class ResourceResult:
     id: str
     type: str
     label: str
-    status: str  # ok | changed | skipped | failed
+    status: Status
     reason: str = ""
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     duration: float = 0.0
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "name": self.label, "status": self.status,
+    def as_dict(self) -> dict[str, object]:
+        return {"id": self.id, "type": self.type, "name": self.label, "status": str(self.status),
                 "reason": self.reason, "changes": [c.as_dict() for c in self.changes],
                 "notes": self.notes, "duration": round(self.duration, 3)}
 
@@ -53,46 +61,82 @@ class HostResult:
     unreachable: bool = False
     error: str | None = None
     duration: float = 0.0
-    facts: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, object] = field(default_factory=dict)
     run_id: str = ""
-    restart_required: dict[str, Any] | None = None  # {"reason", "commands", "pending"} or None
+    restart_required: Restart | None = None
 
     @property
     def changed(self) -> int:
-        return sum(1 for r in self.resources if r.status == "changed")
+        return self.count(Status.CHANGED)
 
-    def count(self, status: str) -> int:
+    def count(self, status: Status) -> int:
         return sum(1 for r in self.resources if r.status == status)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {"host": self.host, "changed": self.changed, "failed": self.failed,
                 "unreachable": self.unreachable, "error": self.error,
                 "duration": round(self.duration, 3), "facts": self.facts, "run_id": self.run_id or None,
-                "restart_required": self.restart_required,
+                "restart_required": self.restart_required.as_dict() if self.restart_required else None,
                 "resources": [r.as_dict() for r in self.resources]}
+
+
+@dataclass
+class Step:
+    """One resource as this host resolved it (what verify makes its checks from)."""
+
+    decl: Decl
+    result: ResourceResult
+    resource: AnyResource | None = None  # None: when: is false, or it could not be rendered
+    plan: ResourcePlan[Any] | None = None  # None: not planned (when: false, or planning failed)
+    outputs: Outputs = field(default_factory=dict)
+    error: ProvisionError | None = None
+
+
+@dataclass
+class HostRun:
+    """What resolving a playbook on one host gave: the facts read and every step."""
+
+    facts: Facts
+    steps: list[Step] = field(default_factory=list)
+    ctx: dict[str, object] = field(default_factory=dict)  # vars, facts, outputs: for checks' templates
 
 
 class Reporter(Protocol):
     def host_started(self, host: str) -> None: ...
-    def facts_gathered(self, host: str, facts: Facts) -> None: ...
+    def facts_gathered(self, host: str, facts: HostFacts) -> None: ...
     def progress(self, host: str, message: str) -> None: ...
     def output(self, host: str, line: str) -> None: ...
-    def resource_done(self, host: str, result: ResourceResult, mode: str) -> None: ...
-    def host_done(self, host: str, result: HostResult, mode: str) -> None: ...
+    def resource_done(self, host: str, result: ResourceResult, mode: Mode) -> None: ...
+    def host_done(self, host: str, result: HostResult, mode: Mode) -> None: ...
 
 
-def fact_request(playbook: Playbook) -> FactRequest:
-    req = FactRequest()
-    for d in playbook.resources:
-        req.merge(d.cls.request(d.partial))
-    return req
+class Silent:
+    """A reporter that says nothing (verify, facts)."""
+
+    def host_started(self, host: str) -> None:
+        pass
+
+    def facts_gathered(self, host: str, facts: HostFacts) -> None:
+        pass
+
+    def progress(self, host: str, message: str) -> None:
+        pass
+
+    def output(self, host: str, line: str) -> None:
+        pass
+
+    def resource_done(self, host: str, result: ResourceResult, mode: Mode) -> None:
+        pass
+
+    def host_done(self, host: str, result: HostResult, mode: Mode) -> None:
+        pass
 
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def _label(d: Decl, ctx: dict[str, Any], fallback: str) -> str:
+def label_of(d: Decl, ctx: dict[str, Any], fallback: str) -> str:
     if d.name:
         try:
             return str(render_value(d.name, ctx))
@@ -101,110 +145,31 @@ def _label(d: Decl, ctx: dict[str, Any], fallback: str) -> str:
     return fallback
 
 
-def run_host(playbook: Playbook, target: Target, mode: str, reporter: Reporter,
-             connect: Callable[[Target], Connection] = open_target) -> HostResult:
-    started = time.monotonic()
-    name = target.name
-    result = HostResult(name)
-    reporter.host_started(name)
-    try:
-        conn = connect(target)
-    except ProvisionError as exc:
-        result.failed = True
-        result.unreachable = isinstance(exc, ConnectError)
-        result.error = str(exc)
-        result.duration = time.monotonic() - started
-        reporter.host_done(name, result, mode)
-        return result
-    try:
-        _run_on(conn, playbook.for_host(target.vars), mode, reporter, result)
-    finally:
-        try:
-            conn.close()
-        except Exception:  # noqa: BLE001 - closing must not hide the result
-            pass
-        result.duration = time.monotonic() - started
-        reporter.host_done(name, result, mode)
-    return result
+# --------------------------------------------------------------------------- facts in rounds
+
+def ask(resource: AnyResource, facts: Facts, fetch: Callable[[list[Fact[Any]]], None]) -> None:
+    """Gather what ``resource`` reads, in as many rounds as its answers lead it to ask for more."""
+    for _ in range(FACT_ROUNDS):
+        missing = facts.missing(resource.facts(facts))
+        if not missing:
+            return
+        fetch(missing)
+    raise FactError(f"{resource.label()}: keeps asking for new facts (a bug in its facts())")
 
 
-def _run_on(conn: Connection, playbook: Playbook, mode: str, reporter: Reporter,
-            result: HostResult) -> None:
-    host = result.host
-    try:
-        facts = gather(conn, fact_request(playbook))
-    except (FactError, ConnectError) as exc:
-        result.failed = True
-        result.unreachable = isinstance(exc, ConnectError)
-        result.error = str(exc)
-        return
-    result.facts = facts.summary()
-    reporter.facts_gathered(host, facts)
-    ctx: dict[str, Any] = {**playbook.vars, "facts": facts}
-    run_id = new_run_id()
-    actx = ApplyContext(conn=conn, facts=facts, run_id=run_id,
-                        progress=lambda msg: reporter.progress(host, msg),
-                        output=lambda line: reporter.output(host, line))
-    stop_reason = ""
+def first_round(playbook: Playbook) -> list[Fact[Any]]:
+    """The host, and what the resources known before facts read (their first answers)."""
+    wanted: list[Fact[Any]] = [HOST]
+    nothing = Facts()
     for d in playbook.resources:
-        t0 = time.monotonic()
-        res = ResourceResult(d.id, d.type, _label(d, ctx, d.type), "ok")
-        try:
-            if stop_reason:
-                res.status, res.reason = "skipped", stop_reason
-                continue
-            resource = resolve(d, ctx, playbook)
-            if resource is None:
-                res.status, res.reason = "skipped", f"when: {d.when} is false"
-                continue
-            if not d.name:
-                res.label = resource.label()
-            plan: ResourcePlan = resource.plan(facts)
-            res.changes, res.notes = plan.changes, plan.notes
-            if plan.skip:
-                res.status, res.reason, res.changes = "skipped", plan.skip, []
-                ctx[d.id] = plan.outputs
-                continue
-            if not plan.changed:
-                res.status, res.reason = "ok", plan.reason
-                ctx[d.id] = plan.outputs
-                if plan.restart and result.restart_required is None:  # pending from an earlier
-                    result.restart_required = {**plan.restart, "pending": True}  # run, until restarted
-                continue
-            res.status = "changed"
-            res.reason = "; ".join(c.reason for c in plan.changes if c.reason)
-            if mode != APPLY:
-                ctx[d.id] = plan.outputs
-                if plan.restart:
-                    result.restart_required = {**plan.restart, "pending": False}
-                continue
-            outputs = resource.apply(plan, actx)
-            res.notes = plan.notes
-            ctx[d.id] = outputs or plan.outputs
-            if plan.restart:
-                result.restart_required = {**plan.restart, "pending": False}
-        except (ResourceError, PlaybookError, ConnectError, FactError) as exc:
-            res.status, res.reason = "failed", str(exc)
-            result.failed = True
-            result.error = f"{res.label}: {exc}"
-            stop_reason = f"not run: {res.label} failed"
-        except Exception as exc:  # noqa: BLE001 - one host's surprise must not stop the others
-            res.status, res.reason = "failed", f"internal error: {type(exc).__name__}: {exc}"
-            result.failed = True
-            result.error = f"{res.label}: {res.reason}"
-            stop_reason = f"not run: {res.label} failed"
-        finally:
-            res.duration = time.monotonic() - t0
-            result.resources.append(res)
-            reporter.resource_done(host, res, mode)
-    if mode == APPLY and actx.journal:
-        result.run_id = run_id
-        _write_journal(conn, playbook, run_id, result, actx)
+        if d.spec is not None:
+            wanted += d.cls(d.spec).facts(nothing)
+    return list(dict.fromkeys(wanted))
 
 
-def resolve(d: Decl, ctx: dict[str, Any], playbook: Playbook) -> Resource | None:
+def resolve(d: Decl, ctx: dict[str, Any], playbook: Playbook) -> AnyResource | None:
     """The resource as this host sees it: ``when:`` evaluated (None when false), values rendered
-    with ``ctx`` (vars, facts, earlier outputs). Shared by apply and verify. Raises PlaybookError."""
+    with ``ctx`` (vars, facts, earlier outputs). Raises PlaybookError."""
     if d.when is not None:
         try:
             go = eval_condition(d.when, ctx)
@@ -213,31 +178,169 @@ def resolve(d: Decl, ctx: dict[str, Any], playbook: Playbook) -> Resource | None
         if not go:
             return None
     spec = d.render(ctx)
-    return d.cls(spec, Renderer(lambda name: _render(name, ctx, playbook, d)))
+
+    def render(name: str) -> str:
+        try:
+            return render_template_file(name, ctx, playbook.template_dirs())
+        except RenderError as exc:
+            raise d.error((), str(exc)) from None
+
+    return d.cls(spec, render)
 
 
-def _render(name: str, ctx: dict[str, Any], playbook: Playbook, d: Decl) -> str:
+# --------------------------------------------------------------------------- the loop
+
+Fetch = Callable[[list[Fact[Any]]], None]  # reads facts from the host into the run's Facts
+
+
+def resolve_host(conn: Connection, playbook: Playbook, mode: Mode, reporter: Reporter,
+                 result: HostResult) -> HostRun:
+    """Run the playbook's resources on a connected host (apply only in Mode.APPLY). Connection and
+    fact errors of the first round are the host's (raised); later ones the resource's."""
+    facts = Facts()
+
+    def fetch(wanted: list[Fact[Any]]) -> None:
+        facts.update(gather(conn, wanted))
+
+    fetch(first_round(playbook))
+    actx = ApplyContext(conn=conn, facts=facts, run_id=new_run_id(),
+                        progress=lambda msg: reporter.progress(result.host, msg),
+                        output=lambda line: reporter.output(result.host, line))
+    run = walk(playbook, facts, fetch, mode, reporter, result, actx)
+    if mode == APPLY and actx.journal:
+        result.run_id = actx.run_id
+        _write_journal(conn, playbook, actx, result)
+    return run
+
+
+def walk(playbook: Playbook, facts: Facts, fetch: Fetch, mode: Mode, reporter: Reporter,
+         result: HostResult, actx: ApplyContext | None = None) -> HostRun:
+    """Resolve, plan and (Mode.APPLY, through ``actx``) apply each resource in turn; ``facts``
+    holds the host's facts (at least HOST), ``fetch`` reads what a resource still lacks."""
+    host = result.host
+    host_facts = facts.get(HOST)
+    result.facts = host_facts.summary()
+    reporter.facts_gathered(host, host_facts)
+    ctx: dict[str, Any] = {**playbook.vars, "facts": host_facts}
+    run = HostRun(facts, ctx=ctx)
+    stop_reason = ""
+    for d in playbook.resources:
+        t0 = time.monotonic()
+        step = Step(d, ResourceResult(d.id, d.type, label_of(d, ctx, d.type), Status.OK))
+        res = step.result
+        run.steps.append(step)
+        result.resources.append(res)
+        try:
+            if stop_reason:
+                res.status, res.reason = Status.SKIPPED, stop_reason
+                continue
+            resource = resolve(d, ctx, playbook)
+            if resource is None:
+                res.status, res.reason = Status.SKIPPED, f"when: {d.when} is false"
+                continue
+            step.resource = resource
+            if not d.name:
+                res.label = resource.label()
+            ask(resource, facts, fetch)
+            plan = step.plan = resource.plan(facts)
+            res.changes, res.notes = plan.changes, plan.notes
+            step.outputs = plan.outputs
+            if plan.skip:
+                res.status, res.reason, res.changes = Status.SKIPPED, plan.skip, []
+            elif not plan.changed:
+                res.status, res.reason = Status.OK, plan.reason
+                if plan.restart and result.restart_required is None:  # pending from an earlier
+                    result.restart_required = _pending(plan.restart)  # run, until restarted
+            else:
+                res.status = Status.CHANGED
+                res.reason = "; ".join(c.reason for c in plan.changes if c.reason)
+                if mode == APPLY:
+                    if actx is None:
+                        raise ResourceError("internal error: apply without a connection")
+                    step.outputs = resource.apply(plan, actx) or plan.outputs
+                    res.notes = plan.notes
+                if plan.restart:
+                    result.restart_required = plan.restart
+        except (ResourceError, PlaybookError, ConnectError, FactError) as exc:
+            _failed(step, result, str(exc), exc)
+            if mode != VERIFY:
+                stop_reason = f"not run: {res.label} failed"
+        except Exception as exc:  # noqa: BLE001 - one host's surprise must not stop the others
+            _failed(step, result, f"internal error: {type(exc).__name__}: {exc}", None)
+            stop_reason = f"not run: {res.label} failed"
+        finally:
+            if step.resource is not None:
+                ctx[d.id] = step.outputs
+            res.duration = time.monotonic() - t0
+            reporter.resource_done(host, res, mode)
+    return run
+
+
+def _pending(restart: Restart) -> Restart:
+    return replace(restart, pending=True)
+
+
+def _failed(step: Step, result: HostResult, reason: str, exc: ProvisionError | None) -> None:
+    step.result.status, step.result.reason = Status.FAILED, reason
+    step.error = exc
+    result.failed = True
+    result.error = f"{step.result.label}: {reason}"
+
+
+def run_host(playbook: Playbook, target: Target, mode: Mode, reporter: Reporter,
+             connect: Callable[[Target], Connection] = open_target) -> HostResult:
+    started = time.monotonic()
+    result = HostResult(target.name)
+    reporter.host_started(target.name)
     try:
-        return render_template_file(name, ctx, playbook.template_dirs())
-    except RenderError as exc:
-        raise d.error((), str(exc)) from None
+        conn = connect(target)
+    except ProvisionError as exc:
+        result.failed = True
+        result.unreachable = isinstance(exc, ConnectError)
+        result.error = str(exc)
+    else:
+        try:
+            _resolve_or_fail(conn, playbook.for_host(target.vars), mode, reporter, result)
+        finally:
+            close_quietly(conn)
+    result.duration = time.monotonic() - started
+    reporter.host_done(target.name, result, mode)
+    return result
 
 
-def _write_journal(conn: Connection, playbook: Playbook, run_id: str, result: HostResult,
-                   actx: ApplyContext) -> None:
-    doc = {"provision": __version__, "run_id": run_id, "playbook": playbook.name,
+def _resolve_or_fail(conn: Connection, playbook: Playbook, mode: Mode, reporter: Reporter,
+                     result: HostResult) -> HostRun | None:
+    try:
+        return resolve_host(conn, playbook, mode, reporter, result)
+    except (FactError, ConnectError) as exc:  # the first round: the host, not a resource, failed
+        result.failed = True
+        result.unreachable = isinstance(exc, ConnectError)
+        result.error = str(exc)
+        return None
+
+
+def close_quietly(conn: Connection) -> None:
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - closing must not hide the result
+        pass
+
+
+def _write_journal(conn: Connection, playbook: Playbook, actx: ApplyContext, result: HostResult) -> None:
+    doc = {"provision": __version__, "run_id": actx.run_id, "playbook": playbook.name,
            "file": playbook.file, "vars": playbook.vars, "host": result.host,
            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "failed": result.failed,
            "entries": actx.journal,
-           "resources": [{"id": r.id, "status": r.status} for r in result.resources]}
+           "resources": [{"id": r.id, "status": str(r.status)} for r in result.resources]}
     data = (json.dumps(doc, indent=2, default=str) + "\n").encode()
     try:
-        conn.write_file(f"{STATE_DIR}/runs/{run_id}.json", data, mode=0o600)
+        conn.write_file(f"{STATE_DIR}/runs/{actx.run_id}.json", data, mode=0o600)
     except ProvisionError as exc:
-        result.resources[-1].notes.append(f"could not record the run journal: {exc}")
+        if result.resources:
+            result.resources[-1].notes.append(f"could not record the run journal: {exc}")
 
 
-def run(playbook: Playbook, targets: list[Target], mode: str, reporter: Reporter,
+def run(playbook: Playbook, targets: list[Target], mode: Mode, reporter: Reporter,
         forks: int = 10, connect: Callable[[Target], Connection] = open_target) -> list[HostResult]:
     if len(targets) == 1:
         return [run_host(playbook, targets[0], mode, reporter, connect)]

@@ -1,10 +1,33 @@
-"""Plan values: what a resource would change on a host, and why (or why nothing)."""
+"""Plan values: what a resource would change on a host, and why (or why nothing), and what a run
+did. Shared by every resource type, the engine and the reports."""
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from provision.errors import ResourceError
+
+D = TypeVar("D")
+
+OutputValue = str | int | bool | None
+Outputs = dict[str, OutputValue]  # what later resources read as {{ <id>.<name> }}
+
+
+class Status(StrEnum):
+    OK = "ok"  # already in the desired state
+    CHANGED = "changed"  # changed (apply) or would change (plan)
+    SKIPPED = "skipped"  # not applicable here, when: false, or not run after a failure
+    FAILED = "failed"
+
+
+class Mode(StrEnum):
+    PLAN = "plan"  # read facts and plan; change nothing
+    CHECK = "check"  # apply --check: the same, worded as a dry run
+    APPLY = "apply"
+    VERIFY = "verify"  # plan every resource (failures do not stop the others) for its checks
 
 
 @dataclass
@@ -13,34 +36,62 @@ class Change:
     reason: str = ""  # why, e.g. "not installed; candidate 17.0.15 from bookworm-security"
     diff: str | None = None  # unified diff for file changes
 
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"summary": self.summary, "reason": self.reason}
+    def as_dict(self) -> dict[str, str]:
+        d = {"summary": self.summary, "reason": self.reason}
         if self.diff:
             d["diff"] = self.diff
         return d
 
 
+@dataclass(frozen=True)
+class WslDistro:
+    """How ``apply --restart-wsl`` can restart a WSL distro itself (through interop)."""
+
+    version: int  # 1 or 2
+    distro: str  # "" when unknown
+    wsl_exe: str  # a wsl.exe that runs, "" when interop does not work
+
+
+@dataclass(frozen=True)
+class Restart:
+    """The host must restart for a resource's state to take effect (made now, or pending)."""
+
+    reason: str
+    where: str  # who runs the commands, e.g. "From Windows (PowerShell), stop the distro ..."
+    commands: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+    wsl: WslDistro | None = None
+    pending: bool = False  # the change was made earlier and the host has not restarted since
+
+    def as_dict(self) -> dict[str, object]:
+        return {"reason": self.reason, "where": self.where, "commands": list(self.commands),
+                "notes": list(self.notes), "pending": self.pending,
+                "distro": (self.wsl.distro or None) if self.wsl else None,
+                "wsl": self.wsl.version if self.wsl else None,
+                "wsl_exe": (self.wsl.wsl_exe or None) if self.wsl else None}
+
+
 @dataclass
-class ResourcePlan:
+class ResourcePlan(Generic[D]):
     """The plan of one resource on one host. No changes means "ok", and ``reason`` says why."""
 
     changes: list[Change] = field(default_factory=list)
     reason: str = ""
-    outputs: dict[str, Any] = field(default_factory=dict)  # for later resources: {{ <id>.<name> }}
+    outputs: Outputs = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # things the user should know (not changes)
-    data: Any = None  # private to the resource, handed back to its apply()
+    data: D | None = None  # private to the resource, handed back to its apply()
     skip: str = ""  # not applicable to this host (e.g. "not WSL: ..."): status skipped, this reason
-    restart: dict[str, Any] | None = None  # {"reason": ..., "commands": [...]}: the host needs a
-    # restart for this resource's state to take effect (after its changes, or pending from before)
+    restart: Restart | None = None  # the host needs a restart (after these changes, or pending)
 
     @property
     def changed(self) -> bool:
         return bool(self.changes) and not self.skip
 
-    def describe(self) -> str:
-        if not self.changes:
-            return self.reason
-        return "; ".join(c.summary for c in self.changes)
+    def payload(self) -> D:
+        """``data``, for apply() (a plan with changes always carries it)."""
+        if self.data is None:
+            raise ResourceError("internal error: a plan with changes carries no data for apply")
+        return self.data
 
 
 def unified_diff(path: str, before: bytes | None, after: bytes | None) -> str:

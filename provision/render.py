@@ -123,8 +123,9 @@ def render_template_file(name: str, ctx: Mapping[str, Any], search_paths: Iterab
 
 def template_names_in(name: str, search_paths: Iterable[Path] = ()) -> set[str]:
     env = _env_for(tuple(search_paths))
+    assert env.loader is not None  # make_env always sets one
     try:
-        source, filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+        source, filename, _ = env.loader.get_source(env, name)
     except jinja2.TemplateNotFound:
         raise RenderError(f"template not found: {name}") from None
     try:

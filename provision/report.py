@@ -10,11 +10,12 @@ from typing import Any, TextIO
 import click
 
 from provision import __version__
-from provision.engine import APPLY, HostResult, ResourceResult
-from provision.facts import Facts
+from provision.engine import HostResult, ResourceResult
+from provision.facts import HostFacts
+from provision.plan import Mode, Restart, Status
 
-_STATUS_COLOUR = {"ok": "green", "changed": "yellow", "skipped": "cyan", "failed": "red"}
-_PLAN_WORD = {"changed": "change", "ok": "ok", "skipped": "skip", "failed": "failed"}
+_STATUS_COLOUR = {Status.OK: "green", Status.CHANGED: "yellow", Status.SKIPPED: "cyan", Status.FAILED: "red"}
+_PLAN_WORD = {Status.CHANGED: "change", Status.OK: "ok", Status.SKIPPED: "skip", Status.FAILED: "failed"}
 
 
 class ConsoleReporter:
@@ -36,14 +37,16 @@ class ConsoleReporter:
             for line in text.splitlines() or [""]:
                 click.echo(prefix + line, file=self.stream, color=self.colour)
 
-    def _style(self, text: str, status: str) -> str:
-        return click.style(text, fg=_STATUS_COLOUR.get(status), bold=status == "failed") if self.colour else text
+    def _style(self, text: str, status: Status) -> str:
+        if not self.colour:
+            return text
+        return click.style(text, fg=_STATUS_COLOUR.get(status), bold=status == Status.FAILED)
 
     def host_started(self, host: str) -> None:
         if self.multi and not self.quiet:
             self._emit(host, "connecting…")
 
-    def facts_gathered(self, host: str, facts: Facts) -> None:
+    def facts_gathered(self, host: str, facts: HostFacts) -> None:
         if self.quiet:
             return
         wsl = f", WSL{facts.wsl.version}" if facts.wsl.version else ""
@@ -58,18 +61,18 @@ class ConsoleReporter:
         if self.verbose and not self.quiet:
             self._emit(host, f"    | {line}")
 
-    def resource_done(self, host: str, r: ResourceResult, mode: str) -> None:
-        if self.quiet and r.status != "failed":
+    def resource_done(self, host: str, r: ResourceResult, mode: Mode) -> None:
+        if self.quiet and r.status != Status.FAILED:
             return
-        word = r.status if mode == APPLY else _PLAN_WORD.get(r.status, r.status)
+        word = str(r.status) if mode == Mode.APPLY else _PLAN_WORD[r.status]
         head = f"  {self._style(f'{word:<8}', r.status)} {r.label}"
-        lines = []
-        if r.status == "changed":
+        lines: list[str] = []
+        if r.status == Status.CHANGED:
             for c in r.changes:
                 lines.append(f"{head}: {c.summary}" if not lines else f"{' ' * 11}{c.summary}")
                 if c.reason:
                     lines.append(f"{' ' * 13}because {c.reason}")
-                if c.diff and (self.diff or mode != APPLY):
+                if c.diff and (self.diff or mode != Mode.APPLY):
                     lines.extend(" " * 13 + d for d in c.diff.rstrip("\n").splitlines())
         else:
             lines.append(f"{head}: {r.reason}" if r.reason else head)
@@ -77,11 +80,11 @@ class ConsoleReporter:
             lines.append(f"{' ' * 13}note: {note}")
         self._emit(host, "\n".join(lines))
 
-    def host_done(self, host: str, result: HostResult, mode: str) -> None:
-        verb = "changed" if mode == APPLY else "to change"
-        status = "failed" if result.failed else ("changed" if result.changed else "ok")
-        summary = (f"{host}: {result.changed} {verb}, {result.count('ok')} ok, "
-                   f"{result.count('skipped')} skipped, {result.count('failed')} failed "
+    def host_done(self, host: str, result: HostResult, mode: Mode) -> None:
+        verb = "changed" if mode == Mode.APPLY else "to change"
+        status = Status.FAILED if result.failed else (Status.CHANGED if result.changed else Status.OK)
+        summary = (f"{host}: {result.changed} {verb}, {result.count(Status.OK)} ok, "
+                   f"{result.count(Status.SKIPPED)} skipped, {result.count(Status.FAILED)} failed "
                    f"({result.duration:.1f}s)")
         if result.unreachable or (result.failed and not result.resources):
             summary = f"{host}: {'unreachable' if result.unreachable else 'failed'}: {result.error}"
@@ -100,25 +103,24 @@ class ConsoleReporter:
             click.echo("\n".join(rows), file=self.stream)
 
 
-def restart_text(host: str, restart: dict[str, Any], mode: str) -> str:
+def restart_text(host: str, restart: Restart, mode: Mode) -> str:
     """The "restart required" block printed at the end of a host's output."""
-    if restart.get("pending"):
-        head = f"{host}: restart required (pending: made earlier, not restarted since): {restart['reason']}"
-    elif mode == APPLY:
-        head = f"{host}: restart required: {restart['reason']}"
+    if restart.pending:
+        head = f"{host}: restart required (pending: made earlier, not restarted since): {restart.reason}"
+    elif mode == Mode.APPLY:
+        head = f"{host}: restart required: {restart.reason}"
     else:
-        head = f"{host}: restart required after this apply: {restart['reason']}"
-    lines = [head, f"  {restart.get('where', 'Run')}:"]
-    lines += [f"    {c}" for c in restart.get("commands", [])]
-    for note in restart.get("notes", []):
-        lines.append(f"  {note}")
+        head = f"{host}: restart required after this apply: {restart.reason}"
+    lines = [head, f"  {restart.where}:"]
+    lines += [f"    {c}" for c in restart.commands]
+    lines += [f"  {note}" for note in restart.notes]
     return "\n".join(lines)
 
 
-def document(command: str, playbook: str | None, mode: str, results: list[HostResult],
+def document(command: str, playbook: str | None, mode: Mode, results: list[HostResult],
              extra: dict[str, Any] | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {"provision": __version__, "command": command, "playbook": playbook,
-                           "mode": mode, "ok": not any(r.failed for r in results),
+                           "mode": str(mode), "ok": not any(r.failed for r in results),
                            "changed": sum(r.changed for r in results),
                            "hosts": [r.as_dict() for r in results]}
     if extra:

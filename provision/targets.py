@@ -12,13 +12,14 @@ Nothing here connects: targets are checked and resolved before any host is touch
 from __future__ import annotations
 
 import fnmatch
+from collections import Counter
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from provision.errors import PlaybookError, UsageError
-from provision.playbook.yamlsrc import Located, parse
+from provision.playbook.yamlsrc import Located, YamlPath, parse
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -142,14 +143,14 @@ class _Inv:
         return out
 
 
-_SETTING_TYPES = {"address": str, "user": str, "port": int, "identity_file": str,
-                  "connect_timeout": (int, float)}
+_SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
+    "address": str, "user": str, "port": int, "identity_file": str, "connect_timeout": (int, float)}
 _ANSIBLE = {"ansible_host": "address", "ansible_ssh_host": "address", "ansible_user": "user",
             "ansible_ssh_user": "user", "ansible_port": "port", "ansible_ssh_port": "port",
             "ansible_ssh_private_key_file": "identity_file", "ansible_private_key_file": "identity_file"}
 
 
-def _settings(src: Located, path: tuple, d: Any, allowed: tuple[str, ...], into: dict[str, Any]) -> None:
+def _settings(src: Located, path: YamlPath, d: Any, allowed: tuple[str, ...], into: dict[str, Any]) -> None:
     if d is None:
         return
     if not isinstance(d, dict):
@@ -163,8 +164,9 @@ def _settings(src: Located, path: tuple, d: Any, allowed: tuple[str, ...], into:
             into["vars"].update(value)
         elif key in _SETTING_TYPES:
             if not isinstance(value, _SETTING_TYPES[key]) or isinstance(value, bool):
-                raise src.error(path + (key,), f"must be a {'number' if key in ('port', 'connect_timeout') else 'string'}")
-            if key == "port" and not 0 < value < 65536:
+                kind = "number" if key in ("port", "connect_timeout") else "string"
+                raise src.error(path + (key,), f"must be a {kind}")
+            if key == "port" and not (isinstance(value, int) and 0 < value < 65536):
                 raise src.error(path + (key,), "must be a port number (1-65535)")
             into[key] = value
 
@@ -212,7 +214,7 @@ def _native(src: Located, doc: dict[str, Any]) -> _Inv:
     return inv
 
 
-def _ansible_vars(src: Located, path: tuple, d: Any, into: dict[str, Any]) -> None:
+def _ansible_vars(src: Located, path: YamlPath, d: Any, into: dict[str, Any]) -> None:
     if d is None:
         return
     if not isinstance(d, dict):
@@ -226,7 +228,7 @@ def _ansible_vars(src: Located, path: tuple, d: Any, into: dict[str, Any]) -> No
             into["vars"][key] = value
 
 
-def _ansible_group(src: Located, inv: _Inv, name: str, body: Any, path: tuple) -> None:
+def _ansible_group(src: Located, inv: _Inv, name: str, body: Any, path: YamlPath) -> None:
     g = inv.group(name)
     if body is None:
         return
@@ -379,8 +381,7 @@ def resolve(hosts: tuple[str, ...] | list[str], inventory: str | None = None,
         targets = [Target("local", "local")]
     if pattern:
         targets = limit(targets, pattern)
-    seen: set[str] = set()
-    dupes = sorted({t.name for t in targets if t.name in seen or seen.add(t.name)})  # type: ignore[func-returns-value]
+    dupes = sorted(n for n, count in Counter(t.name for t in targets).items() if count > 1)
     if dupes:
         raise UsageError(f"target given twice: {', '.join(dupes)}")
     return targets

@@ -1,52 +1,52 @@
-"""WSL decisions shared by the wsl_conf resource, `provision doctor` and `apply --restart-wsl`.
+"""WSL decisions shared by resource types, `provision doctor` and `apply --restart-wsl`.
 
 Pure functions of facts: which commands a user runs from Windows, and why.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
-from provision.facts import Facts, version_tuple
+from provision.connections.base import Connection
+from provision.facts import HostFacts, version_tuple
+from provision.plan import Restart, WslDistro
 
 MIN_SYSTEMD_WSL = "0.67.6"  # the first WSL (Store) release with [boot] systemd
 PLACEHOLDER = "<distro>"
 
 
-def distro_name(facts: Facts) -> str:
+def distro_name(facts: HostFacts) -> str:
     return facts.wsl.distro or PLACEHOLDER
 
 
-def _find_distro(facts: Facts) -> list[str]:
+def _find_distro(facts: HostFacts) -> list[str]:
     return [] if facts.wsl.distro else ["wsl.exe -l -v    # the NAME column is <distro>"]
 
 
-def restart_commands(facts: Facts) -> list[str]:
+def restart_commands(facts: HostFacts) -> list[str]:
     name = distro_name(facts)
     return _find_distro(facts) + [f"wsl.exe --terminate {name}", f"wsl.exe -d {name}"]
 
 
-def restart_info(facts: Facts, reason: str) -> dict[str, Any]:
+def restart_info(facts: HostFacts, reason: str) -> Restart:
     """The restart requirement put on a plan (and printed / in --json as restart_required)."""
-    return {
-        "reason": reason,
-        "distro": facts.wsl.distro or None,
-        "where": "From Windows (PowerShell), stop the distro and start it again",
-        "commands": restart_commands(facts),
-        "wsl": facts.wsl.version,
-        "wsl_exe": facts.wsl.wsl_exe or None,
-        "notes": ["(or run `provision apply --restart-wsl` here: it stops the distro through interop, "
-                  "which ends this session)",
-                  "then check: cat /proc/1/comm (systemd), systemctl is-system-running (running or "
-                  "degraded), or `provision doctor`"],
-    }
+    return Restart(
+        reason=reason,
+        where="From Windows (PowerShell), stop the distro and start it again",
+        commands=tuple(restart_commands(facts)),
+        notes=("(or run `provision apply --restart-wsl` here: it stops the distro through interop, "
+               "which ends this session)",
+               "then check: cat /proc/1/comm (systemd), systemctl is-system-running (running or "
+               "degraded), or `provision doctor`"),
+        wsl=WslDistro(facts.wsl.version, facts.wsl.distro, facts.wsl.wsl_exe))
 
 
-def convert_command(facts: Facts) -> str:
+def convert_command(facts: HostFacts) -> str:
     return f"wsl --set-version {distro_name(facts)} 2"
 
 
-def wsl1_message(facts: Facts) -> str:
+def wsl1_message(facts: HostFacts) -> str:
     where = f" (distro {facts.wsl.distro})" if facts.wsl.distro else ""
     return (f"this distro runs under WSL1{where}, which cannot run systemd (WSL1 ignores [boot] "
             f"systemd): convert it to WSL2 from PowerShell: {convert_command(facts)}"
@@ -54,31 +54,31 @@ def wsl1_message(facts: Facts) -> str:
             + ", then run provision again")
 
 
-def too_old(facts: Facts, minimum: str = MIN_SYSTEMD_WSL) -> bool:
+def too_old(facts: HostFacts, minimum: str = MIN_SYSTEMD_WSL) -> bool:
     v = facts.wsl.wsl_version
     return bool(v) and version_tuple(v) < version_tuple(minimum)
 
 
-def update_message(facts: Facts, minimum: str = MIN_SYSTEMD_WSL) -> str:
+def update_message(facts: HostFacts, minimum: str = MIN_SYSTEMD_WSL) -> str:
     return (f"WSL {facts.wsl.wsl_version} is older than {minimum}, the first version that runs systemd: "
             "update WSL from PowerShell with `wsl --update` (on Windows 10 this needs the November "
             "2022 update KB5020030 or later), then run provision again")
 
 
-def unknown_version_note(facts: Facts, minimum: str = MIN_SYSTEMD_WSL) -> str:
+def unknown_version_note(facts: HostFacts, minimum: str = MIN_SYSTEMD_WSL) -> str:
     return (f"could not read the WSL version from inside (no wslinfo, and wsl.exe is not reachable "
             f"through interop): systemd needs WSL {minimum} or newer; check with `wsl --version` in "
             "PowerShell (an 'Invalid command line option' answer means the old inbox WSL: run "
             "`wsl --update`)")
 
 
-def not_wsl_reason(facts: Facts) -> str:
+def not_wsl_reason(facts: HostFacts) -> str:
     kernel = facts.kernel or "unknown"
     return (f"not WSL (kernel {kernel}, no WSL interop signal): /etc/wsl.conf is read only by WSL, so "
             "nothing to do here")
 
 
-def isolated_reason(facts: Facts) -> str:
+def isolated_reason(facts: HostFacts) -> str:
     what = f"a {facts.wsl.container} container" if facts.wsl.container else "a chroot"
     return (f"inside {what} on WSL: WSL reads the /etc/wsl.conf of the distro itself, not of this "
             "root, and does not start systemd in it; run provision in the distro")
@@ -86,51 +86,66 @@ def isolated_reason(facts: Facts) -> str:
 
 # --------------------------------------------------------------------------- apply --restart-wsl
 
-def restart_problem(restart: dict[str, Any], failed: bool) -> str:
+class HostOutcome(Protocol):
+    """What --restart-wsl needs of a host's result."""
+
+    host: str
+    failed: bool
+    restart_required: Restart | None
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+N = TypeVar("N", bound=Named)
+
+
+def restart_problem(restart: Restart, failed: bool) -> str:
     """Why ``--restart-wsl`` cannot restart this host itself ("" when it can)."""
     if failed:
         return "the run failed on this host: fix that first"
-    if restart.get("wsl") != 2:
+    if restart.wsl is None or restart.wsl.version != 2:
         return "this is not a WSL2 distro"
-    if not restart.get("distro"):
+    if not restart.wsl.distro:
         return "the distro's name is unknown (no $WSL_DISTRO_NAME or wslpath)"
-    if not restart.get("wsl_exe"):
+    if not restart.wsl.wsl_exe:
         return ("wsl.exe is not reachable through interop (interop disabled, Windows not on PATH, or "
                 "the WSLInterop binfmt entry missing)")
     return ""
 
 
-def restart_hosts(results: list[Any], targets: list[Any], connect: Any, echo: Any) -> None:
-    """Stop each WSL2 distro that needs a restart, through interop; the local one last (it ends us).
-
-    ``results``: HostResult; ``targets``: the run's targets (matched by name); ``echo``: prints a line.
-    """
+def restart_hosts(results: Sequence[HostOutcome], targets: Sequence[N],
+                  connect: Callable[[N], Connection], echo: Callable[[str], None]) -> None:
+    """Stop each WSL2 distro that needs a restart, through interop; the local one last (it ends us)."""
     from provision.errors import ProvisionError
 
-    by_name = {getattr(t, "name", str(t)): t for t in targets}
-    order = sorted(results, key=lambda r: getattr(by_name.get(r.host), "kind", "") == "local")
+    by_name = {t.name: t for t in targets}
+    order = sorted(results, key=lambda r: by_name[r.host].kind == "local" if r.host in by_name else False)
     for r in order:
         restart = r.restart_required
-        if not restart:
+        if restart is None:
             echo(f"{r.host}: --restart-wsl: no restart required")
             continue
         why = restart_problem(restart, r.failed)
-        if why:
-            echo(f"{r.host}: --restart-wsl cannot restart it from here: {why}. "
-                 f"{restart.get('where', 'Run')}:")
-            for c in restart.get("commands", []):
+        if why or restart.wsl is None:
+            echo(f"{r.host}: --restart-wsl cannot restart it from here: {why}. {restart.where}:")
+            for c in restart.commands:
                 echo(f"    {c}")
             continue
-        distro, exe = restart["distro"], restart["wsl_exe"]
+        distro, exe = restart.wsl.distro, restart.wsl.wsl_exe
         echo(f"{r.host}: restarting WSL distro {distro}: running {exe} --terminate {distro}. "
              f"This session ends now (every shell and program in {distro} is stopped). Start it again "
              f"from Windows with: wsl.exe -d {distro} (or open its terminal); then check with "
              "`provision doctor`.")
         try:
-            conn = connect(by_name[r.host]) if r.host in by_name else None
-            if conn is None:
+            if r.host not in by_name:
                 raise ProvisionError("unknown target")
-            with conn:
+            with connect(by_name[r.host]) as conn:
                 res = conn.run([exe, "--terminate", distro], timeout=120)
         except ProvisionError as exc:
             echo(f"{r.host}: the connection ended ({exc}): expected when the distro stops; start it again "
@@ -138,8 +153,8 @@ def restart_hosts(results: list[Any], targets: list[Any], connect: Any, echo: An
             continue
         if res.rc != 0:
             echo(f"{r.host}: {exe} --terminate {distro} failed (exit {res.rc}): {res.tail() or 'no output'}. "
-                 f"{restart.get('where', 'Run')}:")
-            for c in restart.get("commands", []):
+                 f"{restart.where}:")
+            for c in restart.commands:
                 echo(f"    {c}")
         else:
             echo(f"{r.host}: {distro} stopped. Start it again with: wsl.exe -d {distro}")

@@ -9,9 +9,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import lab
+import pytest
 
 pytest_plugins = ["lab.fixtures"]  # fleet_factory, ssh_host, wsl2_host, wsl1_host: booted lab hosts
 
@@ -83,7 +82,7 @@ def provision(*args: str, input: bytes | None = None, cwd: Path | None = None,
               env: dict[str, str] | None = None, timeout: float = 1800) -> Result:
     """Run the real CLI in a subprocess, as a user would."""
     proc = subprocess.run([sys.executable, "-m", "provision", *args], input=input,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd or REPO,
+                          capture_output=True, cwd=cwd or REPO,
                           env={**os.environ, **(env or {})}, timeout=timeout,
                           stdin=None if input is not None else subprocess.DEVNULL)
     return Result(proc)

@@ -112,7 +112,7 @@ class Connection(ABC):
     def remove_file(self, path: str, *, backup: str | None = None) -> None:
         self.check(["sh", "-c", REMOVE_SCRIPT, "sh", path, backup or ""], what=f"removing {path}")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most connections have nothing to close
         pass
 
     def __enter__(self) -> Connection:

@@ -30,17 +30,19 @@ def run_process(argv: Sequence[str], *, input: bytes | None, timeout: float | No
             return CommandResult(shown, 124, out, err + f"\ntimed out after {timeout:.0f}s".encode())
         return CommandResult(shown, proc.returncode, out, err)
 
+    assert proc.stdout is not None and proc.stderr is not None  # both are pipes (above)
+    stderr = proc.stderr
     err_chunks: list[bytes] = []
-    reader = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    reader = threading.Thread(target=lambda: err_chunks.append(stderr.read()), daemon=True)
     reader.start()
-    if input is not None:
-        proc.stdin.write(input)  # type: ignore[union-attr]
-        proc.stdin.close()  # type: ignore[union-attr]
+    if input is not None and proc.stdin is not None:
+        proc.stdin.write(input)
+        proc.stdin.close()
     timer = threading.Timer(timeout, _kill, (proc,)) if timeout else None
     if timer:
         timer.start()
     out_lines = []
-    for raw in proc.stdout:  # type: ignore[union-attr]
+    for raw in proc.stdout:
         out_lines.append(raw)
         stream(raw.decode("utf-8", "replace").rstrip("\n"))
     proc.wait()
@@ -50,7 +52,7 @@ def run_process(argv: Sequence[str], *, input: bytes | None, timeout: float | No
     return CommandResult(shown, proc.returncode, b"".join(out_lines), b"".join(err_chunks))
 
 
-def _kill(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+def _kill(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, 9)
     except ProcessLookupError:

@@ -24,11 +24,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import paramiko
 
 from provision.connections.base import CommandResult, Connection, Stream, display
 from provision.errors import BecomeError, ConnectError
+
+if TYPE_CHECKING:
+    from provision.targets import Target
 
 KEEPALIVE = 30
 _known_hosts_lock = threading.Lock()
@@ -110,7 +114,7 @@ def _first(value: object) -> str | None:
 class SshConnection(Connection):
     kind = "ssh"
 
-    def __init__(self, target, options: SshOptions | None = None, *, _depth: int = 0) -> None:  # noqa: ANN001
+    def __init__(self, target: Target, options: SshOptions | None = None, *, _depth: int = 0) -> None:
         super().__init__(target.name)
         self.options = options or SshOptions()
         cfg = self.options.config().lookup(target.ssh_host)
@@ -135,7 +139,7 @@ class SshConnection(Connection):
         self._jump: SshConnection | None = None
         self._sudo: list[str] = []
         self._password: bytes | None = None
-        self._client = self._connect(cfg, target, _depth)
+        self._client = self._connect(cfg, _depth)
         if self.user != "root":
             try:
                 self._become()
@@ -145,7 +149,7 @@ class SshConnection(Connection):
 
     # ------------------------------------------------------------------ connecting
 
-    def _sock(self, cfg: dict, target, depth: int):  # noqa: ANN001, ANN202
+    def _sock(self, cfg: paramiko.SSHConfigDict, depth: int) -> paramiko.Channel | paramiko.ProxyCommand | None:
         jump = _first(cfg.get("proxyjump"))
         if jump and jump.lower() != "none":
             if depth > 4:
@@ -154,8 +158,11 @@ class SshConnection(Connection):
 
             hop = parse_spec(jump.split(",")[0])
             self._jump = SshConnection(hop, self.options, _depth=depth + 1)
+            transport = self._jump._client.get_transport()
+            if transport is None:
+                raise ConnectError(f"jump host {jump}: the connection was lost")
             try:
-                return self._jump._client.get_transport().open_channel(  # type: ignore[union-attr]
+                return transport.open_channel(
                     "direct-tcpip", (self.hostname, self.port), ("127.0.0.1", 0), timeout=self.timeout)
             except (paramiko.SSHException, OSError) as exc:
                 raise ConnectError(f"jump host {jump} cannot reach {self.hostname}:{self.port}: "
@@ -165,7 +172,7 @@ class SshConnection(Connection):
             return paramiko.ProxyCommand(command)
         return None
 
-    def _connect(self, cfg: dict, target, depth: int) -> paramiko.SSHClient:  # noqa: ANN001
+    def _connect(self, cfg: paramiko.SSHConfigDict, depth: int) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
         where = f"{self.user}@{self.hostname}:{self.port}"
         try:
@@ -176,9 +183,10 @@ class SshConnection(Connection):
         client.set_missing_host_key_policy(self._policy)
         try:
             client.connect(self.hostname, self.port, username=self.user,
-                           key_filename=self.key_files or None, look_for_keys=not self.key_files,
+                           key_filename=self.key_files or None,  # type: ignore[arg-type]  # a list works
+                           look_for_keys=not self.key_files,
                            allow_agent=True, timeout=self.timeout, banner_timeout=self.timeout,
-                           auth_timeout=self.timeout, sock=self._sock(cfg, target, depth))
+                           auth_timeout=self.timeout, sock=self._sock(cfg, depth))
         except UnknownHostKey as exc:
             client.close()
             raise ConnectError(
@@ -275,7 +283,7 @@ class SshConnection(Connection):
             while True:
                 try:
                     chunk = chan.recv(65536)
-                except socket.timeout:
+                except TimeoutError:
                     if deadline and time.monotonic() > deadline:
                         chan.close()
                         return CommandResult(command, 124, b"".join(out),
@@ -314,8 +322,8 @@ class SshConnection(Connection):
             view = memoryview(data or b"")
             while view:
                 try:
-                    sent = chan.send(view[:32768])
-                except socket.timeout:  # the remote window is full: the command is busy; wait
+                    sent = chan.send(bytes(view[:32768]))
+                except TimeoutError:  # the remote window is full: the command is busy; wait
                     if chan.closed:
                         raise EOFError("the channel closed before its input was sent") from None
                     continue
@@ -331,7 +339,7 @@ class SshConnection(Connection):
         while True:
             try:
                 chunk = chan.recv_stderr(65536)
-            except socket.timeout:
+            except TimeoutError:
                 if chan.closed:
                     return
                 continue

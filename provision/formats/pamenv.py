@@ -107,10 +107,10 @@ def effective(data: bytes) -> dict[str, str]:
     """The variables a PAM session gets from this file."""
     env: dict[str, str] = {}
     for e in parse(data):
-        if e.kind == "assign":
-            env[e.key] = e.value  # type: ignore[index,assignment]
-        elif e.kind == "unset":
-            env.pop(e.key, None)  # type: ignore[arg-type]
+        if e.kind == "assign" and e.key is not None:
+            env[e.key] = e.value or ""
+        elif e.kind == "unset" and e.key is not None:
+            env.pop(e.key, None)
     return env
 
 

@@ -24,10 +24,11 @@ earlier resource's outputs are checked when rendered, before that host's plan.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -35,23 +36,18 @@ from pydantic import ValidationError
 
 from provision.errors import PlaybookError, UsageError
 from provision.paths import builtin_playbooks
-from provision.playbook.yamlsrc import Located, format_path, parse
-from provision.render import RenderError, names_in, render_value, template_names_in
-from provision.resources import REGISTRY
-from provision.resources.base import Resource, Spec
 from provision.playbook.checks import CheckDecl, add_checks, parse_checks
 from provision.playbook.checks import prevalidate as prevalidate_checks
+from provision.playbook.yamlsrc import Located, YamlPath, format_path, parse
+from provision.registry import registry
+from provision.render import RenderError, names_in, render_value, template_names_in
+from provision.resource import ResourceType, Spec
 
 TOP_KEYS = ("name", "description", "imports", "vars", "resources", "checks")
 COMMON_KEYS = ("id", "name", "when")
 RESERVED = {"facts", "true", "false", "none", "True", "False", "None", "loop", "item", "range",
             "lipsum", "dict", "cycler", "joiner", "namespace"}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-# Which spec fields name a template file, per resource type (checked at load time).
-TEMPLATE_FIELDS = {"env_file": ("template",), "profile_script": ("template",), "template": ("src",),
-                   "wsl_conf": ("template",)}
-
 
 class _Deferred:
     def __repr__(self) -> str:
@@ -70,14 +66,13 @@ class Decl:
     name: str | None
     when: str | bool | None
     raw: dict[str, Any]
-    path: tuple  # location in its file, e.g. ("resources", 2, "jdk")
+    path: YamlPath  # location in its file, e.g. ("resources", 2, "jdk")
     src: Located
-    partial: dict[str, Any] = field(default_factory=dict)  # rendered with vars only; deferred dropped
-    spec: Spec | None = None  # set when nothing was deferred
+    spec: Spec | None = None  # set at load time when no value waits for facts or outputs
 
     @property
-    def cls(self) -> type[Resource]:
-        return REGISTRY[self.type]
+    def cls(self) -> ResourceType:
+        return registry()[self.type]
 
     @property
     def file(self) -> str:
@@ -87,7 +82,7 @@ class Decl:
     def line(self) -> int | None:
         return self.src.line_of(self.path[:-1])
 
-    def error(self, sub: tuple, message: str) -> PlaybookError:
+    def error(self, sub: YamlPath, message: str) -> PlaybookError:
         return self.src.error(self.path + sub, message)
 
     def render(self, ctx: dict[str, Any]) -> Spec:
@@ -97,9 +92,9 @@ class Decl:
         except RenderError as exc:
             raise self.error((), str(exc)) from None
         try:
-            return self.cls.Spec.model_validate(data)
+            return self.cls.spec_type.model_validate(data)
         except ValidationError as exc:
-            allowed = list(self.cls.Spec.model_fields) + list(COMMON_KEYS)
+            allowed = list(self.cls.spec_type.model_fields) + list(COMMON_KEYS)
             raise first_error(exc, set(), allowed, self.error) or self.error((), str(exc)) from None
 
 
@@ -124,7 +119,7 @@ class Playbook:
         if all(self.vars[k] == v for k, v in own.items()):
             return self
         vars_ = {**self.vars, **own}
-        decls = [dataclasses.replace(d, partial={}, spec=None) for d in self.resources]
+        decls = [dataclasses.replace(d, spec=None) for d in self.resources]
         _prevalidate(decls, vars_, self.search_paths)
         return dataclasses.replace(self, vars=vars_, resources=decls)
 
@@ -249,21 +244,22 @@ def _display(path: Path) -> str:
 
 
 def _decl(src: Located, i: int, item: Any) -> Decl:
-    at = ("resources", i)
+    at: YamlPath = ("resources", i)
+    types_ = registry()
     if not isinstance(item, dict):
-        raise src.error(at, f"each resource is a mapping with one of: {', '.join(REGISTRY)}")
+        raise src.error(at, f"each resource is a mapping with one of: {', '.join(types_)}")
     types = [k for k in item if k not in COMMON_KEYS]
     if not types:
-        raise src.error(at, f"no resource type (one of: {', '.join(REGISTRY)})")
+        raise src.error(at, f"no resource type (one of: {', '.join(types_)})")
     if len(types) > 1:
-        unknown = [t for t in types if t not in REGISTRY]
+        unknown = [t for t in types if t not in types_]
         bad = unknown[0] if unknown else types[1]
         why = "unknown key" if unknown else "only one resource type per item"
-        raise src.error(at + (bad,), f"{why} (resource types: {', '.join(REGISTRY)}; "
+        raise src.error(at + (bad,), f"{why} (resource types: {', '.join(types_)}; "
                         f"other keys: {', '.join(COMMON_KEYS)})")
     rtype = types[0]
-    if rtype not in REGISTRY:
-        raise src.error(at + (rtype,), f"unknown resource type (known: {', '.join(REGISTRY)})")
+    if rtype not in types_:
+        raise src.error(at + (rtype,), f"unknown resource type (known: {', '.join(types_)})")
     body = item[rtype]
     if body is None:
         body = {}
@@ -320,21 +316,19 @@ def _prevalidate(decls: list[Decl], vars_: dict[str, Any], dirs: list[Path]) -> 
                 raise d.src.error(d.path[:-1] + ("when",), str(exc)) from None
             if unknown:
                 raise d.src.error(d.path[:-1] + ("when",), _undefined(unknown, known))
-        partial, deferred = partial_values(d.raw, vars_, runtime, known,
-                                           lambda key, msg: d.error((key,), msg))
-        d.partial = partial
+        partial, deferred = partial_values(d.raw, vars_, runtime, known, functools.partial(_key_error, d))
         try:
-            spec = d.cls.Spec.model_validate(partial)
+            spec = d.cls.spec_type.model_validate(partial)
         except ValidationError as exc:
-            allowed = list(d.cls.Spec.model_fields) + list(COMMON_KEYS)
+            allowed = list(d.cls.spec_type.model_fields) + list(COMMON_KEYS)
             error = first_error(exc, deferred, allowed, d.error)
             if error is not None:
                 raise error from None
         else:
             if not deferred:
                 d.spec = spec
-        for fname in TEMPLATE_FIELDS.get(d.type, ()):
-            tname = partial.get(fname, d.cls.Spec.model_fields[fname].default)
+        for fname in d.cls.template_fields:
+            tname = partial.get(fname, d.cls.spec_type.model_fields[fname].default)
             if isinstance(tname, str):
                 try:
                     unknown = template_names_in(tname, dirs) - known
@@ -343,6 +337,10 @@ def _prevalidate(decls: list[Decl], vars_: dict[str, Any], dirs: list[Path]) -> 
                 if unknown:
                     raise d.error((fname,), f"template {tname}: {_undefined(unknown, known)}")
         earlier.append(d.id)
+
+
+def _key_error(d: Decl, key: str, message: str) -> PlaybookError:
+    return d.error((key,), message)
 
 
 def partial_values(raw: dict[str, Any], vars_: dict[str, Any], runtime: set[str], known: set[str],
@@ -367,7 +365,7 @@ def partial_values(raw: dict[str, Any], vars_: dict[str, Any], runtime: set[str]
 
 
 def first_error(exc: ValidationError, deferred: set[str], allowed: list[str],
-                error: Callable[[tuple, str], PlaybookError]) -> PlaybookError | None:
+                error: Callable[[YamlPath, str], PlaybookError]) -> PlaybookError | None:
     """The first validation error not about a deferred key, as one line at its location."""
     for err in exc.errors():
         loc = tuple(err["loc"])

@@ -18,6 +18,7 @@ can be checked before facts is checked at load time, with file:line errors.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,9 +26,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from provision.errors import PlaybookError
-from provision.playbook.yamlsrc import Located
+from provision.playbook.yamlsrc import Located, YamlPath
 from provision.render import RenderError, names_in, render_value
-from provision.resources.base import absolute_path
+from provision.resource import absolute_path
 
 
 class _Model(BaseModel):
@@ -86,7 +87,8 @@ class PackageCheck(_Model):
         return self
 
 
-KINDS: dict[str, type[_Model]] = {"command": CommandCheck, "file": FileCheck, "package": PackageCheck}
+CheckSpec = CommandCheck | FileCheck | PackageCheck
+KINDS: dict[str, type[CheckSpec]] = {"command": CommandCheck, "file": FileCheck, "package": PackageCheck}
 ITEM_KEYS = ("name", "when", *KINDS)
 
 
@@ -98,9 +100,9 @@ class CheckDecl:
     kind: str
     raw: dict[str, Any]
     when: str | bool | None
-    path: tuple  # ("checks", i)
+    path: YamlPath  # ("checks", i)
     src: Located
-    spec: _Model | None = field(default=None)  # set when nothing in it waits for facts
+    spec: CheckSpec | None = field(default=None)  # set when nothing in it waits for facts
 
     @property
     def file(self) -> str:
@@ -110,7 +112,7 @@ class CheckDecl:
     def line(self) -> int | None:
         return self.src.line_of(self.path)
 
-    def error(self, sub: tuple, message: str) -> PlaybookError:
+    def error(self, sub: YamlPath, message: str) -> PlaybookError:
         return self.src.error(self.path + sub, message)
 
     def label(self, ctx: dict[str, Any]) -> str:
@@ -119,7 +121,7 @@ class CheckDecl:
         except RenderError:
             return self.name
 
-    def render(self, ctx: dict[str, Any]) -> _Model:
+    def render(self, ctx: dict[str, Any]) -> CheckSpec:
         try:
             data = render_value(self.raw, ctx)
         except RenderError as exc:
@@ -180,6 +182,14 @@ def add_checks(into: list[CheckDecl], new: list[CheckDecl]) -> None:
         into.append(c)
 
 
+def _key_error(c: CheckDecl, key: str, message: str) -> PlaybookError:
+    return c.error((c.kind, key), message)
+
+
+def _loc_error(c: CheckDecl, loc: YamlPath, message: str) -> PlaybookError:
+    return c.error((c.kind, *loc), message)
+
+
 def prevalidate(checks: list[CheckDecl], vars_: dict[str, Any], runtime: set[str]) -> None:
     """Load-time validation: names defined, template syntax, keys and types of what is known.
 
@@ -203,12 +213,12 @@ def prevalidate(checks: list[CheckDecl], vars_: dict[str, Any], runtime: set[str
         if unknown:
             raise c.error(("name",), _undefined(unknown, known))
         partial, deferred = partial_values(c.raw, vars_, runtime, known,
-                                           lambda key, msg: c.error((c.kind, key), msg))
+                                           functools.partial(_key_error, c))
         try:
             spec = KINDS[c.kind].model_validate(partial)
         except ValidationError as exc:
             error = first_error(exc, deferred, list(KINDS[c.kind].model_fields),
-                                lambda loc, msg: c.error((c.kind, *loc), msg))
+                                functools.partial(_loc_error, c))
             if error is not None:
                 raise error from None
         else:

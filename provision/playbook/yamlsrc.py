@@ -8,7 +8,7 @@ import yaml
 
 from provision.errors import PlaybookError
 
-Path = tuple  # e.g. ("resources", 1, "jdk", "version")
+YamlPath = tuple[str | int, ...]  # e.g. ("resources", 1, "jdk", "version")
 
 try:  # the C loader is several times faster; the pure one behaves the same
     _Loader: type = yaml.CSafeLoader
@@ -19,12 +19,12 @@ except AttributeError:  # pragma: no cover - libyaml missing
 class Located:
     """A parsed document and the 1-based line where every path in it starts."""
 
-    def __init__(self, value: Any, lines: dict[Path, int], file: str) -> None:
+    def __init__(self, value: Any, lines: dict[YamlPath, int], file: str) -> None:
         self.value = value
         self.lines = lines
         self.file = file
 
-    def line_of(self, path: Path) -> int | None:
+    def line_of(self, path: YamlPath) -> int | None:
         """Line of the deepest part of ``path`` that exists in the file."""
         for n in range(len(path), -1, -1):
             line = self.lines.get(tuple(path[:n]))
@@ -32,11 +32,11 @@ class Located:
                 return line
         return None
 
-    def error(self, path: Path, message: str) -> PlaybookError:
+    def error(self, path: YamlPath, message: str) -> PlaybookError:
         return PlaybookError(message, file=self.file, line=self.line_of(path), key=format_path(path) or None)
 
 
-def format_path(path: Path) -> str:
+def format_path(path: YamlPath) -> str:
     out = ""
     for part in path:
         if isinstance(part, int):
@@ -59,14 +59,14 @@ def parse(text: str, file: str) -> Located:
         raise PlaybookError(f"YAML error: {exc}", file=file) from None
     finally:
         loader.dispose()
-    lines: dict[Path, int] = {}
+    lines: dict[YamlPath, int] = {}
     if node is None:
         return Located(None, lines, file)
     value = _build(node, (), lines, loader, file)
     return Located(value, lines, file)
 
 
-def _build(node: yaml.Node, path: Path, lines: dict[Path, int], loader: Any, file: str) -> Any:
+def _build(node: yaml.Node, path: YamlPath, lines: dict[YamlPath, int], loader: Any, file: str) -> Any:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}

@@ -1,41 +1,34 @@
-"""env_file: keys of /etc/environment (or another pam_env file), edited the way pam_env reads it.
+"""Keys of /etc/environment (or another pam_env file), edited the way pam_env reads it.
 
 The key's effective line (pam_env applies the last one) is edited in place; a missing key is
 appended below everything else, with a ``# managed by provision`` comment above it; every other
 line stays byte for byte. Values pam_env would mangle (``$ # " ' \\``, newlines, blanks at the
 ends) are refused. ``state: absent`` removes only lines this tool wrote, and only while they still
 hold the value given (a line someone changed since is left alone and reported).
-
-Keys:
-  path: the file (default /etc/environment)
-  set: mapping of KEY: value
-  template: a template rendering KEY="value" lines, merged like ``set`` (e.g. environment.j2)
-  state: present | absent (default present)
-
-Example:
-  - env_file:
-      set:
-        JAVA_HOME: "{{ jdk.home }}"
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from provision.errors import ResourceError
-from provision.facts import FactRequest, Facts
+from provision.facts import HOST, Fact, Facts, FileContent
 from provision.formats import pamenv
-from provision.plan import Change, ResourcePlan, unified_diff
-from provision.resources.base import ApplyContext, Resource, Spec, absolute_path, defaults
+from provision.plan import Change, Outputs, ResourcePlan, unified_diff
+from provision.resource import ApplyContext, Resource, Spec, absolute_path
+from provision.verify.checks import Check, CheckEnv, Probe, env_value, java_home_checks, read_file
 
 
 class EnvFileSpec(Spec):
-    path: str = "/etc/environment"
-    set: dict[str, str] = {}
-    template: str | None = None
-    state: Literal["present", "absent"] = "present"
+    path: str = Field("/etc/environment", description="The file (read by pam_env).")
+    set: dict[str, str] = Field({}, description="KEY: value pairs to set.")
+    template: str | None = Field(None, description="A template rendering KEY=\"value\" lines, merged "
+                                 "with set (e.g. environment.j2).")
+    state: Literal["present", "absent"] = Field("present", description="Set the keys, or remove the "
+                                                "lines this tool wrote for them.")
 
     _abs = field_validator("path")(absolute_path)
 
@@ -55,40 +48,39 @@ class EnvFileSpec(Spec):
         return self
 
 
-def _notes(path: str, keys: list[str], facts: Facts) -> list[str]:
+def _notes(path: str, keys: list[str], wsl: int) -> list[str]:
     if path != "/etc/environment":
         return []
     names = ", ".join(keys)
     notes = [f"new PAM sessions (ssh, console login, su -) see {names}; shells already open do not: "
              "log in again, or run: set -a; . /etc/environment; set +a"]
-    if facts.wsl.version:
+    if wsl:
         notes.append("WSL terminals do not go through PAM, so /etc/environment alone does not reach "
                      "them: a profile.d script does (login shells: wsl, VS Code, WSLg)")
     return notes
 
 
-class EnvFile(Resource):
+class EnvFile(Resource[EnvFileSpec, bytes]):
     type_name = "env_file"
-    Spec = EnvFileSpec
+    spec_type = EnvFileSpec
     summary = "managed KEY=value lines in /etc/environment, following pam_env's rules"
-    __doc__ = __doc__
-
-    @classmethod
-    def request(cls, partial: dict[str, Any]) -> FactRequest:
-        path = defaults(EnvFileSpec, partial).get("path")
-        return FactRequest(files={path}) if isinstance(path, str) and path.startswith("/") else FactRequest()
+    template_fields = ("template",)
+    example = """\
+- env_file:
+    set:
+      JAVA_HOME: "{{ jdk.home }}"
+"""
 
     def label(self) -> str:
-        return f"env_file {self.spec.path}"  # type: ignore[attr-defined]
+        return f"env_file {self.spec.path}"
 
     def wanted(self) -> dict[str, str]:
-        s: EnvFileSpec = self.spec  # type: ignore[assignment]
+        s = self.spec
         wanted = dict(s.set)
         if s.template:
-            text = self.renderer.render(s.template) if self.renderer else ""
-            for e in pamenv.parse(text.encode()):
-                if e.kind == "assign":
-                    wanted[e.key] = e.value  # type: ignore[index,assignment]
+            for e in pamenv.parse(self.render(s.template).encode()):
+                if e.kind == "assign" and e.key is not None:
+                    wanted[e.key] = e.value or ""
                 elif e.kind not in ("blank", "comment"):
                     raise ResourceError(f"template {s.template} line {e.line_no}: not a KEY=\"value\" line")
         for key, value in wanted.items():
@@ -97,10 +89,13 @@ class EnvFile(Resource):
                 raise ResourceError(f"{s.path}: {problem}")
         return wanted
 
-    def plan(self, facts: Facts) -> ResourcePlan:
-        s: EnvFileSpec = self.spec  # type: ignore[assignment]
+    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+        return [FileContent(self.spec.path)]
+
+    def plan(self, facts: Facts) -> ResourcePlan[bytes]:
+        s = self.spec
         wanted = self.wanted()
-        cur = facts.file(s.path)
+        cur = facts.get(FileContent(s.path))
         before = cur.content if cur.exists else b""
         if s.state == "present":
             after, actions = pamenv.set_keys(before, wanted)
@@ -108,26 +103,53 @@ class EnvFile(Resource):
             bad = [k for k, v in wanted.items() if env.get(k) != v]
             if bad:  # cannot happen unless the editor is wrong: refuse rather than write
                 raise ResourceError(f"internal check failed: {', '.join(bad)} would not read back")
-            notes: list[str] = []
             if after == before:
                 where = {e.key: e.line_no for e in pamenv.parse(before) if e.kind == "assign"}
                 reason = "; ".join(f"{k} is already {v} (line {where.get(k)})" for k, v in wanted.items())
-                return ResourcePlan([], reason, notes=notes)
-            notes = _notes(s.path, list(wanted), facts)
+                return ResourcePlan([], reason)
             change = Change(f"set {', '.join(wanted)} in {s.path}", "; ".join(actions),
                             unified_diff(s.path, cur.content if cur.exists else None, after))
-            return ResourcePlan([change], notes=notes, data=after)
-        after, actions, notes = pamenv.unset_keys(before, {k: v for k, v in wanted.items()})
+            return ResourcePlan([change], notes=_notes(s.path, list(wanted), facts.get(HOST).wsl.version),
+                                data=after)
+        after, actions, notes = pamenv.unset_keys(before, dict(wanted))
         if after == before:
             return ResourcePlan([], "; ".join(notes) or f"{', '.join(wanted)}: no line written by provision "
-                                f"in {s.path}", notes=[])
+                                f"in {s.path}")
         change = Change(f"remove {', '.join(wanted)} from {s.path}", "; ".join(actions),
                         unified_diff(s.path, before, after))
         return ResourcePlan([change], notes=notes, data=after)
 
-    def apply(self, plan: ResourcePlan, ctx: ApplyContext) -> dict[str, Any]:
-        s: EnvFileSpec = self.spec  # type: ignore[assignment]
-        cur = ctx.facts.file(s.path)
-        ctx.write_file(s.path, plan.data, mode=cur.mode if cur.exists else 0o644,
+    def apply(self, plan: ResourcePlan[bytes], ctx: ApplyContext) -> Outputs:
+        cur = ctx.facts.get(FileContent(self.spec.path))
+        ctx.write_file(self.spec.path, plan.payload(), mode=cur.mode if cur.exists else 0o644,
                        uid=cur.uid if cur.exists else 0, gid=cur.gid if cur.exists else 0)
         return {}
+
+    def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:
+        path = self.spec.path
+        label = self.label()
+        present = self.spec.state == "present"
+        checks: list[Check] = []
+        for key, value in self.wanted().items():
+            def sets(probe: Probe, key: str = key, value: str = value) -> tuple[bool, str]:
+                data = read_file(probe, path)
+                got = env_value(data, key)
+                if data is None:
+                    return False, f"{path} does not exist (expected {key}={value})"
+                if present:
+                    if got is None:
+                        return False, f"{key} is not set in {path} (expected {value})"
+                    if got != value:
+                        return False, f"{key} is {got} in {path}, expected {value}"
+                    return True, f"{key}={value}"
+                if got == value:
+                    return False, f"{path} still sets {key}={value}"
+                return True, f"{key} is {'not set' if got is None else got}"
+
+            if not present:
+                checks.append(Check(f"{rid}: {path} does not set {key}={value}", label, sets))
+                continue
+            checks.append(Check(f"{rid}: {path} sets {key}", label, sets))
+            if key == "JAVA_HOME":
+                checks += java_home_checks(rid, label, path, value, env)
+        return checks

@@ -1,64 +1,202 @@
-"""jdk: an OpenJDK from the distribution, its home derived from the package, made the default java.
+"""An OpenJDK from the distribution, its home derived from the package, made the default java.
 
-- ``headless: true`` (default) installs ``openjdk-<v>-jdk-headless`` with --no-install-recommends
-  (servers, WSL); ``headless: false`` installs ``openjdk-<v>-jdk`` (X11/GTK included), like the
-  manual procedure.
-- The home is read from the installed package (the directory holding ``bin/javac``, canonical
-  path, arch-aware), never globbed or hard-coded; it must contain ``bin/java`` and ``bin/javac``.
-- ``default: true`` makes this JDK's tools the default through update-alternatives when another
-  JDK outranks it (a newer JDK installed later wins auto mode).
-- ``state: absent`` removes every installed ``openjdk-<v>-*`` flavour (jdk, jdk-headless, jre,
-  jre-headless), after simulating the removal: if apt would take other packages along, it refuses
-  unless ``allow_extra_removals: true``.
-
-Keys:
-  version: major version (default 17)
-  headless: bool (default true)
-  state: present | absent (default present)
-  default: bool (default true)
-  no_install_recommends: bool (default: same as headless)
-  cache_max_age: seconds (default 86400)
-  lock_timeout: seconds (default 300)
-  allow_extra_removals: bool (default false)
-
-Outputs: ``home``, ``version``, ``java``, ``javac``, ``release`` (e.g. ``{{ jdk.home }}``).
-
-Example:
-  - jdk:
-      version: 17
-      headless: true
+``headless: true`` (the default) installs ``openjdk-<v>-jdk-headless`` with
+``--no-install-recommends`` (servers, WSL); ``headless: false`` installs ``openjdk-<v>-jdk``
+(X11/GTK included), like the manual procedure. The home is read from the installed package (the
+directory holding ``bin/javac``, canonical path, arch-aware), never globbed or hard-coded; it must
+contain ``bin/java`` and ``bin/javac``. ``default: true`` makes this JDK's tools the default through
+update-alternatives when another JDK outranks it (a newer JDK installed later wins auto mode).
+``state: absent`` removes every installed ``openjdk-<v>-*`` flavour (jdk, jdk-headless, jre,
+jre-headless), after simulating the removal: if apt would take other packages along, it refuses
+unless ``allow_extra_removals: true``.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import Field
 
+from provision import packaging
 from provision.errors import ResourceError
-from provision.facts import AltEntry, FactRequest, Facts, JdkFact, jdk_packages
-from provision.plan import Change, ResourcePlan
-from provision.resources import apt
-from provision.resources.base import ApplyContext, Resource, Spec, defaults
+from provision.facts import DPKG, HOST, Candidate, Fact, Facts, PackageState
+from provision.facts.base import APT_LISTS
+from provision.plan import Change, Outputs, ResourcePlan
+from provision.resource import ApplyContext, Resource, Spec
+from provision.verify.checks import (
+    Check,
+    CheckEnv,
+    Probe,
+    compile_and_run,
+    default_tool,
+    is_jdk,
+    java_major,
+    package_absent,
+    package_installed,
+    read_file,
+    resolved,
+    tool_version,
+)
 
+JVM_DIR = "/usr/lib/jvm"
+FLAVOURS = ("jdk", "jdk-headless", "jre", "jre-headless")
+
+
+def jdk_packages(version: int) -> list[str]:
+    return [f"openjdk-{version}-{f}" for f in FLAVOURS]
+
+
+# --------------------------------------------------------------------------- facts
+
+@dataclass
+class AltEntry:
+    """One alternative a JDK provides (from its .jinfo), and where the link points now."""
+
+    kind: str  # hl, jre, jdkhl, jdk
+    name: str  # java, javac, ...
+    path: str  # this JDK's binary
+    current: str  # what /etc/alternatives/<name> points to ("" if none)
+    registered: bool  # whether this JDK's path is registered for the alternative
+
+
+@dataclass
+class JdkHome:
+    version: int
+    home: str = ""  # canonical JDK home, "" when the JDK packages are not installed
+    has_java: bool = False
+    has_javac: bool = False
+    release: str = ""  # JAVA_VERSION from $home/release
+    jinfo_name: str = ""
+    jinfo_alias: str = ""
+    alternatives: list[AltEntry] = field(default_factory=list)
+
+
+_JDK = r"""
+home=""
+for p in openjdk-@V@-jdk-headless openjdk-@V@-jre-headless; do
+  b=$(dpkg -L "$p" 2>/dev/null | grep -E '/bin/javac?$' | head -n 1)
+  if [ -n "$b" ]; then home=$(readlink -f "$(dirname "$(dirname "$b")")"); break; fi
+done
+if [ -n "$home" ]; then
+  echo "home $home"
+  [ -x "$home/bin/java" ] && echo "java yes"
+  [ -x "$home/bin/javac" ] && echo "javac yes"
+  [ -r "$home/release" ] && sed -n 's/^JAVA_VERSION="\(.*\)"$/release \1/p' "$home/release"
+  base=$(basename "$home")
+  for j in /usr/lib/jvm/.*.jinfo; do
+    [ -r "$j" ] || continue
+    grep -qx "name=$base" "$j" || grep -qx "alias=$base" "$j" || continue
+    sed -n 's/^name=/jinfo-name /p; s/^alias=/jinfo-alias /p' "$j"
+    # one awk for every tool (not a readlink and a grep each): where its link points now, and
+    # whether this JDK's path is registered in dpkg's alternatives database
+    grep -E '^(hl|jre|jdkhl|jdk) ' "$j" | while read -r kind name path; do
+      [ -e "$path" ] && echo "$kind $name $path"
+    done | awk -v links="$(find /etc/alternatives -maxdepth 1 -type l -printf '%f=%l\n' 2>/dev/null)" '
+      BEGIN { n = split(links, l, "\n"); for (i = 1; i <= n; i++) { k = index(l[i], "=")
+              if (k) cur[substr(l[i], 1, k - 1)] = substr(l[i], k + 1) } }
+      { reg = "no"; db = "/var/lib/dpkg/alternatives/" $2
+        while ((getline line < db) > 0) if (line == $3) reg = "yes"
+        close(db)
+        c = ($2 in cur && cur[$2] != "") ? cur[$2] : "-"
+        print "alt", $1, $2, $3, reg, c }'
+    break
+  done
+fi
+"""
+
+
+@dataclass(frozen=True)
+class JdkInstall(Fact[JdkHome]):
+    """Where the installed OpenJDK ``version`` lives (from its package's files), whether it is
+    complete, and its alternatives (from its .jinfo) with where each link points now."""
+
+    version: int
+
+    topics = frozenset({DPKG})
+
+    def command(self) -> str:
+        return _JDK.replace("@V@", str(int(self.version)))
+
+    def parse(self, lines: list[str]) -> JdkHome:
+        return parse_jdk(self.version, lines)
+
+    def describe(self) -> str:
+        return f"jdk {self.version}"
+
+    def summarize(self, value: JdkHome) -> str:
+        if not value.home:
+            return "not installed"
+        return value.home + (f" (JAVA_VERSION {value.release})" if value.release else "")
+
+
+def parse_jdk(version: int, lines: list[str]) -> JdkHome:
+    jdk = JdkHome(version)
+    for line in lines:
+        kind, _, rest = line.partition(" ")
+        if kind == "home":
+            jdk.home = rest
+        elif kind == "java":
+            jdk.has_java = True
+        elif kind == "javac":
+            jdk.has_javac = True
+        elif kind == "release":
+            jdk.release = rest
+        elif kind == "jinfo-name":
+            jdk.jinfo_name = rest
+        elif kind == "jinfo-alias":
+            jdk.jinfo_alias = rest
+        elif kind == "alt":
+            f = rest.split(" ")
+            if len(f) >= 5:
+                jdk.alternatives.append(AltEntry(kind=f[0], name=f[1], path=f[2], registered=f[3] == "yes",
+                                                 current="" if f[4] == "-" else f[4]))
+    return jdk
+
+
+@dataclass(frozen=True)
+class AvailableJdks(Fact[list[int]]):
+    """The OpenJDK major versions in the host's package lists (to say what there is instead)."""
+
+    topics = frozenset({APT_LISTS})
+
+    def command(self) -> str:
+        return ("apt-cache pkgnames openjdk- 2>/dev/null | "
+                "sed -n 's/^openjdk-\\([0-9][0-9]*\\)-jdk-headless$/\\1/p' | sort -n")
+
+    def parse(self, lines: list[str]) -> list[int]:
+        return sorted({int(x) for line in lines for x in line.split() if x.isdigit()})
+
+    def describe(self) -> str:
+        return "available jdks"
+
+
+# --------------------------------------------------------------------------- the resource
 
 class JdkSpec(Spec):
-    version: int = Field(17, ge=8, le=99)
-    headless: bool = True
-    state: Literal["present", "absent"] = "present"
-    default: bool = True
-    no_install_recommends: bool | None = None
-    cache_max_age: int = 86400
-    lock_timeout: int = 300
-    allow_extra_removals: bool = False
+    version: int = Field(17, ge=8, le=99, description="Major version, e.g. 17.")
+    headless: bool = Field(True, description="Install openjdk-<v>-jdk-headless (no X11/GTK); false: "
+                           "openjdk-<v>-jdk, with its recommends, like the manual procedure.")
+    state: Literal["present", "absent"] = Field("present", description="Installed, or removed (every "
+                                                "openjdk-<v>-* flavour).")
+    default: bool = Field(True, description="Make this JDK's java, javac and the other tools the "
+                          "default (update-alternatives) when another JDK outranks it.")
+    no_install_recommends: bool | None = Field(None, description="Install without recommends "
+                                               "(default: the same as headless).")
+    cache_max_age: int = Field(86400, ge=0, description="Seconds after which the package lists "
+                               "count as old (apt-get update first).")
+    lock_timeout: int = Field(300, ge=0, description="Seconds to wait for the dpkg lock.")
+    allow_extra_removals: bool = Field(False, description="With state: absent, let apt also remove "
+                                       "the packages that depend on the JDK.")
 
 
 @dataclass
 class JdkPlan:
-    install: apt.InstallPlan | None = None
-    remove: apt.RemovePlan | None = None
+    install: packaging.InstallPlan | None = None
+    remove: packaging.RemovePlan | None = None
     alternatives: list[AltEntry] = field(default_factory=list)
 
 
@@ -68,10 +206,10 @@ def packages_for(spec: JdkSpec) -> list[str]:
 
 def predicted_home(version: int, arch: str) -> str:
     # Debian's naming (checked after install against the package's own files).
-    return f"/usr/lib/jvm/java-{version}-openjdk-{arch or 'amd64'}"
+    return f"{JVM_DIR}/java-{version}-openjdk-{arch or 'amd64'}"
 
 
-def off_default(jdk: JdkFact) -> list[AltEntry]:
+def off_default(jdk: JdkHome) -> list[AltEntry]:
     """Alternatives this JDK provides (and has registered) that point somewhere else now."""
     return [a for a in jdk.alternatives if a.registered and a.current != a.path]
 
@@ -85,76 +223,75 @@ def describe_off(entries: list[AltEntry]) -> str:
     return text
 
 
-def _candidate_error(version: int):
-    def message(pkg: str, facts: Facts) -> str:
-        others = [v for v in facts.apt.available_jdks if v != version]
-        text = f"{pkg} has no installation candidate on {facts.os.label}"
-        if others:
-            text += (f". OpenJDK versions available there: {', '.join(map(str, others))} "
-                     f"(e.g. -e java_version={others[-1]}), or add a vendor repository "
-                     f"(Adoptium's temurin-{version}-jdk) for Java {version}")
-        else:
-            text += ": no OpenJDK package is in this release's package lists"
-        return text
-    return message
+def no_candidate(version: int, pkg: str, facts: Facts) -> str:
+    others = [v for v in facts.peek(AvailableJdks()) or [] if v != version]
+    text = f"{pkg} has no installation candidate on {facts.get(HOST).os.label}"
+    if others:
+        text += (f". OpenJDK versions available there: {', '.join(map(str, others))} "
+                 f"(e.g. -e java_version={others[-1]}), or add a vendor repository "
+                 f"(Adoptium's temurin-{version}-jdk) for Java {version}")
+    else:
+        text += ": no OpenJDK package is in this release's package lists"
+    return text
 
 
-def outputs_for(jdk: JdkFact, home: str) -> dict[str, Any]:
+def outputs_for(jdk: JdkHome, home: str) -> Outputs:
     return {"home": home, "version": jdk.version, "java": f"{home}/bin/java",
             "javac": f"{home}/bin/javac", "release": jdk.release}
 
 
-class Jdk(Resource):
+class Jdk(Resource[JdkSpec, JdkPlan]):
     type_name = "jdk"
-    Spec = JdkSpec
+    spec_type = JdkSpec
     summary = "OpenJDK from the distribution: installed, home derived from the package, default java"
-    outputs = {"home": "JDK home (contains bin/java and bin/javac)", "version": "major version",
-               "java": "path of its java", "javac": "path of its javac",
-               "release": "JAVA_VERSION from its release file (empty before install)"}
-    __doc__ = __doc__
-
-    @classmethod
-    def request(cls, partial: dict[str, Any]) -> FactRequest:
-        d = defaults(JdkSpec, partial)
-        v = d.get("version")
-        if not isinstance(v, int) or isinstance(v, bool) or not 8 <= v <= 99:
-            return FactRequest()
-        req = FactRequest(packages=set(jdk_packages(v)), jdks={v})
-        if d.get("state") != "absent":  # what would be installed (both flavours while headless is unknown)
-            headless = d.get("headless")
-            req.candidates = {f"openjdk-{v}-jdk-headless" if headless else f"openjdk-{v}-jdk"} \
-                if isinstance(headless, bool) else {f"openjdk-{v}-jdk-headless", f"openjdk-{v}-jdk"}
-        if d.get("state") == "absent":
-            req.removals.add(tuple(sorted(jdk_packages(v))))
-        return req
+    output_docs = {"home": "JDK home (contains bin/java and bin/javac)", "version": "major version",
+                   "java": "path of its java", "javac": "path of its javac",
+                   "release": "JAVA_VERSION from its release file (empty before install)"}
+    example = """\
+- jdk:
+    version: 17
+    headless: true
+"""
 
     def label(self) -> str:
-        s: JdkSpec = self.spec  # type: ignore[assignment]
+        s = self.spec
         return f"jdk {s.version}{' (headless)' if s.headless and s.state == 'present' else ''}"
 
-    def plan(self, facts: Facts) -> ResourcePlan:
-        s: JdkSpec = self.spec  # type: ignore[assignment]
-        jdk = facts.jdks.get(s.version) or JdkFact(s.version)
+    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+        v = self.spec.version
+        yield JdkInstall(v)
+        if self.spec.state == "absent":
+            yield from packaging.remove_facts(jdk_packages(v))
+            return
+        wanted = packages_for(self.spec)
+        yield from packaging.install_facts(wanted, known)
+        candidate = Candidate(wanted[0])
+        if candidate in known and known.peek(candidate) is None:
+            yield AvailableJdks()  # to say which versions there are instead
+
+    def plan(self, facts: Facts) -> ResourcePlan[JdkPlan]:
+        s = self.spec
+        jdk = facts.get(JdkInstall(s.version))
+        arch = facts.get(HOST).arch
         if s.state == "absent":
-            changes, reason, removal = apt.plan_remove(
+            changes, reason, removal = packaging.plan_remove(
                 jdk_packages(s.version), facts, purge=False, allow_extra=s.allow_extra_removals)
-            home = jdk.home or predicted_home(s.version, facts.arch)
-            plan = ResourcePlan(changes, reason or f"JDK {s.version} is not installed",
+            home = jdk.home or predicted_home(s.version, arch)
+            return ResourcePlan(changes, reason or f"JDK {s.version} is not installed",
                                 outputs=outputs_for(jdk, home), data=JdkPlan(remove=removal))
-            return plan
 
         wanted = packages_for(s)
         no_rec = s.headless if s.no_install_recommends is None else s.no_install_recommends
-        changes, _, install = apt.plan_install(
+        changes, _, install = packaging.plan_install(
             wanted, facts, no_recommends=no_rec, update="auto", cache_max_age=s.cache_max_age,
-            candidate_error=_candidate_error(s.version))
+            candidate_error=lambda pkg, f: no_candidate(s.version, pkg, f))
         data = JdkPlan(install=install)
         if install.missing:
-            home = predicted_home(s.version, facts.arch)
             if s.default:
                 changes[-1].reason += (f"; then JDK {s.version} is made the default java/javac if "
                                        "another JDK outranks it")
-            return ResourcePlan(changes, "", outputs=outputs_for(jdk, home), data=data)
+            return ResourcePlan(changes, "", outputs=outputs_for(jdk, predicted_home(s.version, arch)),
+                                data=data)
 
         if not jdk.home:
             raise ResourceError(f"{', '.join(wanted)} is installed but no JDK home was found in its files")
@@ -163,8 +300,8 @@ class Jdk(Resource):
         if problems:
             raise ResourceError(f"JDK {s.version} is installed but broken: {'; '.join(problems)} "
                                 f"(reinstall {wanted[0]})")
-        reason = f"JDK {s.version} installed ({apt.describe_installed([facts.package(p) for p in wanted])}), " \
-                 f"home {jdk.home}"
+        installed = packaging.describe_installed([facts.get(PackageState(p)) for p in wanted])
+        reason = f"JDK {s.version} installed ({installed}), home {jdk.home}"
         if s.default:
             off = off_default(jdk)
             if off:
@@ -178,25 +315,22 @@ class Jdk(Resource):
         return ResourcePlan(changes, "" if changes else reason, outputs=outputs_for(jdk, jdk.home),
                             data=data)
 
-    def apply(self, plan: ResourcePlan, ctx: ApplyContext) -> dict[str, Any]:
-        s: JdkSpec = self.spec  # type: ignore[assignment]
-        data: JdkPlan = plan.data
+    def apply(self, plan: ResourcePlan[JdkPlan], ctx: ApplyContext) -> Outputs:
+        s = self.spec
+        data = plan.payload()
         if data.remove is not None:
-            apt.apply_remove(ctx, data.remove, lock_timeout=s.lock_timeout)
+            packaging.apply_remove(ctx, data.remove, lock_timeout=s.lock_timeout)
             after = ctx.run(["readlink", "-f", "/etc/alternatives/java"]).out.strip()
             plan.notes.append(f"java is now {after}" if after else "no java is left on this host")
             return plan.outputs
 
         if data.install and data.install.missing:
             def candidate_error(pkg: str, facts: Facts) -> str:
-                r = ctx.run(["sh", "-c", "apt-cache pkgnames openjdk- | sed -n "
-                             "'s/^openjdk-\\([0-9][0-9]*\\)-jdk-headless$/\\1/p' | sort -n"])
-                facts.apt.available_jdks = [int(x) for x in r.out.split() if x.isdigit()]
-                return _candidate_error(s.version)(pkg, facts)
-            apt.apply_install(ctx, data.install, packages_for(s), lock_timeout=s.lock_timeout,
-                              candidate_error=candidate_error)
-            ctx.refresh(FactRequest(jdks={s.version}))
-        jdk = ctx.facts.jdks.get(s.version) or JdkFact(s.version)
+                ctx.gather([AvailableJdks()])
+                return no_candidate(s.version, pkg, facts)
+            packaging.apply_install(ctx, data.install, packages_for(s), lock_timeout=s.lock_timeout,
+                                    candidate_error=candidate_error)
+        jdk = ctx.facts.peek(JdkInstall(s.version)) or ctx.fresh(JdkInstall(s.version))
         if not (jdk.home and jdk.has_java and jdk.has_javac):
             raise ResourceError(f"JDK {s.version}: no home with bin/java and bin/javac after install "
                                 f"(found {jdk.home or 'none'})")
@@ -207,11 +341,54 @@ class Jdk(Resource):
                 script = "set -e\n" + "\n".join(
                     f"update-alternatives --set {shlex.quote(a.name)} {shlex.quote(a.path)}" for a in off)
                 ctx.check(["sh", "-c", script], what="update-alternatives --set")
-                ctx.journal.append({"action": "alternatives",
-                                    "previous": {a.name: a.current for a in off}})
-                ctx.refresh(FactRequest(jdks={s.version}))
-                jdk = ctx.facts.jdks[s.version]
+                ctx.journal.append({"action": "alternatives", "previous": {a.name: a.current for a in off}})
+                ctx.invalidate(DPKG)
+                jdk = ctx.fresh(JdkInstall(s.version))
                 still = [a for a in off_default(jdk) if a.name in ("java", "javac")]
                 if still:
                     raise ResourceError(f"update-alternatives did not take: {describe_off(still)}")
         return outputs_for(jdk, jdk.home)
+
+    def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:
+        s = self.spec
+        v = s.version
+        label = self.label()
+        if s.state == "absent":
+            return [Check(f"{rid}: {p} is absent", label, package_absent(p)) for p in jdk_packages(v)]
+        fact = env.facts.peek(JdkInstall(v))
+        home = str(outputs.get("home") or (fact.home if fact else "") or predicted_home(v, env.host.arch))
+        pkg = packages_for(s)[0]
+
+        def release(probe: Probe) -> tuple[bool, str]:
+            data = read_file(probe, f"{home}/release")
+            if data is None:
+                return False, f"{home}/release does not exist"
+            m = re.search(r'^JAVA_VERSION="?([^"\n]+)"?', data.decode("utf-8", "replace"), re.M)
+            if not m:
+                return False, f"{home}/release has no JAVA_VERSION line"
+            if java_major(m.group(1)) != v:
+                return False, f"{home}/release says JAVA_VERSION {m.group(1)}, not {v}"
+            return True, f"{home}/release: JAVA_VERSION {m.group(1)}"
+
+        def default(probe: Probe) -> tuple[bool, str]:
+            wrong = []
+            for tool in ("java", "javac"):
+                got = default_tool(probe, tool)
+                want = resolved(probe, f"{home}/bin/{tool}") or f"{home}/bin/{tool}"
+                if got != want:
+                    wrong.append(f"{tool} is {got or 'not on the PATH'}, not {want}")
+            if wrong:
+                return False, "; ".join(wrong)
+            return True, f"java and javac on the PATH are {home}'s"
+
+        checks = [
+            Check(f"{rid}: {pkg} is installed", label, package_installed(pkg)),
+            Check(f"{rid}: JDK {v} home has bin/java and bin/javac", label, lambda p: is_jdk(p, home)),
+            Check(f"{rid}: release file says JAVA_VERSION {v}", label, release),
+            Check(f"{rid}: java -version reports {v}", label, tool_version("java", v)),
+            Check(f"{rid}: javac -version reports {v}", label, tool_version("javac", v)),
+        ]
+        if s.default:
+            checks.append(Check(f"{rid}: java and javac are JDK {v}'s", label, default))
+        checks.append(Check(f"{rid}: javac compiles and java runs a program", label, compile_and_run(v)))
+        return checks

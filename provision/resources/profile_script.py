@@ -1,39 +1,30 @@
-"""profile_script: a script in /etc/profile.d/, rendered from a template, for login shells.
+"""A script in /etc/profile.d/, rendered from a template, for login shells.
 
 Login shells (console, ``wsl`` with no command, VS Code's server, WSLg apps) read
 ``/etc/profile.d/*.sh``; PAM sessions read /etc/environment. WSL terminals never run PAM, so on WSL
 this script is what gives them JAVA_HOME.
-
-Keys:
-  name: file name in the directory, ending in .sh (default jdk.sh)
-  template: template to render (default profile.d/jdk.sh.j2)
-  directory: default /etc/profile.d
-  state: present | absent (default present)
-
-Example:
-  - profile_script:
-      name: jdk.sh
-      template: profile.d/jdk.sh.j2
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any, Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
-from provision.facts import FactRequest, Facts
-from provision.plan import ResourcePlan
-from provision.resources.base import ApplyContext, Resource, Spec, defaults
-from provision.resources.files import apply_whole_file, plan_whole_file
+from provision.facts import HOST, Fact, Facts, FileContent
+from provision.plan import Outputs, ResourcePlan
+from provision.resource import ApplyContext, Resource, Spec
+from provision.verify.checks import Check, CheckEnv, whole_file
+from provision.wholefile import FileWrite, apply_whole_file, plan_whole_file
 
 
 class ProfileScriptSpec(Spec):
-    name: str = "jdk.sh"
-    template: str = "profile.d/jdk.sh.j2"
-    directory: str = "/etc/profile.d"
-    state: Literal["present", "absent"] = "present"
+    name: str = Field("jdk.sh", description="File name in the directory, ending in .sh.")
+    template: str = Field("profile.d/jdk.sh.j2", description="Template to render.")
+    directory: str = Field("/etc/profile.d", description="Where login shells read *.sh from.")
+    state: Literal["present", "absent"] = Field("present", description="Written, or removed.")
 
     @field_validator("name")
     @classmethod
@@ -50,42 +41,50 @@ class ProfileScriptSpec(Spec):
         return v.rstrip("/")
 
 
-class ProfileScript(Resource):
+class ProfileScript(Resource[ProfileScriptSpec, FileWrite]):
     type_name = "profile_script"
-    Spec = ProfileScriptSpec
+    spec_type = ProfileScriptSpec
     summary = "a login-shell script in /etc/profile.d/, rendered from templates/"
-    __doc__ = __doc__
-
-    @classmethod
-    def request(cls, partial: dict[str, Any]) -> FactRequest:
-        d = defaults(ProfileScriptSpec, partial)
-        if isinstance(d.get("name"), str) and isinstance(d.get("directory"), str):
-            return FactRequest(files={f"{d['directory'].rstrip('/')}/{d['name']}"})
-        return FactRequest()
+    template_fields = ("template",)
+    example = """\
+- profile_script:
+    name: jdk.sh
+    template: profile.d/jdk.sh.j2
+"""
 
     @property
     def path(self) -> str:
-        return f"{self.spec.directory}/{self.spec.name}"  # type: ignore[attr-defined]
+        return f"{self.spec.directory}/{self.spec.name}"
 
     def label(self) -> str:
         return f"profile_script {self.path}"
 
-    def plan(self, facts: Facts) -> ResourcePlan:
-        s: ProfileScriptSpec = self.spec  # type: ignore[assignment]
-        content = None
-        if s.state == "present":
-            content = self.renderer.render(s.template).encode() if self.renderer else b""
+    def content(self) -> bytes | None:
+        return self.render(self.spec.template).encode() if self.spec.state == "present" else None
+
+    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+        return [FileContent(self.path)]
+
+    def plan(self, facts: Facts) -> ResourcePlan[FileWrite]:
+        content = self.content()
         changes, reason, write = plan_whole_file(self.path, content, facts, mode=0o644 if content else None,
                                                  owner="root" if content else None,
                                                  group="root" if content else None)
         notes = []
-        if changes and content and facts.wsl.version and "JAVA_HOME" in content.decode("utf-8", "replace"):
+        if changes and content and facts.get(HOST).wsl.version and \
+                "JAVA_HOME" in content.decode("utf-8", "replace"):
             notes.append("on WSL, login shells read this: a terminal started with `wsl` (no command), "
                          "Windows Terminal, VS Code Remote-WSL, WSLg apps; `wsl <command>`, `wsl -e` "
                          "and systemd services see neither this nor /etc/environment (use absolute "
                          "paths or Environment= in the unit there)")
         return ResourcePlan(changes, reason, data=write, notes=notes)
 
-    def apply(self, plan: ResourcePlan, ctx: ApplyContext) -> dict[str, Any]:
-        apply_whole_file(ctx, plan.data)
+    def apply(self, plan: ResourcePlan[FileWrite], ctx: ApplyContext) -> Outputs:
+        apply_whole_file(ctx, plan.payload())
         return {}
+
+    def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:
+        content = self.content()
+        if content is None:
+            return [Check(f"{rid}: {self.path} is absent", self.label(), whole_file(self.path, None))]
+        return [Check(f"{rid}: {self.path} is present", self.label(), whole_file(self.path, content, 0o644))]

@@ -1,39 +1,28 @@
-"""template: render a template from templates/ (or beside the playbook) to a path.
-
-Keys:
-  src: template name (looked up beside the playbook first, then in templates/)
-  dest: absolute path
-  mode: octal string, e.g. '0644' (default: keep the current mode, 0644 for a new file)
-  owner: user name or id (default: keep, root for a new file)
-  group: group name or id (default: keep, root for a new file)
-  state: present | absent (default present)
-
-Example:
-  - template:
-      src: motd.j2
-      dest: /etc/motd
-      mode: "0644"
-"""
+"""A file rendered from a Jinja2 template (beside the playbook, or in templates/), with its mode
+and owner. The whole file is this tool's: its content is replaced when it differs."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
-from provision.facts import FactRequest, Facts
-from provision.plan import ResourcePlan
-from provision.resources.base import ApplyContext, Resource, Spec
-from provision.resources.files import apply_whole_file, parse_mode, plan_whole_file
+from provision.facts import Fact, Facts, FileContent
+from provision.plan import Outputs, ResourcePlan
+from provision.resource import ApplyContext, Resource, Spec
+from provision.verify.checks import Check, CheckEnv, whole_file
+from provision.wholefile import FileWrite, apply_whole_file, parse_mode, plan_whole_file
 
 
 class TemplateSpec(Spec):
-    src: str
-    dest: str
-    mode: str | int | None = None
-    owner: str | None = None
-    group: str | None = None
-    state: Literal["present", "absent"] = "present"
+    src: str = Field(description="Template name, looked up beside the playbook first, then in templates/.")
+    dest: str = Field(description="Absolute path of the file to write.")
+    mode: str | int | None = Field(None, description="Octal string, e.g. '0644' (default: keep the "
+                                   "current mode, 0644 for a new file).")
+    owner: str | None = Field(None, description="User name or id (default: keep, root for a new file).")
+    group: str | None = Field(None, description="Group name or id (default: keep, root for a new file).")
+    state: Literal["present", "absent"] = Field("present", description="Written, or removed.")
 
     @field_validator("dest")
     @classmethod
@@ -49,29 +38,41 @@ class TemplateSpec(Spec):
         return v
 
 
-class Template(Resource):
+class Template(Resource[TemplateSpec, FileWrite]):
     type_name = "template"
-    Spec = TemplateSpec
+    spec_type = TemplateSpec
     summary = "a file rendered from a Jinja2 template, with mode and owner"
-    __doc__ = __doc__
-
-    @classmethod
-    def request(cls, partial: dict[str, Any]) -> FactRequest:
-        dest = partial.get("dest")
-        return FactRequest(files={dest}) if isinstance(dest, str) and dest.startswith("/") else FactRequest()
+    template_fields = ("src",)
+    example = """\
+- template:
+    src: motd.j2
+    dest: /etc/motd
+    mode: "0644"
+"""
 
     def label(self) -> str:
-        return f"template {self.spec.dest}"  # type: ignore[attr-defined]
+        return f"template {self.spec.dest}"
 
-    def plan(self, facts: Facts) -> ResourcePlan:
-        s: TemplateSpec = self.spec  # type: ignore[assignment]
-        content = None
-        if s.state == "present":
-            content = self.renderer.render(s.src).encode() if self.renderer else b""
-        changes, reason, write = plan_whole_file(s.dest, content, facts, mode=parse_mode(s.mode),
+    def content(self) -> bytes | None:
+        return self.render(self.spec.src).encode() if self.spec.state == "present" else None
+
+    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+        return [FileContent(self.spec.dest)]
+
+    def plan(self, facts: Facts) -> ResourcePlan[FileWrite]:
+        s = self.spec
+        changes, reason, write = plan_whole_file(s.dest, self.content(), facts, mode=parse_mode(s.mode),
                                                  owner=s.owner, group=s.group)
         return ResourcePlan(changes, reason, data=write)
 
-    def apply(self, plan: ResourcePlan, ctx: ApplyContext) -> dict[str, Any]:
-        apply_whole_file(ctx, plan.data)
+    def apply(self, plan: ResourcePlan[FileWrite], ctx: ApplyContext) -> Outputs:
+        apply_whole_file(ctx, plan.payload())
         return {}
+
+    def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:
+        s = self.spec
+        content = self.content()
+        if content is None:
+            return [Check(f"{rid}: {s.dest} is absent", self.label(), whole_file(s.dest, None))]
+        test = whole_file(s.dest, content, parse_mode(s.mode), s.owner, s.group)
+        return [Check(f"{rid}: {s.dest} matches {s.src}", self.label(), test)]

@@ -1,4 +1,4 @@
-"""wsl_conf: keys of /etc/wsl.conf (e.g. boot.systemd), edited the way WSL's own parser reads it.
+"""Keys of /etc/wsl.conf (e.g. boot.systemd), edited the way WSL's own parser reads it.
 
 Each key's first occurrence is edited in place (WSL reads only the first; later duplicates are
 removed), a missing key goes into the existing ``[section]`` (a new ``[boot]`` goes first in the
@@ -8,67 +8,57 @@ Values are checked against WSL's grammar before anything is written (booleans: t
 written as true/false). An invalid line elsewhere in the file (WSL stops reading there) is
 refused with its line number.
 
-Decisions: not WSL, or a container/chroot on WSL → skipped, with the reason; WSL1 → refused with
-the command that converts the distro (``wsl --set-version <distro> 2``); WSL older than
-``min_wsl_version`` → refused with ``wsl --update``; ``boot.systemd: true`` while systemd is
-already PID 1 → nothing to do. With ``boot.systemd: true``, ``systemd-sysv`` is installed first
-when missing (WSL ignores the setting without an executable /sbin/init). WSL reads the file only
-when the distro starts: a change (or an earlier change not restarted yet) makes the result say
-"restart required", with the PowerShell commands for this distro.
+Not WSL, or a container/chroot on WSL: skipped, with the reason. WSL1: refused with the command
+that converts the distro (``wsl --set-version <distro> 2``). WSL older than ``min_wsl_version``:
+refused with ``wsl --update``. ``boot.systemd: true`` while systemd is already PID 1: nothing to
+do. With ``boot.systemd: true``, ``systemd-sysv`` is installed first when missing (WSL ignores the
+setting without an executable /sbin/init). WSL reads the file only when the distro starts: a change
+(or an earlier change not restarted yet) makes the result say "restart required", with the
+PowerShell commands for this distro.
 
 ``state: absent`` leaves the file alone (skipped): WSL settings such as systemd are not undone
 with the Java setup; set ``boot.systemd: false`` to turn systemd off again.
-
-Keys:
-  path: the file (default /etc/wsl.conf)
-  set: mapping of "section.key": value (e.g. boot.systemd: true)
-  template: a template rendering [section] and key=value lines, merged like ``set`` (e.g. wsl.conf.j2)
-  state: present | absent (default present; absent changes nothing, see above)
-  require_wsl: 1 | 2 - the lowest WSL version this applies to (default 2: systemd needs WSL2)
-  min_wsl_version: the lowest WSL version accepted when it can be read (default 0.67.6)
-  install_systemd: install systemd-sysv when boot.systemd is true and it is missing (default true)
-  update: auto | always | never - apt-get update before installing (default auto)
-  cache_max_age: seconds (default 86400)
-  lock_timeout: seconds to wait for the dpkg lock (default 300)
-
-Outputs: ``systemd`` (true when boot.systemd is enabled in the file), ``restart_required`` (bool).
-
-Example:
-  - wsl_conf:
-      set:
-        boot.systemd: true
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from provision import wsl
+from provision import packaging, wsl
 from provision.errors import ResourceError
-from provision.facts import FactRequest, Facts
+from provision.facts import HOST, Fact, Facts, FileContent, PackageState
 from provision.formats import wslconf
-from provision.plan import Change, ResourcePlan, unified_diff
-from provision.resources import apt
-from provision.resources.base import ApplyContext, Resource, Spec, absolute_path, defaults
+from provision.plan import Change, Outputs, ResourcePlan, Restart, unified_diff
+from provision.resource import ApplyContext, Resource, Spec, absolute_path
+from provision.verify.checks import Check, CheckEnv, Probe, first_line, package_installed, read_file
 
 SYSTEMD_PACKAGES = ["systemd-sysv"]
 
 
 class WslConfSpec(Spec):
-    path: str = "/etc/wsl.conf"
-    set: dict[str, bool | int | str] = {}
-    template: str | None = None
-    state: Literal["present", "absent"] = "present"
-    require_wsl: Literal[1, 2] = 2
-    min_wsl_version: str = wsl.MIN_SYSTEMD_WSL
-    install_systemd: bool = True
-    update: Literal["auto", "always", "never"] = "auto"
-    cache_max_age: int = 86400
-    lock_timeout: int = 300
+    path: str = Field("/etc/wsl.conf", description="The file WSL reads when the distro starts.")
+    set: dict[str, bool | int | str] = Field({}, description='"section.key": value pairs, e.g. '
+                                             "boot.systemd: true.")
+    template: str | None = Field(None, description="A template rendering [section] and key=value "
+                                 "lines, merged like set (e.g. wsl.conf.j2); set wins for a key in both.")
+    state: Literal["present", "absent"] = Field("present", description="Set the keys; absent changes "
+                                                "nothing (see above).")
+    require_wsl: Literal[1, 2] = Field(2, description="The lowest WSL version this applies to "
+                                       "(systemd needs WSL2).")
+    min_wsl_version: str = Field(wsl.MIN_SYSTEMD_WSL, description="The lowest WSL release accepted "
+                                 "when it can be read.")
+    install_systemd: bool = Field(True, description="Install systemd-sysv when boot.systemd is true "
+                                  "and it is missing.")
+    update: Literal["auto", "always", "never"] = Field("auto", description="apt-get update before "
+                                                       "installing systemd-sysv.")
+    cache_max_age: int = Field(86400, ge=0, description="Seconds after which the package lists count "
+                               "as old.")
+    lock_timeout: int = Field(300, ge=0, description="Seconds to wait for the dpkg lock.")
 
     _abs = field_validator("path")(absolute_path)
 
@@ -94,7 +84,6 @@ class WslConfSpec(Spec):
             raise ValueError("a version like 0.67.6")
         return str(v)
 
-
     @model_validator(mode="after")
     def _something(self) -> WslConfSpec:
         if not self.set and not self.template:
@@ -104,38 +93,35 @@ class WslConfSpec(Spec):
 
 @dataclass
 class WslConfPlan:
-    install: apt.InstallPlan | None = None
+    install: packaging.InstallPlan | None = None
     content: bytes | None = None  # new file content, None = leave the file
 
 
-class WslConf(Resource):
-    type_name = "wsl_conf"
-    Spec = WslConfSpec
-    summary = "keys of /etc/wsl.conf (e.g. [boot] systemd=true), edited by WSL's own parser rules"
-    outputs = {"systemd": "true when /etc/wsl.conf enables systemd (after this resource)",
-               "restart_required": "true when the distro must restart for the file to take effect"}
-    __doc__ = __doc__
+def _systemd_on(wanted: dict[str, str]) -> bool:
+    return any(k.lower() == "boot.systemd" and v == "true" for k, v in wanted.items())
 
-    @classmethod
-    def request(cls, partial: dict[str, Any]) -> FactRequest:
-        d = defaults(WslConfSpec, partial)
-        req = FactRequest()
-        if isinstance(d.get("path"), str) and d["path"].startswith("/"):
-            req.files.add(d["path"])
-        if d.get("install_systemd") is not False:
-            req.packages |= set(SYSTEMD_PACKAGES)
-            req.wsl_candidates |= set(SYSTEMD_PACKAGES)  # installed only on WSL
-        return req
+
+class WslConf(Resource[WslConfSpec, WslConfPlan]):
+    type_name = "wsl_conf"
+    spec_type = WslConfSpec
+    summary = "keys of /etc/wsl.conf (e.g. [boot] systemd=true), edited by WSL's own parser rules"
+    output_docs = {"systemd": "true when /etc/wsl.conf enables systemd (after this resource)",
+                   "restart_required": "true when the distro must restart for the file to take effect"}
+    template_fields = ("template",)
+    example = """\
+- wsl_conf:
+    set:
+      boot.systemd: true
+"""
 
     def label(self) -> str:
-        return f"wsl_conf {self.spec.path}"  # type: ignore[attr-defined]
+        return f"wsl_conf {self.spec.path}"
 
     def wanted(self) -> dict[str, str]:
-        s: WslConfSpec = self.spec  # type: ignore[assignment]
-        wanted: dict[str, str] = {}
+        s = self.spec
+        wanted: dict[str, object] = {}
         if s.template:
-            text = self.renderer.render(s.template) if self.renderer else ""
-            for ln in wslconf.parse(text.encode()):
+            for ln in wslconf.parse(self.render(s.template).encode()):
                 if ln.kind == "invalid" or (ln.kind == "key" and not ln.section):
                     raise ResourceError(f"template {s.template} line {ln.no}: "
                                         f"{ln.problem or 'not a [section] or key=value line'}")
@@ -150,35 +136,44 @@ class WslConf(Resource):
         except wslconf.WslConfError as exc:
             raise ResourceError(f"{s.path}: {exc}") from None
 
-    def plan(self, facts: Facts) -> ResourcePlan:
-        s: WslConfSpec = self.spec  # type: ignore[assignment]
+    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+        yield FileContent(self.spec.path)
+        if self.spec.state == "absent" or not self.spec.install_systemd:
+            return
+        host = known.peek(HOST)  # None in the first round: the package state is cheap anywhere
+        if host is None or (host.wsl.version and not (host.wsl.container or host.wsl.chroot)):
+            yield from packaging.install_facts(SYSTEMD_PACKAGES, known)  # candidates: only on WSL
+
+    def plan(self, facts: Facts) -> ResourcePlan[WslConfPlan]:
+        s = self.spec
+        host = facts.get(HOST)
         wanted = self.wanted()
-        systemd = any(k.lower() == "boot.systemd" and v == "true" for k, v in wanted.items())
-        outputs: dict[str, Any] = {"systemd": False, "restart_required": False}
+        systemd = _systemd_on(wanted)
+        outputs: Outputs = {"systemd": False, "restart_required": False}
         if s.state == "absent":
             return ResourcePlan(skip=f"state: absent leaves {s.path} as it is (WSL settings are not "
                                 "undone with the Java setup; set boot.systemd: false to turn systemd off)",
                                 outputs=outputs)
-        if not facts.wsl.version:
-            return ResourcePlan(skip=wsl.not_wsl_reason(facts), outputs=outputs)
-        if facts.wsl.container or facts.wsl.chroot:
-            return ResourcePlan(skip=wsl.isolated_reason(facts), outputs=outputs)
-        if facts.wsl.version < s.require_wsl:
-            raise ResourceError(wsl.wsl1_message(facts))
+        if not host.wsl.version:
+            return ResourcePlan(skip=wsl.not_wsl_reason(host), outputs=outputs)
+        if host.wsl.container or host.wsl.chroot:
+            return ResourcePlan(skip=wsl.isolated_reason(host), outputs=outputs)
+        if host.wsl.version < s.require_wsl:
+            raise ResourceError(wsl.wsl1_message(host))
         notes: list[str] = []
-        if wsl.too_old(facts, s.min_wsl_version):
-            raise ResourceError(wsl.update_message(facts, s.min_wsl_version))
-        if not facts.wsl.wsl_version and systemd:
-            notes.append(wsl.unknown_version_note(facts, s.min_wsl_version))
+        if wsl.too_old(host, s.min_wsl_version):
+            raise ResourceError(wsl.update_message(host, s.min_wsl_version))
+        if not host.wsl.wsl_version and systemd:
+            notes.append(wsl.unknown_version_note(host, s.min_wsl_version))
 
-        cur = facts.file(s.path)
+        cur = facts.get(FileContent(s.path))
         before = cur.content if cur.exists else b""
         edit_keys = dict(wanted)
-        already_pid1 = systemd and facts.pid1 == "systemd"
+        already_pid1 = systemd and host.pid1 == "systemd"
         if already_pid1:
             edit_keys = {k: v for k, v in edit_keys.items() if k.lower() != "boot.systemd"}
         try:
-            edit = wslconf.set_keys(before, edit_keys) if edit_keys else wslconf.Edit(before)
+            edit = wslconf.set_keys(before, dict(edit_keys)) if edit_keys else wslconf.Edit(before)
         except wslconf.WslConfError as exc:
             msg = str(exc)
             m = re.match(r"line (\d+): (.*)", msg, re.S)
@@ -190,36 +185,36 @@ class WslConf(Resource):
         changes: list[Change] = []
         data = WslConfPlan()
         if systemd and not already_pid1 and s.install_systemd:
-            pkg_changes, _, install = apt.plan_install(SYSTEMD_PACKAGES, facts, no_recommends=True,
-                                                       update=s.update, cache_max_age=s.cache_max_age)
+            pkg_changes, _, install = packaging.plan_install(
+                SYSTEMD_PACKAGES, facts, no_recommends=True, update=s.update, cache_max_age=s.cache_max_age)
             for c in pkg_changes:
                 if c.summary.startswith("apt-get install"):
                     c.reason += " (WSL starts systemd only when /sbin/init, from systemd-sysv, exists)"
             changes += pkg_changes
             data.install = install if pkg_changes else None
-        elif systemd and not already_pid1 and not facts.package("systemd-sysv").installed \
-                and not facts.wsl.sbin_init:
+        elif systemd and not already_pid1 and not host.wsl.sbin_init and \
+                not (PackageState("systemd-sysv") in facts and facts.get(PackageState("systemd-sysv")).installed):
             notes.append("systemd-sysv is not installed (no executable /sbin/init): WSL ignores "
                          "boot.systemd without it; install systemd-sysv")
         if edit.data != before:
             keys = ", ".join(f"{k}={v}" for k, v in edit_keys.items())
             why = edit.actions + edit.repairs
             if not cur.exists:
-                why = [f"{s.path} does not exist"] + why
+                why = [f"{s.path} does not exist", *why]
             changes.append(Change(f"set {keys} in {s.path}", "; ".join(why),
                                   unified_diff(s.path, cur.content if cur.exists else None, edit.data)))
             data.content = edit.data
         effective = wslconf.effective(edit.data)
         outputs["systemd"] = effective.get("boot.systemd") == "true" or already_pid1
 
-        restart = None
+        restart: Restart | None = None
         if changes:
             reason = ("WSL reads /etc/wsl.conf only when the distro starts" +
                       (": systemd becomes PID 1 after a restart" if systemd and not already_pid1 else ""))
-            restart = wsl.restart_info(facts, reason)
+            restart = wsl.restart_info(host, reason)
         elif systemd and not already_pid1:
-            restart = wsl.restart_info(facts, f"{s.path} enables systemd, but PID 1 is "
-                                       f"{facts.pid1 or 'not systemd'}: the distro has not been "
+            restart = wsl.restart_info(host, f"{s.path} enables systemd, but PID 1 is "
+                                       f"{host.pid1 or 'not systemd'}: the distro has not been "
                                        "restarted since")
         outputs["restart_required"] = restart is not None
         if already_pid1 and not changes:
@@ -229,21 +224,77 @@ class WslConf(Resource):
         else:
             reason = (f"{', '.join(f'{k}={v}' for k, v in wanted.items())} already set in {s.path}"
                       + (" (not active until the distro restarts)" if restart else ""))
-        if facts.wsl.distro == "" and restart:
+        if host.wsl.distro == "" and restart:
             notes.append("the distro's name is unknown here (no $WSL_DISTRO_NAME or wslpath): find it "
                          "with `wsl.exe -l -v` on Windows")
         return ResourcePlan(changes, reason, outputs=outputs, notes=notes, data=data, restart=restart)
 
-    def apply(self, plan: ResourcePlan, ctx: ApplyContext) -> dict[str, Any]:
-        s: WslConfSpec = self.spec  # type: ignore[assignment]
-        data: WslConfPlan = plan.data
+    def apply(self, plan: ResourcePlan[WslConfPlan], ctx: ApplyContext) -> Outputs:
+        s = self.spec
+        data = plan.payload()
         if data.install is not None:
-            apt.apply_install(ctx, data.install, SYSTEMD_PACKAGES, lock_timeout=s.lock_timeout)
+            packaging.apply_install(ctx, data.install, SYSTEMD_PACKAGES, lock_timeout=s.lock_timeout)
         if data.content is not None:
-            cur = ctx.facts.file(s.path)
+            cur = ctx.facts.get(FileContent(s.path))
             ctx.write_file(s.path, data.content, mode=cur.mode if cur.exists else 0o644,
                            uid=cur.uid if cur.exists else 0, gid=cur.gid if cur.exists else 0)
             back = ctx.run(["cat", s.path]).stdout
             if wslconf.first_invalid(back) is not None or back != data.content:
                 raise ResourceError(f"{s.path} does not read back as written")
         return plan.outputs
+
+    def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:
+        """Keys of /etc/wsl.conf as WSL reads them; on WSL2 with boot.systemd, systemd is up."""
+        s = self.spec
+        path = s.path
+        label = self.label()
+        wanted = self.wanted()
+        present = s.state == "present"
+        systemd_on = _systemd_on(wanted)
+        checks: list[Check] = []
+        for key, want in wanted.items():
+            if key.lower() == "boot.systemd" and systemd_on and env.host.pid1 == "systemd":
+                continue  # systemd already runs as PID 1 (apply leaves the key alone): checked below
+
+            def test(probe: Probe, key: str = key, want: str = want) -> tuple[bool, str]:
+                data = read_file(probe, path)
+                got = wslconf.effective(data).get(key.lower()) if data is not None else None
+                bad = wslconf.first_invalid(data) if data is not None else None
+                where = f" (WSL stops reading at line {bad.no}, which is invalid)" if bad is not None else ""
+                if present:
+                    if got == want:
+                        return True, f"{key}={want}"
+                    if data is None:
+                        return False, f"{path} does not exist (expected {key}={want})"
+                    return False, (f"WSL reads {key}={got if got is not None else '(not set)'} from "
+                                   f"{path}, expected {want}{where}")
+                if got == want:
+                    return False, f"{path} still sets {key}={want}"
+                return True, f"{key} is not {want}"
+
+            name = f"{rid}: {path} sets {key}={want}" if present else f"{rid}: {path} does not set {key}={want}"
+            checks.append(Check(name, label, test))
+
+        if present and systemd_on and s.install_systemd:
+            checks.append(Check(f"{rid}: systemd-sysv is installed", label, package_installed("systemd-sysv")))
+        if present and systemd_on and env.host.wsl.version == 2:
+            hint = "restart the distro from Windows (wsl.exe --terminate <distro>, or wsl.exe --shutdown)"
+
+            def pid1(probe: Probe) -> tuple[bool, str]:
+                comm = probe.run("cat /proc/1/comm").stdout.strip()
+                if comm != "systemd":
+                    return False, f"PID 1 is {comm or 'unknown'}, not systemd: {hint}"
+                return True, "PID 1 is systemd"
+
+            def running(probe: Probe) -> tuple[bool, str]:
+                r = probe.run("systemctl is-system-running")
+                state = r.stdout.strip() or first_line(r.stderr) or f"exit {r.rc}"
+                if state in ("running", "degraded"):
+                    return True, f"systemctl is-system-running: {state}"
+                if state in ("starting", "initializing"):
+                    return False, f"systemd is still {state}: wait for it and verify again"
+                return False, f"systemctl is-system-running: {state}: {hint}"
+
+            checks.append(Check(f"{rid}: systemd is PID 1", label, pid1))
+            checks.append(Check(f"{rid}: systemctl is-system-running is running or degraded", label, running))
+        return checks

@@ -30,7 +30,7 @@ class ConnectionBackend(BaseBackend):
         self.conn = conn
 
     def get_pytest_id(self) -> str:
-        return self.hostname
+        return str(self.hostname)
 
     def get_encoding(self) -> str:
         # testinfra asks the host's python3; a minimal host has none, and ours are UTF-8.

@@ -10,9 +10,9 @@ from typing import Any, TextIO
 import click
 
 from provision import __version__
-from provision.verify.runner import FAILED, PASSED, HostReport
+from provision.verify.runner import FAILED, PASSED, SKIPPED, HostReport
 
-_MARK = {PASSED: ("passed", "green"), FAILED: ("FAILED", "red"), "skipped": ("skipped", "cyan")}
+_MARK = {PASSED: ("passed", "green"), FAILED: ("FAILED", "red"), SKIPPED: ("skipped", "cyan")}
 
 
 def summary(reports: list[HostReport], *, verbose: int = 0, quiet: bool = False,
@@ -63,7 +63,7 @@ def junit(reports: list[HostReport], suite: str = "provision verify") -> ET.Elem
     total = failures = skipped = 0
     elapsed = 0.0
     for r in reports:
-        n_skip = sum(1 for c in r.checks if c.status == "skipped")
+        n_skip = sum(1 for c in r.checks if c.status == SKIPPED)
         ts = ET.SubElement(root, "testsuite", name=r.host, tests=str(len(r.checks)),
                            failures=str(r.failed), errors="0", skipped=str(n_skip),
                            time=f"{r.duration:.3f}")
@@ -77,7 +77,7 @@ def junit(reports: list[HostReport], suite: str = "provision verify") -> ET.Elem
             if c.status == FAILED:
                 f = ET.SubElement(tc, "failure", message=c.message or "failed", type="CheckFailed")
                 f.text = f"{r.host}: {c.name}: {c.message}"
-            elif c.status == "skipped":
+            elif c.status == SKIPPED:
                 ET.SubElement(tc, "skipped", message=c.message or "skipped")
             elif c.message:
                 ET.SubElement(tc, "system-out").text = c.message

@@ -9,25 +9,35 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
+from provision import engine
 from provision.connections.base import Connection
-from provision.engine import _label, fact_request, resolve
-from provision.errors import ProvisionError, ResourceError
-from provision.facts import Facts, gather
+from provision.errors import FactError, ProvisionError, ResourceError
+from provision.facts import Fact, Facts, gather
+from provision.plan import Mode
 from provision.playbook import Playbook
 from provision.render import RenderError, eval_condition
 from provision.verify.backend import make_host
-from provision.verify.checks import CHECKS, Check, CheckEnv, Probe, generate, playbook_check
+from provision.verify.checks import Check, CheckEnv, Probe, failing
+from provision.verify.custom import playbook_check
 
-PASSED, FAILED = "passed", "failed"
+
+class Outcome(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # a user test that skipped itself
+
+
+PASSED, FAILED, SKIPPED = Outcome.PASSED, Outcome.FAILED, Outcome.SKIPPED
 
 
 @dataclass
 class CheckResult:
     name: str
     resource: str
-    status: str  # passed | failed
+    status: Outcome
     message: str = ""
     duration: float = 0.0
 
@@ -36,7 +46,7 @@ class CheckResult:
         return self.status == FAILED
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "resource": self.resource, "status": self.status,
+        return {"name": self.name, "resource": self.resource, "status": str(self.status),
                 "message": self.message, "duration": round(self.duration, 3)}
 
 
@@ -73,63 +83,65 @@ class VerifyOptions:
     forks: int = 10
 
 
-def _static(name: str, resource: str, message: str) -> Check:
-    """A check that fails with ``message`` (the resource could not even be resolved here)."""
-    return Check(name, resource, lambda probe: (False, message))
+def _no_fetch(wanted: list[Fact[Any]]) -> None:
+    raise FactError(f"facts not known: {', '.join(f.describe() for f in wanted)}")
 
 
-def plan_checks(playbook: Playbook, facts: Facts, kind: str = "local") -> tuple[list[Check], list[str]]:
-    """Every check of ``playbook`` for a host with ``facts`` (pure: nothing runs on the host).
+def plan_checks(playbook: Playbook, facts: Facts, kind: str = "local",
+                fetch: engine.Fetch = _no_fetch) -> tuple[list[Check], list[str]]:
+    """Every check of ``playbook`` for a host with ``facts`` (nothing runs on the host but the
+    facts ``fetch`` reads): each resource resolved and planned as apply would, then its checks.
 
     Returns (checks, the resources and checks not applicable here: ``when:`` false, or the
     resource's plan says it does not apply to this host, e.g. wsl_conf outside WSL).
     """
+    run = engine.walk(playbook, facts, fetch, Mode.VERIFY, engine.Silent(), engine.HostResult(""))
     env = CheckEnv(facts=facts, kind=kind)
-    ctx: dict[str, Any] = {**playbook.vars, "facts": facts}
     checks: list[Check] = []
     skipped: list[str] = []
-    for d in playbook.resources:
-        label = d.name or d.type
-        try:
-            resource = resolve(d, ctx, playbook)
-            if resource is None:
+    for step in run.steps:
+        d, label = step.decl, step.result.label
+        if step.resource is None:
+            if step.error is None:
                 skipped.append(f"{label} (when: {d.when} is false)")
-                continue
-            label = _label(d, ctx, resource.label())
-            try:
-                plan = resource.plan(facts)
-            except ResourceError:
-                outputs = {}  # the resource's own checks say what is wrong; later ones may not render
             else:
-                outputs = plan.outputs
-                if getattr(plan, "skip", ""):  # not applicable to this host (e.g. not WSL)
-                    ctx[d.id] = outputs
-                    skipped.append(f"{label} ({plan.skip})")
-                    continue
-            ctx[d.id] = outputs
-            if resource.type_name not in CHECKS:
-                checks.append(_static(f"{d.id}: has checks", label, f"provision cannot verify "
-                                      f"{resource.type_name} resources yet (no checks registered)"))
-                continue
-            for check in generate(d.id, resource, outputs, env):
-                check.resource = label  # the playbook's name for it, as apply shows it
-                checks.append(check)
+                checks.append(failing(f"{d.id}: desired state is known", label,
+                                      f"cannot work out the desired state here: {step.error}"))
+            continue
+        if step.error is not None and not isinstance(step.error, ResourceError):
+            checks.append(failing(f"{d.id}: desired state is known", label,
+                                  f"cannot work out the desired state here: {step.error}"))
+            continue
+        if step.plan is not None and step.plan.skip:  # not applicable to this host (e.g. not WSL)
+            skipped.append(f"{label} ({step.plan.skip})")
+            continue
+        # a plan that failed (ResourceError): the resource's own checks say what is wrong
+        try:
+            made = step.resource.checks(d.id, step.outputs, env)
+        except NotImplementedError:
+            checks.append(failing(f"{d.id}: has checks", label, f"provision cannot verify "
+                                  f"{d.type} resources yet (the type defines no checks)"))
+            continue
         except ProvisionError as exc:
-            checks.append(_static(f"{d.id}: desired state is known", label,
+            checks.append(failing(f"{d.id}: desired state is known", label,
                                   f"cannot work out the desired state here: {exc}"))
+            continue
+        for check in made:
+            check.resource = label  # the playbook's name for it, as apply shows it
+            checks.append(check)
     for c in playbook.checks:
-        name = c.label(ctx)
+        name = c.label(run.ctx)
         try:
             if c.when is not None:
                 try:
-                    if not eval_condition(c.when, ctx):
+                    if not eval_condition(c.when, run.ctx):
                         skipped.append(f"check {name!r} (when: {c.when} is false)")
                         continue
                 except RenderError as exc:
                     raise c.error(("when",), str(exc)) from None
-            checks.append(playbook_check(name, c.render(ctx)))
+            checks.append(playbook_check(name, c.render(run.ctx)))
         except ProvisionError as exc:
-            checks.append(_static(name, "checks", str(exc)))
+            checks.append(failing(name, "checks", str(exc)))
     return _unique(checks), skipped
 
 
@@ -178,10 +190,14 @@ def _verify_host(playbook: Playbook, name: str, target: Any, connect: Callable[[
         report.duration = time.monotonic() - started
         return session
     try:
-        if hasattr(playbook, "for_host"):  # the host's inventory variables, as apply uses them
-            playbook = playbook.for_host(getattr(target, "vars", None) or {})
-        facts = gather(conn, fact_request(playbook))
-        checks, report.skipped = plan_checks(playbook, facts, conn.kind)
+        playbook = playbook.for_host(getattr(target, "vars", None) or {})  # as apply uses them
+        facts = Facts()
+
+        def fetch(wanted: list[Fact[Any]]) -> None:
+            facts.update(gather(conn, wanted))
+
+        fetch(engine.first_round(playbook))
+        checks, report.skipped = plan_checks(playbook, facts, conn.kind, fetch)
     except ProvisionError as exc:
         report.error = str(exc)
         report.checks.append(CheckResult("provision: facts are readable", "facts", FAILED, str(exc)))
@@ -215,7 +231,7 @@ def verify(playbook: Playbook, targets: Sequence[Any], connect: Callable[[Any], 
         else:
             with ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(targets)))) as pool:
                 futures = [pool.submit(_verify_host, playbook, n, t, connect, options)
-                           for n, t in zip(names, targets)]
+                           for n, t in zip(names, targets, strict=True)]
                 sessions = [f.result() for f in futures]
         if options.tests:
             from provision.verify.usertests import run_user_tests

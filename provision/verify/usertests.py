@@ -13,15 +13,14 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from provision.verify.checks import Probe
-from provision.verify.runner import FAILED, PASSED, CheckResult
-
-SKIPPED = "skipped"
+from provision.verify.runner import FAILED, PASSED, SKIPPED, CheckResult
 
 
 def _message(report: Any) -> str:
@@ -68,7 +67,7 @@ class _Plugin:
                                                result.message, result.duration))
 
     @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: Any):  # noqa: ANN201
+    def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Generator[None, Any, None]:
         outcome = yield
         report = outcome.get_result()
         callspec = getattr(item, "callspec", None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import provision
 
 pytestmark = pytest.mark.lab
@@ -112,7 +111,9 @@ def test_requested_jdk_becomes_default_over_a_higher_priority_one(converged_root
     root = converged_root
     root.sh("""
         mkdir -p /opt/newer-jdk/bin
-        for t in java javac; do printf '#!/bin/sh\\necho newer jdk\\n' > /opt/newer-jdk/bin/$t; chmod +x /opt/newer-jdk/bin/$t; done
+        for t in java javac; do
+          printf '#!/bin/sh\\necho newer jdk\\n' > /opt/newer-jdk/bin/$t; chmod +x /opt/newer-jdk/bin/$t
+        done
         update-alternatives --install /usr/bin/java java /opt/newer-jdk/bin/java 9999 >/dev/null
         update-alternatives --install /usr/bin/javac javac /opt/newer-jdk/bin/javac 9999 >/dev/null
     """)

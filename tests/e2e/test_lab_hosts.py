@@ -9,9 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 import lab
+import pytest
 from lab.hosts import Fleet, _listening, wsl_conf_enables_systemd
 
 pytestmark = pytest.mark.lab

@@ -6,9 +6,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-import pytest
-
 import lab
+import pytest
 from conftest import REPO
 
 pytestmark = pytest.mark.lab

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lab
 import pytest
 import yaml
-
-import lab
 from conftest import provision
 
 pytestmark = pytest.mark.lab

@@ -4,7 +4,6 @@ WSL kernel, with wslinfo/wslpath, and WSL's restart rule), reached over SSH like
 from __future__ import annotations
 
 import pytest
-
 from conftest import provision
 
 pytestmark = pytest.mark.lab

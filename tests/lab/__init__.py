@@ -70,8 +70,8 @@ def mirror() -> tuple[str, str]:
 
 def run(argv: list[str], *, check: bool = True, input: bytes | None = None,
         timeout: float = 1800) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL)
+    proc = subprocess.run(argv, input=input, capture_output=True, timeout=timeout,
+                          stdin=None if input is not None else subprocess.DEVNULL)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:6])}… failed ({proc.returncode}): "
                            f"{proc.stderr.decode(errors='replace')[-2000:]}")

@@ -1,38 +1,107 @@
-"""Build Facts from compact YAML/dict data, for planner tests."""
+"""Facts from compact YAML/dict data, for planner, check and doctor tests (no host).
+
+``facts_from(d)`` is a fact store that answers whatever a resource asks for from ``d``, with the
+value a host would give when ``d`` does not say (a package dpkg does not know, a missing file, no
+candidate); asking for a kind of fact it has no data rule for is an error.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from provision.facts import (AltEntry, AptFacts, Facts, FileFact, JdkFact, OsRelease, PackageFact,
-                             WslFacts)
+from provision.facts import (
+    HOST,
+    AptLists,
+    Candidate,
+    Fact,
+    Facts,
+    FileContent,
+    FileState,
+    Host,
+    HostFacts,
+    ListsAge,
+    OsRelease,
+    PackageState,
+    PackageStatus,
+    Removal,
+    WslFacts,
+)
+from provision.resources.jdk import AltEntry, AvailableJdks, JdkHome, JdkInstall
 
 NOW = 1_800_000_000
 
 
-def facts_from(d: dict[str, Any]) -> Facts:
-    f = Facts(now=NOW, arch=d.get("arch", "amd64"), kernel=d.get("kernel", "6.1.0-28-amd64"),
-              pid1=d.get("pid1", "systemd"))
-    f.os = OsRelease(**{"id": "debian", "version_id": "12", "codename": "bookworm", **d.get("os", {})})
-    for name, (status, version) in d.get("packages", {}).items():
-        f.packages[name] = PackageFact(name, status, version)
+def host_from(d: dict[str, Any]) -> HostFacts:
+    wsl = d.get("wsl", 0)
+    return HostFacts(
+        os=OsRelease(**{"id": "debian", "version_id": "12", "codename": "bookworm", **d.get("os", {})}),
+        arch=d.get("arch", "amd64"), kernel=d.get("kernel", "6.1.0-28-amd64"), pid1=d.get("pid1", "systemd"),
+        wsl=WslFacts(**wsl) if isinstance(wsl, dict) else WslFacts(version=wsl))
+
+
+def answer(fact: Fact[Any], d: dict[str, Any]) -> object:
     apt = d.get("apt", {})
-    age = apt.get("lists_age", 3600)
-    f.apt = AptFacts(lists_mtime=None if age is None else NOW - age,
-                     candidates=dict(apt.get("candidates", {})),
-                     available_jdks=list(apt.get("available_jdks", [])),
-                     removals={tuple(k.split(",")): v for k, v in apt.get("removals", {}).items()})
-    for v, j in d.get("jdks", {}).items():
+    if isinstance(fact, Host):
+        return host_from(d)
+    if isinstance(fact, PackageState):
+        status, version = d.get("packages", {}).get(fact.name, ("un", ""))
+        return PackageStatus(fact.name, status, version)
+    if isinstance(fact, Candidate):
+        return apt.get("candidates", {}).get(fact.name)
+    if isinstance(fact, AptLists):
+        age = apt.get("lists_age", 3600)
+        return ListsAge(None if age is None else NOW - age, NOW)
+    if isinstance(fact, Removal):
+        return list(apt.get("removals", {}).get(",".join(fact.packages), []))
+    if isinstance(fact, AvailableJdks):
+        return list(apt.get("available_jdks", []))
+    if isinstance(fact, FileContent):
+        content = d.get("files", {}).get(fact.path)
+        if content is None:
+            return FileState(fact.path, exists=False)
+        return FileState(fact.path, exists=True, content=content.encode())
+    if isinstance(fact, JdkInstall):
+        j = d.get("jdks", {}).get(fact.version) or d.get("jdks", {}).get(str(fact.version)) or {}
         alts = [AltEntry(kind=a[0], name=a[1], path=a[2], registered=a[3], current=a[4])
                 for a in j.get("alternatives", [])]
-        f.jdks[int(v)] = JdkFact(int(v), home=j.get("home", ""), has_java=j.get("java", False),
-                                 has_javac=j.get("javac", False), release=j.get("release", ""),
-                                 alternatives=alts)
-    for path, content in d.get("files", {}).items():
-        if content is None:
-            f.files[path] = FileFact(path, exists=False)
-        else:
-            f.files[path] = FileFact(path, exists=True, content=content.encode())
-    wsl = d.get("wsl", 0)
-    f.wsl = WslFacts(**wsl) if isinstance(wsl, dict) else WslFacts(version=wsl)
-    return f
+        return JdkHome(fact.version, home=j.get("home", ""), has_java=j.get("java", False),
+                       has_javac=j.get("javac", False), release=j.get("release", ""), alternatives=alts)
+    raise AssertionError(f"factsdata has no rule for {fact.describe()}")
+
+
+class DataFacts(Facts):
+    """Every fact is known: taken from the data on first use."""
+
+    def __init__(self, d: dict[str, Any]) -> None:
+        super().__init__()
+        self.data = d
+        self.asked: list[Fact[Any]] = []
+
+    def _known(self, fact: Fact[Any]) -> None:
+        if not super().__contains__(fact):
+            self.asked.append(fact)
+            self.set(fact, answer(fact, self.data))
+
+    def get(self, fact):  # noqa: ANN001, ANN201
+        self._known(fact)
+        return super().get(fact)
+
+    def peek(self, fact):  # noqa: ANN001, ANN201
+        self._known(fact)
+        return super().peek(fact)
+
+    def __contains__(self, fact: object) -> bool:
+        if isinstance(fact, Fact):
+            self._known(fact)
+        return True
+
+    def missing(self, facts):  # noqa: ANN001, ANN201
+        for f in facts:
+            self._known(f)
+        return []
+
+
+def facts_from(d: dict[str, Any]) -> DataFacts:
+    facts = DataFacts(d)
+    facts.get(HOST)
+    return facts

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from factsdata import facts_from
+
 from provision import doctor
 
 CASES = yaml.safe_load((Path(__file__).parent / "data/doctor.yml").read_text())
@@ -43,36 +43,29 @@ def test_diagnose(case):
         assert report.ok == case["ok"], text
 
 
-def test_probe_output_is_parsed():
-    out = """@@os-release
-ID=debian
-@@doctor-systemctl
-state offline
-error System has not been booted with systemd as init system (PID 1). Can't operate. Failed to connect to bus: Host is down
-@@doctor-java-home
-/etc/environment:3:JAVA_HOME="/usr/lib/jvm/java-17-openjdk-arm64"
-/etc/profile.d/jdk.sh:3:export JAVA_HOME="/usr/lib/jvm/java-17-openjdk-arm64"
-/root/.bashrc:9:export JAVA_HOME=/opt/jdk # mine
-@@doctor-homes
-/usr/lib/jvm/java-17-openjdk-arm64\t/usr/lib/jvm/java-17-openjdk-arm64\tjava\tjavac
-/opt/jdk\t-\t-\t-
-@@doctor-java
-java /usr/lib/jvm/java-17-openjdk-arm64/bin/java
-javac
-""".replace("\\t", "\t")
-    p = doctor.parse_probe(out)
-    assert p.system_state == "offline" and "Host is down" in p.systemctl_error
-    assert [(j.path, j.line, j.value) for j in p.java_home] == [
+def test_probe_facts_are_parsed():
+    homes = doctor.JavaHomeSettings().parse("""line /etc/environment:3:JAVA_HOME="/usr/lib/jvm/java-17-openjdk-arm64"
+line /etc/profile.d/jdk.sh:3:export JAVA_HOME="/usr/lib/jvm/java-17-openjdk-arm64"
+line /root/.bashrc:9:export JAVA_HOME=/opt/jdk # mine
+home /usr/lib/jvm/java-17-openjdk-arm64\t/usr/lib/jvm/java-17-openjdk-arm64\tjava\tjavac
+home /opt/jdk\t-\t-\t-""".replace("\\t", "\t").splitlines())
+    assert [(j.path, j.line, j.value) for j in homes.lines] == [
         ("/etc/environment", 3, "/usr/lib/jvm/java-17-openjdk-arm64"),
         ("/etc/profile.d/jdk.sh", 3, "/usr/lib/jvm/java-17-openjdk-arm64"),
         ("/root/.bashrc", 9, "/opt/jdk")]
-    assert p.homes["/opt/jdk"] == ("", False, False)
-    assert p.java.endswith("/bin/java") and p.javac == ""
+    assert homes.homes["/opt/jdk"] == ("", False, False)
+    state = doctor.SystemdState().parse([
+        "state offline", "error System has not been booted with systemd as init system (PID 1). Can't "
+        "operate. Failed to connect to bus: Host is down", "failed ssh.service loaded failed failed"])
+    assert state.state == "offline" and "Host is down" in state.error and state.failed_units == ["ssh.service"]
+    java = doctor.DefaultJava().parse(["java /usr/lib/jvm/java-17-openjdk-arm64/bin/java", "javac"])
+    assert java == {"java": "/usr/lib/jvm/java-17-openjdk-arm64/bin/java", "javac": ""}
 
 
-def test_doctor_script_is_read_only_and_one_script():
-    s = doctor.script()
-    assert s.count("@@doctor-") == 0 or "mark doctor-systemctl" in s
+def test_doctor_reads_in_one_read_only_script():
+    from provision.facts import batch
+
+    s = batch.script(batch.sections(doctor.FACTS), "feed")
     for word in ("apt-get install", "rm ", "> /etc", "tee ", "sed -i", "systemctl start", "wsl.exe --terminate"):
         assert word not in s, word
     assert s.rstrip().endswith("exit 0")

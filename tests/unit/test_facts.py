@@ -1,61 +1,127 @@
-"""Facts parsers: real captured script output (from lab roots) and edge cases, no host."""
+"""Facts: the batched script, its splitting, and each fact's parser, from real output captured on
+lab roots and from edge cases; no host.
+
+Regenerate the captures (as root, from a lab base):
+``python tests/unit/test_facts.py capture /var/tmp/provision-lab/jdk17-*/rootfs debian12-jdk17.txt``
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from provision.facts import (FactRequest, build_script, parse, parse_candidates, parse_os_release,
-                             parse_wsl)
+from provision.errors import FactError
+from provision.facts import (
+    HOST,
+    AptLists,
+    Candidate,
+    Facts,
+    FileContent,
+    PackageState,
+    PackageStatus,
+    Removal,
+    batch,
+)
+from provision.facts.host import parse_os_release, parse_wsl, wsl_version_from
+from provision.facts.packages import parse_candidates
+from provision.packaging import install_facts
+from provision.resources.jdk import AvailableJdks, JdkInstall, jdk_packages
 
 DATA = Path(__file__).parent / "data/facts"
+JDK17 = jdk_packages(17)
+CAPTURED = [HOST, AptLists(), *(PackageState(p) for p in [*JDK17, "sudo", "systemd-sysv"]),
+            Candidate("openjdk-17-jdk-headless"), Candidate("openjdk-11-jdk-headless"),
+            FileContent("/etc/environment"), FileContent("/etc/wsl.conf"), JdkInstall(17), JdkInstall(11),
+            Removal(tuple(sorted(JDK17))), AvailableJdks()]
+
+
+def captured(name: str) -> dict[object, object]:
+    token, _, output = (DATA / name).read_text().partition("\n")
+    return batch.parse(batch.sections(CAPTURED), output, token.removeprefix("token "))
 
 
 def test_converged_debian12_root():
-    f = parse((DATA / "debian12-jdk17.txt").read_text())
-    assert (f.os.id, f.os.version_id, f.os.codename) == ("debian", "12", "bookworm")
-    assert f.os.label == "Debian 12 (bookworm)"
-    assert f.arch == "amd64"
-    assert f.package("openjdk-17-jdk-headless").installed
-    assert not f.package("openjdk-17-jdk").installed
-    assert f.package("sudo").installed
-    jdk = f.jdks[17]
+    f = captured("debian12-jdk17.txt")
+    host = f[HOST]
+    assert (host.os.id, host.os.version_id, host.os.codename) == ("debian", "12", "bookworm")
+    assert host.os.label == "Debian 12 (bookworm)" and host.arch == "amd64" and host.wsl.version == 0
+    assert f[PackageState("openjdk-17-jdk-headless")].installed
+    assert not f[PackageState("openjdk-17-jdk")].installed and f[PackageState("openjdk-17-jdk")].status == "un"
+    assert f[PackageState("sudo")].installed
+    jdk = f[JdkInstall(17)]
     assert jdk.home == "/usr/lib/jvm/java-17-openjdk-amd64"
     assert jdk.has_java and jdk.has_javac and jdk.release.startswith("17.")
-    names = {a.name for a in jdk.alternatives}
-    assert {"java", "javac", "jar"} <= names
+    assert {"java", "javac", "jar"} <= {a.name for a in jdk.alternatives}
     assert all(a.registered and a.current == a.path for a in jdk.alternatives)
-    env = f.file("/etc/environment")
-    assert env.exists and env.content == b'PATH="/usr/bin:/bin"\n' and env.mode == 0o644
-    assert not f.file("/etc/wsl.conf").exists
-    removal = f.apt.removals[("openjdk-17-jdk", "openjdk-17-jdk-headless", "openjdk-17-jre",
-                              "openjdk-17-jre-headless")]
-    assert removal == ["openjdk-17-jdk-headless", "openjdk-17-jre-headless"]
-    assert f.apt.lists_mtime and f.apt.lists_mtime <= f.now
-    assert f.wsl.version == 0
+    assert f[JdkInstall(11)].home == ""
+    env = f[FileContent("/etc/environment")]
+    assert env.exists and env.mode == 0o644 and env.owner == "root"
+    assert not f[FileContent("/etc/wsl.conf")].exists
+    assert f[Removal(tuple(sorted(JDK17)))] == ["openjdk-17-jdk-headless", "openjdk-17-jre-headless"]
+    lists = f[AptLists()]
+    assert lists.mtime and lists.age is not None and 0 <= lists.age
+    assert f[Candidate("openjdk-17-jdk-headless")].startswith("17.")
+    assert f[Candidate("openjdk-11-jdk-headless")] is None  # not in bookworm: apt-cache prints nothing
+    assert f[AvailableJdks()] == [17]
 
 
 def test_fresh_debian12_root():
-    f = parse((DATA / "debian12-fresh.txt").read_text())
-    assert not f.package("openjdk-17-jdk-headless").installed
-    assert f.apt.candidates["openjdk-17-jdk-headless"].startswith("17.")
-    assert f.jdks[17].home == "" and f.jdks[11].home == ""
-    assert f.apt.available_jdks == [17]  # asked because openjdk-11 has no candidate
+    f = captured("debian12-fresh.txt")
+    assert not f[PackageState("openjdk-17-jdk-headless")].installed
+    assert f[JdkInstall(17)].home == ""
+    assert f[Removal(tuple(sorted(JDK17)))] == []  # nothing installed: nothing simulated
+    assert f[Candidate("openjdk-17-jdk-headless")].startswith("17.")
 
 
-def test_script_is_one_posix_script_with_each_request():
-    s = build_script(FactRequest(packages={"a", "b"}, files={"/etc/x y"}, jdks={21}))
-    assert "dpkg-query" in s and "'/etc/x y'" in s and "openjdk-21-jdk-headless" in s
-    assert s.rstrip().endswith("exit 0")
+def test_one_script_with_every_part_and_one_command_per_class():
+    script = batch.script(batch.sections([HOST, PackageState("a"), PackageState("b"),
+                                          FileContent("/etc/x y"), JdkInstall(21)]), "feed")
+    assert script.count("dpkg-query -W -f=") == 1 and "dpkg-query -W -f='${Package}" in script
+    assert "'/etc/x y'" in script and "openjdk-21-jdk-headless" in script
+    assert script.rstrip().endswith("exit 0") and "printf '\\n@@feed:end\\n'" in script
+
+
+def test_output_cannot_forge_a_marker_and_a_cut_script_is_an_error():
+    parts = batch.sections([FileContent("/a")])
+    out = "\n@@feed:0\n644 0 0 root root regular file\nQUBAYmVlZjow\n\n@@feed:end\n"
+    assert batch.parse(parts, out, "feed")[FileContent("/a")].content == b"A@@beef:0"
+    with pytest.raises(FactError, match="did not run the facts script to its end"):
+        batch.parse(parts, "\n@@feed:0\n", "feed")
 
 
 @pytest.mark.parametrize("bad", ["a;rm -rf /", "$(x)", "a b"])
 def test_package_names_are_never_interpolated_unchecked(bad):
-    from provision.errors import FactError
-
     with pytest.raises(FactError):
-        build_script(FactRequest(packages={bad}))
+        batch.sections([PackageState(bad)])
+
+
+def test_file_paths_must_be_absolute():
+    with pytest.raises(FactError):
+        FileContent("etc/environment")
+
+
+def test_candidates_are_asked_only_for_packages_found_missing():
+    known = Facts()
+    assert Candidate("a") not in install_facts(["a", "b"], known)  # first round: states unknown
+    known.set(PackageState("a"), PackageStatus("a", "ii", "1"))
+    known.set(PackageState("b"), PackageStatus("b", "rc", "1"))
+    assert install_facts(["a", "b"], known) == [PackageState("a"), PackageState("b"), AptLists(),
+                                                 Candidate("b")]
+
+
+def test_invalidation_forgets_only_that_topic():
+    from provision.facts import APT_LISTS, DPKG
+
+    f = Facts()
+    f.set(PackageState("a"), PackageStatus("a", "ii"))
+    f.set(Candidate("a"), "1")
+    f.set(FileContent("/x"), None)  # type: ignore[arg-type]
+    f.invalidate(APT_LISTS)
+    assert PackageState("a") in f and Candidate("a") not in f and FileContent("/x") in f
+    f.invalidate(DPKG)
+    assert PackageState("a") not in f and FileContent("/x") in f
 
 
 def test_ubuntu_os_release():
@@ -117,6 +183,7 @@ def test_wsl_version_from_wsl_exe_utf16le_localized():
                   "5.15.74.2-microsoft-standard-WSL2", "")
     assert (w.wsl_version, w.wsl_version_source, w.distro) == ("1.0.3.0", "wsl.exe", "Ubuntu")
     assert w.wsl_exe == "/mnt/c/Windows/System32/wsl.exe"
+    assert wsl_version_from(b"2.3.26") == "2.3.26"
 
 
 def test_inbox_wsl_without_version_and_a_container_inside_wsl():
@@ -125,36 +192,20 @@ def test_inbox_wsl_without_version_and_a_container_inside_wsl():
     assert parse_wsl(["init"], "6.1.0-28-amd64", "").version == 0  # /init alone is not WSL
 
 
-def test_facts_script_reads_wsl_signals_read_only():
-    s = build_script(FactRequest())
+def test_host_fact_reads_wsl_signals_read_only():
+    s = HOST.command()
     assert "wslinfo --wsl-version" in s and "WSL_UTF8=1" in s and "wslpath -am /" in s
     assert "/.dockerenv" in s and "-x /sbin/init" in s
 
 
-@pytest.mark.parametrize("wsl, asked", [("", "openjdk-17-jdk-headless"),
-                                        ("1", "openjdk-17-jdk-headless systemd-sysv")])
-def test_candidates_are_read_only_for_missing_packages_that_may_be_installed(tmp_path, wsl, asked):
-    """The packages part of the real script, run by sh with stand-ins for dpkg-query and apt-cache:
-    apt-cache policy (slow) is asked only about what a resource could install and is missing."""
-    import subprocess
+def capture(root: str, name: str) -> None:
+    """Run the real facts script in a root (read-only) and keep its output as test data."""
+    from provision.connections.chroot import ChrootConnection
 
-    bin_ = tmp_path / "bin"
-    bin_.mkdir()
-    (bin_ / "dpkg-query").write_text("#!/bin/sh\nprintf 'openjdk-17-jre-headless\\tii \\t17.0.15\\n"
-                                     "openjdk-17-jdk\\trc \\t17.0.15\\n'\n")
-    (bin_ / "apt-cache").write_text("#!/bin/sh\necho \"asked: $*\"\n")
-    for f in bin_.iterdir():
-        f.chmod(0o755)
-    req = FactRequest(packages={"openjdk-17-jdk-headless", "openjdk-17-jre-headless", "openjdk-17-jdk",
-                                "systemd-sysv"},
-                      candidates={"openjdk-17-jdk-headless", "openjdk-17-jre-headless"},
-                      wsl_candidates={"systemd-sysv"})
-    script = build_script(req)
-    part = script[script.index("mark packages"):script.index("@@file") if "@@file" in script else None]
-    part = part[:part.index("\nexit 0")] if "\nexit 0" in part else part
-    text = f"mark() {{ printf '\\n@@%s\\n' \"$*\"; }}\nwsl={wsl!r}\n{part}"
-    out = subprocess.run(["sh", "-c", text], capture_output=True, text=True,
-                         env={"PATH": f"{bin_}:/usr/bin:/bin"}).stdout
-    f = parse("@@os-release\nID=debian\n" + out)
-    assert f.package("openjdk-17-jre-headless").installed and not f.package("openjdk-17-jdk").installed
-    assert f"asked: policy {asked}" in out.split("@@candidates")[1].strip(), out
+    parts, token = batch.sections(CAPTURED), "c0ffee00"
+    result = ChrootConnection(root).run(["sh", "-c", batch.script(parts, token)], timeout=120)
+    (DATA / name).write_text(f"token {token}\n" + result.out)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["capture"]:
+    capture(sys.argv[2], sys.argv[3])

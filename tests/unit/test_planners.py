@@ -6,20 +6,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from factsdata import facts_from
+
 from provision.errors import ResourceError
-from provision.resources import REGISTRY
-from provision.resources.base import Renderer
+from provision.registry import registry
 
 CASES = yaml.safe_load((Path(__file__).parent / "data/plans.yml").read_text())
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c["name"])
 def test_plan(case):
-    cls = REGISTRY[case["resource"]]
-    renderer = Renderer(lambda name: case["render"]) if "render" in case else None  # template text
-    resource = cls(cls.Spec.model_validate(case["spec"]), renderer)
+    cls = registry()[case["resource"]]
+    render = (lambda name: case["render"]) if "render" in case else None  # the template's text
+    resource = cls(cls.spec_type.model_validate(case["spec"]), render)
     facts = facts_from(case.get("facts") or {})
     if "error" in case:
         with pytest.raises(ResourceError) as err:
@@ -36,7 +35,7 @@ def test_plan(case):
     if restart is None:
         assert plan.restart is None, plan.restart
     else:
-        text = plan.restart["reason"] + " | " + " | ".join(plan.restart["commands"]) if plan.restart else ""
+        text = plan.restart.reason + " | " + " | ".join(plan.restart.commands) if plan.restart else ""
         for expected in restart:
             assert expected in text, text
     assert [c.summary for c in plan.changes] == case["changes"]
@@ -54,10 +53,10 @@ def test_plan(case):
 
 
 def test_every_resource_type_documents_its_keys():
-    for name, cls in REGISTRY.items():
-        doc = cls.__doc__ or ""
-        for field in cls.Spec.model_fields:
-            assert f"{field}:" in doc or f"``{field}``" in doc, f"{name}: key {field!r} is not documented"
+    for name, cls in registry().items():
+        for field, info in cls.spec_type.model_fields.items():
+            assert info.description, f"{name}: key {field!r} has no description (it is the documentation)"
+        assert cls.summary and cls.example, f"{name}: no summary or example"
 
 
 def test_resource_reference_is_generated_from_the_docstrings():

@@ -8,40 +8,24 @@ import base64
 import io
 
 import pytest
+from fakehost import FakeHost
 
 from provision import engine, playbook
-from provision.connections.base import CommandResult, Connection
+from provision.plan import Restart, WslDistro
 from provision.report import ConsoleReporter, document
 from provision.targets import Target
 from provision.wsl import restart_hosts
 
 
-def facts_output(*, kernel: str, pid1: str, wsl_lines: list[str], wsl_conf: bytes | None) -> str:
-    parts = ["@@os-release", 'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm', "@@arch", "amd64",
-             "@@kernel", kernel, "@@proc-version", f"Linux version {kernel}", "@@pid1", pid1,
-             "@@now", "1800000000", "@@wsl", *wsl_lines, "@@apt-lists", "1799999000",
-             "@@packages", "systemd-sysv\tii \t252.33-1~deb12u1"]
-    if wsl_conf is not None:
-        parts += ["@@file /etc/wsl.conf", "644 0 0 root root regular file",
-                  base64.b64encode(wsl_conf).decode()]
-    else:
-        parts += ["@@file /etc/wsl.conf"]
-    return "\n".join(parts) + "\n"
-
-
-class FakeHost(Connection):
-    kind = "ssh"
-
-    def __init__(self, out: str) -> None:
-        super().__init__("fake")
-        self.out = out
-        self.commands: list[list[str]] = []
-
-    def _exec(self, argv, *, input, timeout, stream):  # noqa: ANN001
-        self.commands.append(list(argv))
-        if argv[:2] == ["sh", "-c"] and "mark os-release" in argv[2]:
-            return CommandResult("facts", 0, self.out.encode(), b"")
-        return CommandResult(" ".join(argv), 0, b"", b"")
+def facts_output(*, kernel: str, pid1: str, wsl_lines: list[str], wsl_conf: bytes | None) -> list[tuple[str, str]]:
+    """Answers for the facts script's sections: a Debian 12 host with this kernel and wsl.conf."""
+    host = "\n".join(["os ID=debian", 'os VERSION_ID="12"', "os VERSION_CODENAME=bookworm", "arch amd64",
+                      f"kernel {kernel}", f"proc-version Linux version {kernel}", f"pid1 {pid1}",
+                      *(f"wsl {line}" for line in wsl_lines)])
+    conf = "" if wsl_conf is None else "644 0 0 root root regular file\n" + base64.b64encode(wsl_conf).decode()
+    return [(r"cat /etc/os-release", host), (r"stat -L .*/etc/wsl.conf", conf),
+            (r"dpkg-query -W", "systemd-sysv\tii \t252.33-1~deb12u1"),
+            (r"find /var/lib/apt/lists", "1800000000\n1799999000")]
 
 
 WSL2 = dict(kernel="5.15.167.4-microsoft-standard-WSL2",
@@ -67,7 +51,7 @@ def test_plan_says_restart_required_with_the_distro_commands():
     assert r["pending"] is False and r["distro"] == "Ubuntu-24.04"
     assert "restart required after this apply: WSL reads /etc/wsl.conf only when the distro starts" in text
     assert text.rstrip().splitlines()[-1].strip().startswith("then check:")  # at the end of the host's output
-    assert [c for c in host.commands if c[:2] != ["sh", "-c"]] == []  # plan ran only the facts script
+    assert host.commands == [] and host.fact_scripts == 1  # plan ran only the facts script, once
 
 
 def test_apply_pending_restart_changes_nothing_but_says_so():
@@ -75,7 +59,7 @@ def test_apply_pending_restart_changes_nothing_but_says_so():
     result, text, doc, host = run(out, engine.APPLY)
     assert result.changed == 0 and doc["hosts"][0]["restart_required"]["pending"] is True
     assert "restart required (pending" in text
-    assert len(host.commands) == 1  # the facts script, nothing written
+    assert host.commands == [] and host.fact_scripts == 1  # the facts script, nothing written
 
 
 def test_systemd_running_no_restart():
@@ -93,18 +77,21 @@ def test_not_wsl_is_skipped_with_the_reason():
     assert doc["hosts"][0]["restart_required"] is None
 
 
+def _restart(distro: str, exe: str, commands: tuple[str, ...] = ()) -> Restart:
+    return Restart("r", "From Windows", commands, wsl=WslDistro(2, distro, exe))
+
+
 @pytest.mark.parametrize("restart,failed,expect", [
     (None, False, "no restart required"),
-    ({"wsl": 2, "distro": "Ubuntu", "wsl_exe": None, "commands": ["wsl.exe --terminate Ubuntu"]}, False,
-     "wsl.exe is not reachable through interop"),
-    ({"wsl": 2, "distro": None, "wsl_exe": "/x/wsl.exe", "commands": []}, False, "name is unknown"),
-    ({"wsl": 2, "distro": "Ubuntu", "wsl_exe": "/x/wsl.exe", "commands": []}, True, "the run failed"),
-    ({"wsl": 2, "distro": "Ubuntu", "wsl_exe": "/x/wsl.exe", "commands": []}, False, "This session ends now"),
+    (_restart("Ubuntu", "", ("wsl.exe --terminate Ubuntu",)), False, "wsl.exe is not reachable through interop"),
+    (_restart("", "/x/wsl.exe"), False, "name is unknown"),
+    (_restart("Ubuntu", "/x/wsl.exe"), True, "the run failed"),
+    (_restart("Ubuntu", "/x/wsl.exe"), False, "This session ends now"),
 ])
 def test_restart_wsl_decisions(restart, failed, expect):
     result = engine.HostResult("wsl", failed=failed, restart_required=restart)
     lines: list[str] = []
-    host = FakeHost("")
+    host = FakeHost([])
     restart_hosts([result], [Target("wsl", "ssh")], lambda t: host, lines.append)
     assert any(expect in line for line in lines), lines
     ran = [c for c in host.commands]

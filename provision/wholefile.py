@@ -1,13 +1,13 @@
-"""Shared planning for resources that own a whole file (template, profile_script)."""
+"""Planning and writing a whole file (content, mode, owner), for resource types that own one."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from provision.facts import Facts
+from provision.facts import Facts, FileContent
 from provision.plan import Change, unified_diff
-from provision.resources.base import ApplyContext
+from provision.resource import ApplyContext
 
 _MODE = re.compile(r"^0?[0-7]{3,4}$")
 
@@ -36,7 +36,7 @@ class FileWrite:
 def plan_whole_file(path: str, content: bytes | None, facts: Facts, *, mode: int | None,
                     owner: str | None, group: str | None) -> tuple[list[Change], str, FileWrite | None]:
     """Pure: changes to make ``path`` hold ``content`` (None: not exist) with mode/owner/group."""
-    cur = facts.file(path)
+    cur = facts.get(FileContent(path))
     if content is None:
         if not cur.exists:
             return [], f"{path} does not exist", None

@@ -1,0 +1,225 @@
+"""The host itself: OS release, architecture, kernel, PID 1, WSL signals. Gathered on every run
+(in the first round trip) and given to templates and ``when:`` expressions as ``facts``."""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass, field
+
+from provision.facts.base import Fact
+
+
+@dataclass
+class OsRelease:
+    id: str = ""
+    version_id: str = ""
+    codename: str = ""
+    pretty_name: str = ""
+    id_like: str = ""
+
+    @property
+    def label(self) -> str:
+        name = {"debian": "Debian", "ubuntu": "Ubuntu"}.get(self.id, self.id or "unknown OS")
+        ver = f" {self.version_id}" if self.version_id else ""
+        code = f" ({self.codename})" if self.codename else ""
+        return f"{name}{ver}{code}"
+
+
+@dataclass
+class WslFacts:
+    version: int = 0  # 0 = not WSL, 1 or 2
+    signals: list[str] = field(default_factory=list)
+    distro: str = ""  # $WSL_DISTRO_NAME, else from `wslpath -am /` (//wsl.localhost/<name>/)
+    wsl_version: str = ""  # WSL's own version (wslinfo --wsl-version, else wsl.exe --version)
+    wsl_version_source: str = ""  # wslinfo | wsl.exe | "" (could not be read)
+    wsl_exe: str = ""  # path of a wsl.exe that ran (interop works), "" if none
+    container: str = ""  # docker | podman | "" (markers /.dockerenv, /run/.containerenv)
+    chroot: bool = False  # / is not PID 1's root (a chroot: WSL's init is not ours)
+    sbin_init: bool = False  # /sbin/init is executable (WSL ignores boot.systemd without it)
+
+
+@dataclass
+class HostFacts:
+    os: OsRelease = field(default_factory=OsRelease)
+    arch: str = ""  # dpkg's architecture (amd64, arm64, ...)
+    kernel: str = ""  # /proc/sys/kernel/osrelease (uname -r cannot be faked per host; this can)
+    proc_version: str = ""
+    pid1: str = ""  # /proc/1/comm
+    hostname: str = ""
+    user: str = ""
+    wsl: WslFacts = field(default_factory=WslFacts)
+
+    def summary(self) -> dict[str, object]:
+        return {"os": self.os.label, "os_id": self.os.id, "os_version": self.os.version_id,
+                "codename": self.os.codename, "arch": self.arch, "kernel": self.kernel,
+                "pid1": self.pid1, "hostname": self.hostname, "wsl": self.wsl.version}
+
+
+_COMMAND = r"""
+{ cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null; } | sed 's/^/os /'
+echo "arch $(dpkg --print-architecture 2>/dev/null)"
+echo "kernel $(cat /proc/sys/kernel/osrelease 2>/dev/null)"
+echo "proc-version $(head -n 1 /proc/version 2>/dev/null)"
+echo "pid1 $(cat /proc/1/comm 2>/dev/null)"
+echo "hostname $({ cat /etc/hostname || cat /proc/sys/kernel/hostname; } 2>/dev/null | head -n 1)"
+echo "user $(id -un 2>/dev/null)"
+{
+for f in /proc/sys/fs/binfmt_misc/WSLInterop*; do [ -e "$f" ] && echo "binfmt $f"; done
+[ -e /run/WSL ] && echo "run-wsl"
+[ -n "$WSL_INTEROP" ] && echo "interop $WSL_INTEROP"
+[ -n "$WSL_DISTRO_NAME" ] && echo "distro $WSL_DISTRO_NAME"
+[ -e /init ] && echo "init"
+[ -x /sbin/init ] && echo "sbin-init"
+[ -e /.dockerenv ] && echo "container docker"
+[ -e /run/.containerenv ] && echo "container podman"
+r1=$(stat -Lc %d:%i /proc/1/root 2>/dev/null)
+[ -n "$r1" ] && [ "$r1" != "$(stat -Lc %d:%i / 2>/dev/null)" ] && echo "chroot"
+case "$(cat /proc/sys/kernel/osrelease 2>/dev/null)" in *[Mm]icrosoft*|*WSL*) wsl=1;; *) wsl="";; esac
+[ -e /run/WSL ] && wsl=1; for f in /proc/sys/fs/binfmt_misc/WSLInterop*; do [ -e "$f" ] && wsl=1; done
+if [ -n "$wsl" ]; then
+  [ -z "$WSL_DISTRO_NAME" ] && command -v wslpath >/dev/null 2>&1 &&
+    echo "wslpath $(timeout 5 wslpath -am / 2>/dev/null)"
+  v=""
+  command -v wslinfo >/dev/null 2>&1 && v=$(timeout 5 wslinfo --wsl-version 2>/dev/null | tr -d '\000' | tr '\n' ' ')
+  [ -n "$v" ] && echo "wslinfo $v"
+  exe=$(command -v wsl.exe 2>/dev/null) || exe=$(wslpath 'C:\Windows\System32\wsl.exe' 2>/dev/null)
+  if [ -n "$exe" ] && [ -x "$exe" ]; then
+    out=$(WSL_UTF8=1 WSLENV="WSL_UTF8${WSLENV:+:$WSLENV}" timeout 10 "$exe" --version </dev/null 2>/dev/null |
+      base64 -w0)
+    [ -n "$out" ] && echo "wslexe $exe" && [ -z "$v" ] && echo "wslexe-version $out"
+  fi
+fi
+} | sed 's/^/wsl /'
+"""
+
+
+@dataclass(frozen=True)
+class Host(Fact[HostFacts]):
+    """OS, architecture, kernel, PID 1, hostname, user and the WSL signals, in one part."""
+
+    def command(self) -> str:
+        return _COMMAND
+
+    def parse(self, lines: list[str]) -> HostFacts:
+        return parse_host(lines)
+
+    def describe(self) -> str:
+        return "host"
+
+
+HOST = Host()
+
+
+def parse_host(lines: list[str]) -> HostFacts:
+    facts = HostFacts()
+    os_lines: list[str] = []
+    wsl_lines: list[str] = []
+    for line in lines:
+        kind, _, value = line.partition(" ")
+        if kind == "os":
+            os_lines.append(value)
+        elif kind == "wsl":
+            wsl_lines.append(value)
+        elif kind == "arch":
+            facts.arch = value.strip()
+        elif kind == "kernel":
+            facts.kernel = value.strip()
+        elif kind == "proc-version":
+            facts.proc_version = value.strip()
+        elif kind == "pid1":
+            facts.pid1 = value.strip()
+        elif kind == "hostname":
+            facts.hostname = value.strip()
+        elif kind == "user":
+            facts.user = value.strip()
+    facts.os = parse_os_release(os_lines)
+    facts.wsl = parse_wsl(wsl_lines, facts.kernel, facts.proc_version)
+    return facts
+
+
+def parse_os_release(lines: list[str]) -> OsRelease:
+    values: dict[str, str] = {}
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    codename = values.get("VERSION_CODENAME", "")
+    if not codename:  # Debian testing/sid and some derivatives: "12 (bookworm)"
+        m = re.search(r"\(([a-z]+)\)", values.get("VERSION", ""))
+        codename = m.group(1) if m else ""
+    return OsRelease(id=values.get("ID", ""), version_id=values.get("VERSION_ID", ""), codename=codename,
+                     pretty_name=values.get("PRETTY_NAME", ""), id_like=values.get("ID_LIKE", ""))
+
+
+def parse_wsl(lines: list[str], kernel: str, proc_version: str) -> WslFacts:
+    """WSL 1 or 2 from several signals; the kernel release decides the version (WSL's own rule)."""
+    signals: list[str] = []
+    distro = ""
+    info = WslFacts()
+    for line in lines:
+        kind, _, value = line.partition(" ")
+        if kind == "binfmt":
+            signals.append(f"binfmt_misc {value.rsplit('/', 1)[-1]}")
+        elif kind == "run-wsl":
+            signals.append("/run/WSL")
+        elif kind == "interop":
+            signals.append("WSL_INTEROP")
+        elif kind == "distro":
+            distro = value
+        elif kind == "init":
+            signals.append("/init")
+        elif kind == "sbin-init":
+            info.sbin_init = True
+        elif kind == "container":
+            info.container = value
+        elif kind == "chroot":
+            info.chroot = True
+        elif kind == "wslpath" and not distro:
+            m = re.match(r"^//wsl(?:\.localhost|\$)/([^/]+)/?$", value.strip())
+            distro = m.group(1) if m else ""
+        elif kind == "wslinfo" and not info.wsl_version:
+            info.wsl_version, info.wsl_version_source = wsl_version_from(value.encode()), "wslinfo"
+        elif kind == "wslexe":
+            info.wsl_exe = value.strip()
+        elif kind == "wslexe-version" and not info.wsl_version:
+            try:
+                raw = base64.b64decode(value.strip())
+            except ValueError:
+                raw = b""
+            info.wsl_version = wsl_version_from(raw)
+            info.wsl_version_source = "wsl.exe" if info.wsl_version else ""
+    text = f"{kernel} {proc_version}"
+    version = 0
+    if re.search(r"microsoft-standard-WSL2|microsoft-standard", text) or (
+        "microsoft" in text and "Microsoft" not in text
+    ):
+        version = 2
+        signals.insert(0, f"kernel {kernel}")
+    elif "Microsoft" in text:
+        version = 1
+        signals.insert(0, f"kernel {kernel}")
+    elif [s for s in signals if s != "/init"]:
+        # Interop signals without a Microsoft kernel: a custom WSL2 kernel (WSL1 always says Microsoft).
+        version = 2
+    info.version, info.signals, info.distro = version, signals, distro
+    return info
+
+
+def wsl_version_from(raw: bytes) -> str:
+    """The first x.y.z[.w] in wslinfo/wsl.exe output (UTF-16LE when NUL bytes appear; localized)."""
+    if b"\x00" in raw:
+        start = 2 if raw.startswith(b"\xff\xfe") else 0
+        text = raw[start:].decode("utf-16-le", "replace")
+    else:
+        text = raw.decode("utf-8", "replace")
+    m = re.search(r"\d+\.\d+\.\d+(?:\.\d+)?", text)
+    return m.group(0) if m else ""
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", text)[:4])

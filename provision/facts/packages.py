@@ -1,0 +1,171 @@
+"""Debian package facts: dpkg's state of a package, apt's install candidate, the package lists'
+age, and what a removal would take along (simulated). Each class reads all of its instances of a
+batch with one command (one ``dpkg-query``, one ``apt-cache policy``)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+from provision.errors import FactError
+from provision.facts.base import APT_LISTS, DPKG, Fact, Section
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?$")
+
+
+def check_names(names: Sequence[str]) -> str:
+    """The names as shell words; raises FactError for anything that is not a package name."""
+    for n in names:
+        if not _NAME.match(n):
+            raise FactError(f"not a valid package name: {n!r}")
+    return " ".join(names)
+
+
+@dataclass
+class PackageStatus:
+    name: str
+    status: str  # dpkg's db:Status-Abbrev, stripped: "ii", "rc", "iU"; "un" when dpkg does not know it
+    version: str = ""
+
+    @property
+    def installed(self) -> bool:
+        """Installed and configured, without a dpkg error flag."""
+        return self.status[:2] == "ii" and self.status[2:].strip() == ""
+
+    @property
+    def half_installed(self) -> bool:
+        """Unpacked or half-configured (dpkg --configure -a finishes it)."""
+        return self.status[:1] == "i" and not self.installed
+
+
+@dataclass(frozen=True)
+class PackageState(Fact[PackageStatus]):
+    name: str
+
+    topics: ClassVar[frozenset[str]] = frozenset({DPKG})
+
+    @classmethod
+    def sections(cls, facts: Sequence[Self]) -> list[Section]:
+        names = [f.name for f in facts]
+        command = (r"dpkg-query -W -f='${Package}\t${db:Status-Abbrev}\t${Version}\n' "
+                   f"{check_names(names)} 2>/dev/null")
+
+        def parse(lines: list[str]) -> Mapping[Fact[Any], object]:
+            found = parse_packages(lines)
+            return {f: found.get(f.name, PackageStatus(f.name, "un")) for f in facts}
+        return [Section(command, parse)]
+
+    def describe(self) -> str:
+        return f"package {self.name}"
+
+    def summarize(self, value: PackageStatus) -> str:
+        return f"{value.version or '-'} [{value.status}]"
+
+
+def parse_packages(lines: list[str]) -> dict[str, PackageStatus]:
+    out: dict[str, PackageStatus] = {}
+    for line in lines:
+        parts = line.split("\t")
+        if len(parts) != 3 or not parts[0]:
+            continue
+        name, status, version = parts
+        out[name] = PackageStatus(name, status.strip() or "un", version)
+    return out
+
+
+@dataclass(frozen=True)
+class Candidate(Fact[str | None]):
+    """The version ``apt-get install`` would install, None when there is none (an unknown
+    package: ``apt-cache policy`` exits 0 and prints nothing for it)."""
+
+    name: str
+
+    topics: ClassVar[frozenset[str]] = frozenset({APT_LISTS})
+
+    @classmethod
+    def sections(cls, facts: Sequence[Self]) -> list[Section]:
+        names = [f.name for f in facts]
+        command = f"apt-cache policy {check_names(names)} 2>/dev/null"
+
+        def parse(lines: list[str]) -> Mapping[Fact[Any], object]:
+            found = parse_candidates(lines)
+            return {f: found.get(f.name) for f in facts}
+        return [Section(command, parse)]
+
+    def describe(self) -> str:
+        return f"candidate {self.name}"
+
+
+def parse_candidates(lines: list[str]) -> dict[str, str | None]:
+    """``apt-cache policy a b`` → {name: candidate or None}. Unknown names print nothing at all."""
+    out: dict[str, str | None] = {}
+    current: str | None = None
+    for line in lines:
+        if line and not line[0].isspace() and line.endswith(":"):
+            current = line[:-1].split(":")[0]  # "openjdk-17-jdk:" (multiarch may add ":amd64")
+            out.setdefault(current, None)
+        elif current and line.strip().startswith("Candidate:"):
+            value = line.split(":", 1)[1].strip()
+            out[current] = None if value in ("(none)", "") else value
+    return out
+
+
+@dataclass
+class ListsAge:
+    mtime: int | None  # newest *_Packages list, epoch seconds; None = no lists at all
+    now: int  # the host's clock, epoch seconds
+
+    @property
+    def age(self) -> int | None:
+        return None if self.mtime is None else self.now - self.mtime
+
+
+@dataclass(frozen=True)
+class AptLists(Fact[ListsAge]):
+    """How old apt's package lists are (``apt-get update`` is due when they are missing or old)."""
+
+    topics: ClassVar[frozenset[str]] = frozenset({APT_LISTS})
+
+    def command(self) -> str:
+        return ("date +%s; find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -printf '%T@\\n' "
+                "2>/dev/null | sort -n | tail -n 1")
+
+    def parse(self, lines: list[str]) -> ListsAge:
+        now = lines[0].strip() if lines else ""
+        newest = lines[1].strip() if len(lines) > 1 else ""
+        try:
+            return ListsAge(int(float(newest)) if newest else None, int(now))
+        except ValueError:
+            raise FactError(f"cannot read the age of apt's lists: {' '.join(lines)[:200]!r}") from None
+
+    def describe(self) -> str:
+        return "apt lists"
+
+    def summarize(self, value: ListsAge) -> str:
+        return "none" if value.age is None else f"{value.age // 3600}h old"
+
+
+@dataclass(frozen=True)
+class Removal(Fact[list[str]]):
+    """What ``apt-get remove`` of the installed ones of ``packages`` would remove (simulated, no
+    lock taken); empty when none of them is installed."""
+
+    packages: tuple[str, ...]
+
+    topics: ClassVar[frozenset[str]] = frozenset({DPKG, APT_LISTS})
+
+    def command(self) -> str:
+        names = check_names(self.packages)
+        return (f'inst=""\nfor p in {names}; do dpkg-query -W -f=\'${{db:Status-Abbrev}}\' "$p" '
+                "2>/dev/null | grep -q '^[ihr][iUFHWt]' && inst=\"$inst $p\"; done\n"
+                '[ -n "$inst" ] && apt-get -s -o Debug::NoLocking=1 remove $inst 2>/dev/null '
+                "| sed -n 's/^Remv \\([^ ]*\\).*/\\1/p'")
+
+    def parse(self, lines: list[str]) -> list[str]:
+        return [ln.strip() for ln in lines if ln.strip()]
+
+    def describe(self) -> str:
+        return f"removal of {shlex.join(self.packages)}"

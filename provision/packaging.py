@@ -1,0 +1,202 @@
+"""Installing and removing Debian packages the way automation must drive apt, for every resource
+type that does it (apt, jdk, wsl_conf's systemd-sysv).
+
+Every apt-get call: ``DEBIAN_FRONTEND=noninteractive`` on the command line (sudo resets the
+environment), ``-o DPkg::Lock::Timeout``, keep existing conffiles, stdin from /dev/null; a non-zero
+exit is a failure. Before installing, the install candidate is checked (``apt-cache policy`` exits
+0 for unknown packages, so its ``Candidate:`` line is read). Before removing, the removal is
+simulated and anything else apt would remove is refused unless allowed.
+
+``install_facts``/``remove_facts`` say what the planners read; the planners are pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from provision.errors import ResourceError
+from provision.facts import (
+    APT_LISTS,
+    DPKG,
+    HOST,
+    AptLists,
+    Candidate,
+    Fact,
+    Facts,
+    PackageState,
+    PackageStatus,
+    Removal,
+)
+from provision.plan import Change
+from provision.resource import ApplyContext
+
+CandidateError = Callable[[str, Facts], str]
+
+
+def apt_get(*args: str, lock_timeout: int = 300) -> list[str]:
+    return ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-y", "-q",
+            "-o", f"DPkg::Lock::Timeout={lock_timeout}",
+            "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", *args]
+
+
+def _hours(seconds: int) -> str:
+    return f"{seconds / 3600:.0f}h" if seconds >= 3600 else f"{seconds // 60}min"
+
+
+@dataclass
+class InstallPlan:
+    missing: list[str] = field(default_factory=list)
+    update: bool = False
+    configure: bool = False  # dpkg --configure -a first (half-installed packages)
+    no_recommends: bool = True
+
+
+@dataclass
+class RemovePlan:
+    present: list[str] = field(default_factory=list)
+    purge: bool = False
+    extras: list[str] = field(default_factory=list)
+
+
+def describe_installed(pkgs: list[PackageStatus]) -> str:
+    return ", ".join(f"{p.name} {p.version}" for p in pkgs)
+
+
+def no_candidate_message(pkg: str, facts: Facts) -> str:
+    return (f"{pkg} has no installation candidate on {facts.get(HOST).os.label}: it is not in this "
+            "release's package lists (check /etc/apt/sources.list and the package name)")
+
+
+# --------------------------------------------------------------------------- install
+
+def install_facts(packages: Iterable[str], known: Facts) -> list[Fact[Any]]:
+    """What plan_install reads: each package's state and the lists' age; then the candidates of
+    those found missing."""
+    states = [PackageState(p) for p in packages]
+    out: list[Fact[Any]] = [*states, AptLists()]
+    for s in states:
+        status = known.peek(s)
+        if status is not None and not status.installed:
+            out.append(Candidate(s.name))
+    return out
+
+
+def plan_install(packages: list[str], facts: Facts, *, no_recommends: bool, update: str,
+                 cache_max_age: int, candidate_error: CandidateError = no_candidate_message,
+                 ) -> tuple[list[Change], str, InstallPlan]:
+    """Pure: what installing ``packages`` needs on this host. Raises ResourceError when impossible."""
+    pkgs = [facts.get(PackageState(p)) for p in packages]
+    missing = [p for p in pkgs if not p.installed]
+    if not missing:
+        return [], f"installed: {describe_installed(pkgs)}", InstallPlan()
+    age = facts.get(AptLists()).age
+    if update == "always":
+        why_update = "update: always"
+    elif update == "never":
+        why_update = ""
+    elif age is None:
+        why_update = "there are no package lists yet"
+    elif age > cache_max_age:
+        why_update = f"package lists are {_hours(age)} old (max age {_hours(cache_max_age)})"
+    else:
+        why_update = ""
+    plan = InstallPlan(missing=[p.name for p in missing], update=bool(why_update),
+                       configure=any(p.half_installed for p in missing), no_recommends=no_recommends)
+    reasons = []
+    for p in missing:
+        cand = facts.get(Candidate(p.name))
+        if cand is None and not plan.update:
+            raise ResourceError(candidate_error(p.name, facts))
+        state = "not installed" if p.status[:1] != "i" else f"dpkg state {p.status!r}"
+        reasons.append(f"{p.name}: {state}" + (f", candidate {cand}" if cand else ""))
+    changes = []
+    if plan.update:
+        changes.append(Change("apt-get update", why_update))
+    if plan.configure:
+        changes.append(Change("dpkg --configure -a", "a package is half-installed or half-configured"))
+    flags = " --no-install-recommends" if no_recommends else ""
+    changes.append(Change(f"apt-get install{flags} {' '.join(plan.missing)}", "; ".join(reasons)))
+    return changes, "", plan
+
+
+def apply_install(ctx: ApplyContext, plan: InstallPlan, packages: list[str], *, lock_timeout: int,
+                  candidate_error: CandidateError = no_candidate_message) -> None:
+    if not plan.missing:
+        return
+    if plan.configure:
+        ctx.progress("dpkg --configure -a (a package was left half-configured)")
+        ctx.check(["env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "--configure", "-a"],
+                  what="dpkg --configure -a", stream=True)
+        ctx.invalidate(DPKG)
+    if plan.update:
+        ctx.progress("apt-get update")
+        ctx.check(apt_get("update", lock_timeout=lock_timeout), what="apt-get update", stream=True,
+                  timeout=lock_timeout + 600)
+        ctx.invalidate(APT_LISTS)
+        ctx.gather(Candidate(p) for p in plan.missing)
+        for p in plan.missing:
+            if ctx.facts.get(Candidate(p)) is None:
+                raise ResourceError(candidate_error(p, ctx.facts))
+    flags = ["--no-install-recommends"] if plan.no_recommends else []
+    ctx.progress(f"apt-get install {' '.join(plan.missing)} (downloading and unpacking can take a minute)")
+    try:
+        ctx.check(apt_get("install", *flags, *plan.missing, lock_timeout=lock_timeout),
+                  what=f"apt-get install {' '.join(plan.missing)}", stream=True, timeout=lock_timeout + 1800)
+    finally:
+        ctx.invalidate(DPKG)
+    ctx.journal.append({"action": "install", "packages": plan.missing})
+    ctx.gather(PackageState(p) for p in packages)
+    broken = [p for p in packages if not ctx.facts.get(PackageState(p)).installed]
+    if broken:
+        raise ResourceError(f"apt-get reported success but these are not installed: {', '.join(broken)}")
+
+
+# --------------------------------------------------------------------------- remove
+
+def _removable(status: PackageStatus, purge: bool) -> bool:
+    return (status.status[:1] in ("i", "h", "r") and status.status[1:2] != "c") or \
+        (purge and status.status[:2] in ("rc", "pc"))
+
+
+def remove_facts(packages: Iterable[str]) -> list[Fact[Any]]:
+    names = list(packages)
+    return [*(PackageState(p) for p in names), Removal(tuple(sorted(names)))]
+
+
+def plan_remove(packages: list[str], facts: Facts, *, purge: bool,
+                allow_extra: bool) -> tuple[list[Change], str, RemovePlan]:
+    """Pure: what removing ``packages`` would do; refuses to take other packages along unless allowed."""
+    present = [p for p in packages if _removable(facts.get(PackageState(p)), purge)]
+    if not present:
+        return [], f"not installed: {', '.join(packages)}", RemovePlan()
+    simulated = facts.get(Removal(tuple(sorted(packages)))) or present
+    extras = sorted(set(simulated) - set(packages))
+    if extras and not allow_extra:
+        raise ResourceError(
+            f"removing {', '.join(present)} would also remove {len(extras)} other package(s) that "
+            f"depend on them: {', '.join(extras)}; nothing was removed (set allow_extra_removals: true "
+            f"to remove them too)")
+    verb = "purge" if purge else "remove"
+    reason = "installed: " + describe_installed([facts.get(PackageState(p)) for p in present])
+    if extras:
+        reason += f"; also removes (allowed): {', '.join(extras)}"
+    return [Change(f"apt-get {verb} {' '.join(present)}", reason)], "", RemovePlan(present, purge, extras)
+
+
+def apply_remove(ctx: ApplyContext, plan: RemovePlan, *, lock_timeout: int) -> None:
+    if not plan.present:
+        return
+    verb = "purge" if plan.purge else "remove"
+    ctx.progress(f"apt-get {verb} {' '.join(plan.present)}")
+    try:
+        ctx.check(apt_get(verb, *plan.present, lock_timeout=lock_timeout), what=f"apt-get {verb}",
+                  stream=True, timeout=lock_timeout + 900)
+    finally:
+        ctx.invalidate(DPKG)
+    ctx.journal.append({"action": "remove", "packages": plan.present, "purge": plan.purge})
+    ctx.gather(PackageState(p) for p in plan.present)
+    left = [p for p in plan.present if ctx.facts.get(PackageState(p)).status[:2] in ("ii", "iF", "iU", "hi")]
+    if left:
+        raise ResourceError(f"apt-get {verb} reported success but these are still installed: {', '.join(left)}")

@@ -1,0 +1,162 @@
+"""What a resource type is. Each type is one module in provision/resources/ (or a plugin's module,
+found through the ``provision.resources`` entry-point group) and owns all of it:
+
+- ``spec_type``: its keys, a pydantic model whose field descriptions are its documentation and
+  whose JSON Schema is part of the playbook schema;
+- ``facts(known)``: what it reads from the host, from its rendered spec (and what is known so far);
+- ``plan(facts)``: a pure function of the spec and those facts → changes with reasons, or a no-op
+  with its reason;
+- ``apply(plan, ctx)``: the effects, through the apply context (atomic writes, facts kept current);
+- ``checks(rid, outputs, env)``: the testinfra checks that prove its state (``provision verify``);
+- ``template_fields``: which keys name a template file (checked when the playbook loads).
+
+See docs/extending.md for a worked example.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from provision.connections.base import CommandResult, Connection, Stream
+from provision.errors import ResourceError
+from provision.facts import Fact, Facts, FileContent, FileState, gather
+from provision.plan import Outputs, ResourcePlan
+
+if TYPE_CHECKING:
+    from provision.verify.checks import Check, CheckEnv
+
+STATE_DIR = "/var/lib/provision"
+
+S = TypeVar("S", bound="Spec")
+D = TypeVar("D")
+T = TypeVar("T")
+
+Render = Callable[[str], str]  # template name → text, rendered with the run's context
+
+
+def absolute_path(v: str) -> str:
+    """A spec field validator: ``field_validator("path")(absolute_path)``."""
+    if not v.startswith("/"):
+        raise ValueError("must be an absolute path")
+    return v
+
+
+class Spec(BaseModel):
+    """Base of resource specs: unknown keys are errors, values are immutable once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+@dataclass
+class ApplyContext:
+    """What apply() may use: the connection, the facts (kept current), progress output, the journal."""
+
+    conn: Connection
+    facts: Facts
+    run_id: str
+    progress: Callable[[str], None] = _quiet
+    output: Stream | None = None  # streams long commands' output when verbose
+    journal: list[dict[str, object]] = field(default_factory=list)
+
+    def run(self, argv: Sequence[str], *, input: bytes | None = None, timeout: float | None = None,
+            stream: bool = False) -> CommandResult:
+        return self.conn.run(argv, input=input, timeout=timeout, stream=self.output if stream else None)
+
+    def check(self, argv: Sequence[str], *, what: str, timeout: float | None = None,
+              stream: bool = False) -> CommandResult:
+        return self.conn.check(argv, what=what, timeout=timeout, stream=self.output if stream else None)
+
+    def invalidate(self, *topics: str) -> None:
+        """What a step changed (e.g. ``DPKG`` after apt-get install): those facts are read again
+        when a later resource asks for them."""
+        self.facts.invalidate(*topics)
+
+    def gather(self, facts: Iterable[Fact[Any]]) -> None:
+        """Read ``facts`` again now (one round trip), e.g. to check what a step did."""
+        wanted = list(dict.fromkeys(facts))
+        self.facts.update(gather(self.conn, wanted))
+
+    def fresh(self, fact: Fact[T]) -> T:
+        self.gather([fact])
+        return self.facts.get(fact)
+
+    def backup_path(self, path: str) -> str:
+        return f"{STATE_DIR}/backups/{self.run_id}{path}"
+
+    def write_file(self, path: str, data: bytes, *, mode: int, uid: int | str = 0,
+                   gid: int | str = 0) -> None:
+        """Atomic write with a backup, refused if the file changed since its fact was read."""
+        before = self.facts.get(FileContent(path))
+        backup = self.backup_path(path) if before.exists else None
+        expect = hashlib.sha256(before.content).hexdigest() if before.exists else "-"
+        self.conn.write_file(path, data, mode=mode, owner=f"{uid}:{gid}", backup=backup, expect=expect)
+        self.journal.append({"action": "write", "path": path, "backup": backup,
+                             "created": not before.exists, "time": time.time()})
+        after = FileState(path, True, data, mode)
+        after.uid, after.owner = (int(uid), before.owner) if str(uid).isdigit() else (before.uid, str(uid))
+        after.gid, after.group = (int(gid), before.group) if str(gid).isdigit() else (before.gid, str(gid))
+        self.facts.set(FileContent(path), after)
+
+    def remove_file(self, path: str) -> None:
+        backup = self.backup_path(path)
+        self.conn.remove_file(path, backup=backup)
+        self.journal.append({"action": "remove", "path": path, "backup": backup, "time": time.time()})
+        self.facts.set(FileContent(path), FileState(path, exists=False))
+
+
+class Resource(Generic[S, D]):
+    """A resource type: a typed spec, the facts it reads, a pure plan(), apply(), checks().
+
+    ``S`` is its spec model, ``D`` the private data its plan hands to its apply.
+    """
+
+    type_name: ClassVar[str] = ""  # the key used in playbooks, e.g. "jdk"
+    spec_type: ClassVar[type[Spec]] = Spec
+    summary: ClassVar[str] = ""  # one line, for listings and docs
+    output_docs: ClassVar[dict[str, str]] = {}  # output name → description (documented)
+    template_fields: ClassVar[tuple[str, ...]] = ()  # keys that name a template file
+    example: ClassVar[str] = ""  # a playbook's `resources:` item in YAML, for the docs
+
+    def __init__(self, spec: S, render: Render | None = None) -> None:
+        self.spec = spec
+        self._render = render
+
+    def render(self, template: str) -> str:
+        """Render one of the resource's templates with the run's context (vars, facts, outputs)."""
+        if self._render is None:
+            raise ResourceError(f"{self.label()}: templates cannot be rendered here")
+        return self._render(template)
+
+    def label(self) -> str:
+        return self.type_name
+
+    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+        """The facts plan() reads. Called again with what has been gathered since, until it asks
+        for nothing new: ask for more once the first answers tell what else is needed (an install
+        candidate only for a package that is missing). ``known.peek`` is None for what is unknown."""
+        return ()
+
+    def plan(self, facts: Facts) -> ResourcePlan[D]:
+        raise NotImplementedError
+
+    def apply(self, plan: ResourcePlan[D], ctx: ApplyContext) -> Outputs:
+        """Make the planned changes; return the outputs (the plan's, or what is known now)."""
+        raise NotImplementedError
+
+    def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:
+        """The checks that prove this resource's desired state on a host (``rid``: its id)."""
+        raise NotImplementedError
+
+
+AnyResource = Resource[Any, Any]
+ResourceType = type[AnyResource]

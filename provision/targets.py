@@ -12,8 +12,8 @@ Nothing here connects: targets are checked and resolved before any host is touch
 from __future__ import annotations
 
 import fnmatch
-from collections import Counter
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any

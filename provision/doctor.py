@@ -21,8 +21,8 @@ from typing import Any
 
 from provision import wsl
 from provision.connections.base import Connection
-from provision.facts import HOST, Fact, Facts, FileContent, FileState, HostFacts, PackageState, gather
-from provision.formats import pamenv, wslconf
+from provision.facts import HOST, Fact, Facts, FileContent, FileState, HostFacts, PackageState, gather, version_tuple
+from provision.formats import pamenv, wslconf, wslconf_edit
 
 OK, WARN, PROBLEM, INFO = "ok", "warn", "problem", "info"
 SYSTEMD_ERROR = ("System has not been booted with systemd as init system (PID 1). Can't operate. "
@@ -255,29 +255,7 @@ def _systemd(facts: HostFacts, conf: FileState, probe: Probe, kind: str) -> list
                             f"{wsl.MIN_SYSTEMD_WSL}, the first WSL that runs systemd",
                             "update WSL from PowerShell: wsl --update (Windows 10 needs KB5020030 or "
                             "later), then restart the distro")]
-        data = conf.content if conf.exists else b""
-        bad = wslconf.first_invalid(data)
-        eff = wslconf.effective(data)
-        fix_apply = "provision apply wsl-systemd (or the default playbook), then restart the distro: " + \
-            _restart_fix(facts)
-        if eff.get("boot.systemd") == "true":
-            if not facts.wsl.sbin_init:
-                return [Finding("systemd", PROBLEM, f"{head}: {WSL_CONF} enables systemd, but "
-                                "/sbin/init is missing (systemd-sysv is not installed), so WSL ignores it",
-                                fix_apply)]
-            return [Finding("systemd", PROBLEM, f"{head}: {WSL_CONF} enables systemd, but the distro "
-                            "has not been restarted since (WSL reads wsl.conf only when it starts)",
-                            "restart the distro " + _restart_fix(facts))]
-        if bad is not None and re.search(r"(?im)^\s*systemd\s*=", data.decode("utf-8", "replace")):
-            why = f"line {bad.no} is invalid ({bad.problem}), and WSL stops reading the file there"
-            return [Finding("systemd", PROBLEM, f"{head}: {WSL_CONF} sets systemd, but WSL ignores it: "
-                            f"{why}", "provision apply wsl-systemd repairs the file (CRLF, BOM) or "
-                            "names the line to fix; then restart the distro: " + _restart_fix(facts))]
-        said = ("it does not exist" if not conf.exists else
-                "it sets boot.systemd=false" if eff.get("boot.systemd") == "false" else
-                "it has no [boot] systemd=true")
-        return [Finding("systemd", PROBLEM, f"{head}: this is WSL2 without systemd: {WSL_CONF} does "
-                        f"not enable it ({said})", fix_apply)]
+        return _wsl2_systemd(facts, conf, head)
     return [Finding("systemd", WARN, f"{head}: this host was not started with systemd (not WSL)",
                     "start services with `service <name> start`; systemd needs to be the init the "
                     "machine or container boots")]
@@ -296,24 +274,75 @@ def _wsl(facts: HostFacts, conf: FileState) -> list[Finding]:
                        f"{wsl.MIN_SYSTEMD_WSL} or newer; 'Invalid command line option' = old inbox WSL: "
                        "wsl --update)"))
     if conf.exists:
-        _, repairs = wslconf.repair(conf.content)
-        lines = wslconf.problems(wslconf.parse(conf.content))
-        if repairs:
-            out.append(Finding("wsl.conf", PROBLEM, f"{WSL_CONF}: " + "; ".join(repairs).replace(
-                "removed", "has").replace("converted", "has") + " — WSL ignores such a file",
-                "provision apply wsl-systemd rewrites it as UTF-8 with LF and no BOM"))
-        elif lines:
-            invalid = [ln for ln in lines if ln.kind == "invalid"]
-            status = PROBLEM if invalid else WARN
-            text = "; ".join(f"line {ln.no}: {ln.problem}" for ln in lines)
-            tail = " (WSL stops reading the file at an invalid line)" if invalid else ""
-            out.append(Finding("wsl.conf", status, f"{WSL_CONF}: {text}{tail}",
-                               "fix or remove those lines"))
-        else:
-            eff = wslconf.effective(conf.content)
-            out.append(Finding("wsl.conf", OK, f"{WSL_CONF} is valid: " +
-                               (", ".join(f"{k}={v}" for k, v in eff.items()) or "no settings")))
+        out.append(_wsl_conf(conf.content))
     return out
+
+
+def _stop_text(data: bytes, stop: wslconf.Line) -> str:
+    shown = data[stop.start:stop.end].decode("utf-8", "replace").strip()
+    shown = shown if len(shown) <= 60 else shown[:59] + "…"
+    return f"line {stop.no} `{shown}`: {stop.problem}"
+
+
+def _repairable(stop: wslconf.Line) -> bool:
+    return stop.no == 1 and "byte-order mark" in stop.problem
+
+
+def _wsl2_systemd(facts: HostFacts, conf: FileState, head: str) -> list[Finding]:
+    data = conf.content if conf.exists else b""
+    reading = wslconf.read(data)
+    setting = reading.settings.get("boot.systemd")
+    fix_apply = "provision apply wsl-systemd (or the default playbook), then restart the distro: " + \
+        _restart_fix(facts)
+    if setting is not None and setting.value == "true":
+        if not facts.wsl.sbin_init:
+            return [Finding("systemd", PROBLEM, f"{head}: {WSL_CONF} enables systemd, but "
+                            "/sbin/init is missing (systemd-sysv is not installed), so WSL ignores it",
+                            fix_apply)]
+        return [Finding("systemd", PROBLEM, f"{head}: {WSL_CONF} enables systemd, but the distro "
+                        "has not been restarted since (WSL reads wsl.conf only when it starts)",
+                        "restart the distro " + _restart_fix(facts))]
+    stop, hidden = reading.stop, reading.hidden.get("boot.systemd")
+    if stop is not None and _repairable(stop):
+        try:
+            hidden = wslconf.read(wslconf_edit.repair(data)[0]).settings.get("boot.systemd")
+        except wslconf.WslConfError:
+            hidden = None
+    if stop is not None:
+        seen = (f", so boot.systemd={hidden.raw} on line {hidden.line} is never seen" if hidden else
+                ": no setting after it is read")
+        fix = (fix_apply + " (it removes the byte-order mark)" if _repairable(stop) else
+               f"fix or remove line {stop.no} of {WSL_CONF} (provision refuses to edit the file while WSL "
+               "would stop there), then run " + fix_apply)
+        return [Finding("systemd", PROBLEM, f"{head}: {WSL_CONF} {_stop_text(data, stop)}: WSL stops "
+                        f"reading the file here{seen}", fix)]
+    if setting is not None and setting.value is None:
+        return [Finding("systemd", PROBLEM, f"{head}: {WSL_CONF} line {setting.line}: boot.systemd="
+                        f"{setting.raw!r} is not a boolean WSL accepts (true, false, 1, 0), so WSL ignores "
+                        "it", fix_apply)]
+    said = ("it does not exist" if not conf.exists else
+            "it sets boot.systemd=false" if setting is not None else "it has no [boot] systemd=true")
+    return [Finding("systemd", PROBLEM, f"{head}: this is WSL2 without systemd: {WSL_CONF} does "
+                    f"not enable it ({said})", fix_apply)]
+
+
+def _wsl_conf(data: bytes) -> Finding:
+    reading = wslconf.read(data)
+    if reading.stop is not None:
+        stop = reading.stop
+        fix = ("provision apply wsl-systemd rewrites it as UTF-8 without a BOM" if _repairable(stop) else
+               f"fix or remove line {stop.no}")
+        return Finding("wsl.conf", PROBLEM, f"{WSL_CONF} {_stop_text(data, stop)}: WSL stops reading the "
+                       "file here and ignores every setting after it", fix)
+    notes = [f"line {no}: {text}" for no, text in reading.warnings]
+    if b"\r" in data:
+        notes.append("CR line endings: today's WSL reads them, older releases ignored such a file")
+    if notes:
+        return Finding("wsl.conf", WARN, f"{WSL_CONF}: " + "; ".join(notes),
+                       "fix or remove those lines (provision apply wsl-systemd converts line endings)")
+    eff = reading.effective()
+    return Finding("wsl.conf", OK, f"{WSL_CONF} is valid: " +
+                   (", ".join(f"{k}={v}" for k, v in eff.items()) or "no settings"))
 
 
 def _under(path: str, home: str) -> bool:
@@ -365,10 +394,31 @@ def _java_home(facts: HostFacts, probe: Probe) -> list[Finding]:
     return out
 
 
+def _environment(host: HostFacts, env: FileState) -> list[Finding]:
+    """/etc/environment as this host's pam_env reads it (1.7 on Debian 13 and later, else 1.5)."""
+    if not env.exists:
+        return []
+    d = pamenv.diagnose(env.content)
+    newer = host.os.id == "debian" and version_tuple(host.os.version_id or "0") >= (13,)
+    out: list[Finding] = []
+    if d.stop and not newer:
+        out.append(Finding("environment", PROBLEM, f"{ENVIRONMENT} line {d.stop_line}: {d.stop}: pam_env stops "
+                           "reading the file here, so this line and every line after it are ignored by "
+                           "new sessions", f"shorten, fix or remove line {d.stop_line}"))
+    for no, why in d.ignored:
+        out.append(Finding("environment", WARN, f"{ENVIRONMENT} line {no}: pam_env ignores this line: {why}",
+                           f"fix or remove line {no}"))
+    if newer and d.differs17:
+        out.append(Finding("environment", INFO, f"{ENVIRONMENT}: pam_env 1.7 (this release) reads "
+                           + "; ".join(d.differs17) + " (older releases read it differently)"))
+    return out
+
+
 def diagnose(facts: Facts, probe: Probe, kind: str = "local") -> list[Finding]:
     """Findings for one host: pure function of its facts and probes."""
     host, conf = facts.get(HOST), facts.get(FileContent(WSL_CONF))
-    return _systemd(host, conf, probe, kind) + _wsl(host, conf) + _java_home(host, probe)
+    return (_systemd(host, conf, probe, kind) + _wsl(host, conf) + _java_home(host, probe)
+            + _environment(host, facts.get(FileContent(ENVIRONMENT))))
 
 
 @dataclass

@@ -91,3 +91,45 @@ def provision(*args: str, input: bytes | None = None, cwd: Path | None = None,
 @pytest.fixture
 def cli():
     return provision
+
+
+@pytest.fixture(scope="session")
+def pam_env(tmp_path_factory):
+    """A function: envfiles (bytes) → what the system's real pam_env.so gives a session from each
+    (tests/pamenv/harness.c, built with gcc against libpam; apt: gcc libpam0g-dev)."""
+    import shutil
+
+    if shutil.which("gcc") is None or not Path("/usr/include/security/pam_appl.h").exists():
+        message = "the pam_env harness needs gcc and libpam0g-dev (apt-get install gcc libpam0g-dev)"
+        (pytest.fail if IN_CI else pytest.skip)(message)
+    work = tmp_path_factory.mktemp("pamenv")
+    harness = work / "harness"
+    subprocess.run(["gcc", "-Wall", "-Werror", "-o", str(harness), str(REPO / "tests/pamenv/harness.c"),
+                    "-lpam"], check=True, capture_output=True)
+    (work / "empty.conf").write_text("")
+    runs = iter(range(1_000_000))
+
+    def read(files: list[bytes]) -> list[dict[str, str]]:
+        services = []
+        for data in files:
+            n = next(runs)
+            (work / f"env{n}").write_bytes(data)
+            (work / f"s{n}").write_text(f"session required pam_env.so readenv=1 envfile={work}/env{n} "
+                                        f"user_readenv=0 conffile={work}/empty.conf\n")
+            services.append(f"s{n}")
+        out = subprocess.run([str(harness), str(work), *services], capture_output=True, check=True).stdout
+        results, pos = [], 0
+        for _ in services:
+            line_end = out.index(b"\n", pos)
+            count, pos = int(out[pos:line_end]), line_end + 1
+            env: dict[str, str] = {}
+            for _ in range(count):
+                line_end = out.index(b"\n", pos)
+                size, pos = int(out[pos:line_end]), line_end + 1
+                name, _, value = out[pos:pos + size].decode("latin-1").partition("=")
+                env[name] = value
+                pos += size
+            results.append(env)
+        return results
+
+    return read

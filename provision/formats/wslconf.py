@@ -1,324 +1,416 @@
-"""/etc/wsl.conf as WSL's own parser reads it (src/shared/configfile/configfile.cpp).
+"""/etc/wsl.conf as WSL's init reads it, and editing it without changing what WSL reads elsewhere.
 
-Rules that matter here:
-- a line is blank, a comment (``#`` to the end of the line), a ``[section]`` header, or
-  ``key = value``; blanks (space, tab) around names and ``=`` are allowed;
-- section and key names start with a letter and go on with letters and digits only (``_`` or
-  ``-`` make the line invalid); they are compared case-insensitively (``[Boot]``, ``SystemD=``);
-- values may be quoted (``"..."``); ``#`` starts a comment unless inside quotes;
-- booleans are only ``true``/``false`` (any case) or ``1``/``0``; ``yes``/``on`` are rejected
-  with a warning and the value is ignored;
-- the FIRST occurrence of a key wins (later ones only warn); repeated sections are merged;
-- one invalid line stops WSL reading the file: everything after it is ignored;
-- a carriage return is not a blank to WSL, so a CRLF file has invalid lines (``[boot]\\r``) and a
-  UTF-8 BOM or UTF-16 makes the first line invalid: the file is, in effect, ignored.
+The rules, from microsoft/WSL ``src/shared/configfile/configfile.cpp`` (``ParseConfigFile``, called
+by ``src/linux/init/WslDistributionConfig.cpp`` with ``CFG_SKIP_UNKNOWN_VALUES`` and without
+``CFG_SKIP_INVALID_LINES``; init is built against musl and reads the file byte by byte in the C
+locale, so only ASCII letters and digits are letters and digits):
 
-``parse()`` is that reading, line by line; ``effective()`` is what WSL takes from the file;
-``set_keys()`` edits keys in place (first occurrence; later duplicates removed), repairs CRLF and
-BOM/UTF-16, and keeps every other line byte for byte.
+- A line is blank, a comment (``#`` after blanks, to the next LF), a ``[section]`` header or a
+  ``key = value``. Blanks are space and tab only. A section header is ``[``, a letter, letters and
+  digits, ``]`` (nothing else inside: ``[ boot ]`` is invalid), then blanks and an optional comment.
+  A key is a letter then letters and digits, blanks, ``=``. Names compare case-insensitively.
+- The first invalid line stops the whole parse: nothing after it is read. A UTF-8 byte-order mark
+  (or UTF-16) makes line 1 invalid, so WSL ignores the whole file.
+- CR ends a value or a header like LF does (CRLF and CR-only files are read), but not a comment:
+  a comment runs to the next LF.
+- Values: ``"`` anywhere toggles quoting (and is dropped); ``#`` outside quotes starts a comment;
+  escapes are ``\\\\ \\" \\b \\n \\t``; backslash-LF continues the value on the next line;
+  backslash-CR is dropped; any other escape, or a backslash at the end of the file, is invalid;
+  an unclosed quote is invalid; trailing blanks are dropped unless quoted or escaped.
+- A key before any section has no section: WSL does not know it and ignores it. The first
+  occurrence of a key wins, even when its value is invalid (the default is used then).
+- Booleans (``ParseBool``): exactly ``1``, ``0``, ``true``, ``false`` in any case. Integers:
+  ``strtol`` base 0 (``0x1f``, ``022``), the whole value, within int. ``automount.cgroups``: v1, v2.
+- ``boot.systemd`` takes effect only on WSL2, and only when ``/sbin/init`` is executable.
+
+``read()`` is that reading, record by record with byte offsets; editing is in ``wslconf_edit``.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 
 BOM = b"\xef\xbb\xbf"
+SP, TAB, LF, CR = 0x20, 0x09, 0x0A, 0x0D
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
-_BLANK = " \t"
-
-# Keys WSL reads as booleans (WslDistributionConfig.cpp), "section.key" in lower case.
-BOOLEAN_KEYS = frozenset({
-    "boot.systemd", "boot.protectbinfmt", "automount.enabled", "automount.mountfstab",
-    "automount.ldconfig", "network.generatehosts", "network.generateresolvconf", "interop.enabled",
-    "interop.appendwindowspath", "gpu.enabled", "time.usewindowstimezone", "general.guiapplications",
-})
-_TRUE, _FALSE = ("true", "1"), ("false", "0")
+_ESCAPES = {ord("b"): "\b", ord("n"): "\n", ord("t"): "\t"}
 
 
-@dataclass
-class Line:
-    no: int  # 1-based line number
-    raw: bytes  # the physical line, with its line ending
-    kind: str  # blank | comment | section | key | invalid
-    section: str = ""  # lower-case section this line is in (a section line: its own name)
-    name: str = ""  # the key (or section) name as written
-    value: str | None = None  # the value, quotes removed
-    comment: str = ""  # a trailing "# ..." comment on a key line, as written
-    problem: str = ""  # why the line is invalid, or why WSL ignores its value
-
-    @property
-    def key(self) -> str:
-        """``section.key`` in lower case (key lines only)."""
-        return f"{self.section}.{self.name.lower()}" if self.kind == "key" else ""
+@dataclass(frozen=True)
+class KeyType:
+    name: str  # canonical spelling, e.g. "boot.protectBinfmt"
+    kind: str  # bool | int | string | enum
+    choices: tuple[str, ...] = ()
 
 
-@dataclass
-class Edit:
-    data: bytes  # the new file content
-    actions: list[str] = field(default_factory=list)  # what was changed, for the plan
-    repairs: list[str] = field(default_factory=list)  # encoding/line-ending repairs made
+# The keys WSL's init reads from /etc/wsl.conf (WslDistributionConfig.cpp), by lower-case name.
+KEYS: dict[str, KeyType] = {k.name.lower(): k for k in (
+    KeyType("automount.enabled", "bool"), KeyType("automount.root", "string"),
+    KeyType("automount.options", "string"), KeyType("automount.mountFsTab", "bool"),
+    KeyType("automount.ldconfig", "bool"), KeyType("automount.cgroups", "enum", ("v1", "v2")),
+    KeyType("filesystem.umask", "int"),
+    KeyType("interop.appendWindowsPath", "bool"), KeyType("interop.enabled", "bool"),
+    KeyType("network.generateHosts", "bool"), KeyType("network.generateResolvConf", "bool"),
+    KeyType("network.hostname", "string"),
+    KeyType("time.useWindowsTimezone", "bool"),
+    KeyType("fileServer.enabled", "bool"), KeyType("fileServer.logFile", "string"),
+    KeyType("fileServer.logLevel", "int"), KeyType("fileServer.logTruncate", "bool"),
+    KeyType("gpu.enabled", "bool"), KeyType("gpu.appendLibPath", "bool"),
+    KeyType("user.default", "string"),
+    KeyType("boot.command", "string"), KeyType("boot.systemd", "bool"), KeyType("boot.initTimeout", "int"),
+    KeyType("boot.protectBinfmt", "bool"),
+    KeyType("general.guiApplications", "bool"),
+)}
 
 
 class WslConfError(ValueError):
-    """The file cannot be edited safely (an invalid line WSL would stop at, a bad value)."""
+    """The file cannot be edited safely, or a value is not one WSL accepts."""
 
 
-def check_bool(value: str) -> bool | None:
-    v = value.strip().lower()
-    return True if v in _TRUE else False if v in _FALSE else None
+# --------------------------------------------------------------------------- values
 
-
-def check_name(name: str) -> str | None:
-    if not _NAME.fullmatch(name):
-        return f"invalid name {name!r}: WSL accepts a letter followed by letters and digits only"
+def parse_bool(text: str) -> bool | None:
+    """WSL's ParseBool: exactly 1, 0, true, false (the words in any case)."""
+    if text == "1" or text.lower() == "true":
+        return True
+    if text == "0" or text.lower() == "false":
+        return False
     return None
 
 
-def normalise_value(key: str, value: object) -> str:
-    """The value to write for ``section.key``; raises WslConfError when WSL would not accept it."""
-    section, dot, name = key.partition(".")
-    if not dot or check_name(section) or check_name(name):
-        raise WslConfError(f"{key!r}: keys are written section.key, each a letter followed by letters "
+def parse_int(text: str) -> int | None:
+    """strtol(text, &end, 0) over the whole text, within a C int."""
+    m = re.fullmatch(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", text)
+    if not m:
+        return None
+    digits = m.group(2)
+    number = int(digits, 16) if digits[:2].lower() == "0x" else int(digits, 8) if digits.startswith("0") \
+        else int(digits)
+    number = -number if m.group(1) == "-" else number
+    return number if -2**31 <= number < 2**31 else None
+
+
+def typed(key: KeyType, text: str) -> str | None:
+    """The value as WSL takes it, in a canonical spelling (booleans true/false, integers in
+    decimal); None when WSL rejects it (and uses the default)."""
+    text = text.split("\x00", 1)[0]  # WSL hands the value on as a C string
+    if key.kind == "bool":
+        b = parse_bool(text)
+        return None if b is None else "true" if b else "false"
+    if key.kind == "int":
+        n = parse_int(text)
+        return None if n is None else str(n)
+    if key.kind == "enum":
+        return next((c for c in key.choices if c.lower() == text.lower()), None)
+    return text
+
+
+def lookup(name: str) -> KeyType:
+    """The key ``section.key`` in WSL's table; raises WslConfError naming the nearest known key."""
+    section, dot, key = name.partition(".")
+    if not dot or not _NAME.fullmatch(section) or not _NAME.fullmatch(key):
+        raise WslConfError(f"{name!r}: keys are written section.key, each a letter followed by letters "
                            "and digits (e.g. boot.systemd)")
-    if isinstance(value, bool):
-        value = "true" if value else "false"
-    text = str(value)
-    if key.lower() in BOOLEAN_KEYS:
-        b = check_bool(text)
+    found = KEYS.get(name.lower())
+    if found is None:
+        near = difflib.get_close_matches(name.lower(), list(KEYS), n=1, cutoff=0.6)
+        known = ", ".join(sorted(k.name for k in KEYS.values()))
+        hint = f" (did you mean {KEYS[near[0]].name}?)" if near else f" (known: {known})"
+        raise WslConfError(f"{name}: WSL does not read such a key{hint}")
+    return found
+
+
+def normalise_value(name: str, value: object) -> str:
+    """The value to write for ``section.key``; raises WslConfError when WSL would not take it."""
+    key = lookup(name)
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    if key.kind == "bool":
+        b = parse_bool(text.strip())
         if b is None:
-            raise WslConfError(f"{key}: {text!r} is not a boolean WSL accepts (true, false, 1, 0)")
+            raise WslConfError(f"{key.name}: {text!r} is not a boolean WSL accepts (true, false, 1, 0)")
         return "true" if b else "false"
-    for ch, why in (('"', "a double quote"), ("\\", "a backslash"), ("\n", "a newline"),
-                    ("\r", "a carriage return"), ("\x00", "a NUL byte")):
+    if key.kind == "int":
+        if parse_int(text.strip()) is None:
+            raise WslConfError(f"{key.name}: {text!r} is not an integer WSL accepts (decimal, 0x hex or "
+                               "0 octal, within a C int)")
+        return text.strip()
+    if key.kind == "enum":
+        choice = typed(key, text.strip())
+        if choice is None:
+            raise WslConfError(f"{key.name}: {text!r} is not one of {', '.join(key.choices)}")
+        return choice
+    for ch, why in (("\r", "a carriage return"), ("\x00", "a NUL byte")):
         if ch in text:
-            raise WslConfError(f"{key}: the value contains {why}, which wsl.conf cannot hold")
+            raise WslConfError(f"{key.name}: the value contains {why}, which wsl.conf cannot hold")
     return text
 
 
 def format_value(value: str) -> str:
-    if value == "" or "#" in value or value != value.strip(_BLANK):
-        return f'"{value}"'
-    return value
+    """The value as written in the file: plain when WSL reads it back as it is, else quoted with
+    WSL's escapes."""
+    plain = value != "" and value == value.strip(" \t") and not re.search(r'["\\#\x00-\x1f]', value)
+    if plain:
+        return value
+    escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+               .replace("\b", "\\b"))
+    return f'"{escaped}"'
 
 
-def _split_value(rest: str) -> tuple[str | None, str, str]:
-    """(value, trailing comment, problem) from the text after '='."""
-    rest = rest.lstrip(_BLANK)
-    if rest.startswith('"'):
-        end = rest.find('"', 1)
-        if end < 0:
-            return None, "", "a quoted value has no closing quote"
-        value, tail = rest[1:end], rest[end + 1:]
-        tail = tail.strip(_BLANK)
-        if tail and not tail.startswith("#"):
-            return None, "", "text after a quoted value"
-        return value, tail, ""
-    value, hash_, comment = rest.partition("#")
-    return value.rstrip(_BLANK), (hash_ + comment) if hash_ else "", ""
+# --------------------------------------------------------------------------- reading
+
+@dataclass
+class Line:
+    """One record of the file as WSL reads it (a key may span lines through continuations)."""
+
+    no: int  # 1-based line number where it starts (LF, CRLF and CR each end a line, as editors show)
+    start: int  # byte offsets of the record in the file, terminator(s) included
+    end: int
+    kind: str  # blank | comment | section | key | invalid
+    section: str = ""  # lower-case section in effect ("" before any); a header: its own name
+    name: str = ""  # key or section name as written
+    value: str | None = None  # a key's value as WSL reads it (bytes as latin-1 characters)
+    value_start: int = 0  # byte offsets of the value as written (quotes and escapes included,
+    value_end: int = 0  # trailing blanks and comment excluded)
+    problem: str = ""  # invalid: why WSL stops here; key: why WSL ignores the value
+
+    @property
+    def key(self) -> str:
+        """``section.key`` in lower case (key records only; "" for a key before any section)."""
+        return f"{self.section}.{self.name.lower()}" if self.kind == "key" and self.section else ""
 
 
-def _classify(text: str, section: str) -> Line:
-    line = Line(0, b"", "blank", section)
-    body = text.lstrip(_BLANK)
-    if body == "":
-        return line
-    if body.startswith("#"):
-        line.kind = "comment"
-        return line
-    if body.startswith("["):
-        inner = body[1:].lstrip(_BLANK)
-        m = _NAME.match(inner)
-        if not m:
-            line.kind, line.problem = "invalid", "a section name must start with a letter"
-            return line
-        after = inner[m.end():].lstrip(_BLANK)
-        if not after.startswith("]"):
-            line.kind, line.problem = "invalid", "expected ']' after the section name (letters and digits only)"
-            return line
-        tail = after[1:].lstrip(_BLANK)
-        if tail and not tail.startswith("#"):
-            what = "a carriage return (CRLF line ending)" if tail.startswith("\r") else repr(tail[:10])
-            line.kind, line.problem = "invalid", f"unexpected {what} after ']'"
-            return line
-        line.kind, line.name, line.section = "section", m.group(0), m.group(0).lower()
-        return line
-    m = _NAME.match(body)
-    if not m:
-        line.kind = "invalid"
-        line.problem = "a key name must start with a letter"
-        if body.startswith("\ufeff"):
-            line.problem = "a byte-order mark (BOM) before the first line"
-        elif body.startswith("\r"):
-            line.problem = "a carriage return (CRLF line ending)"
-        return line
-    after = body[m.end():].lstrip(_BLANK)
-    if not after.startswith("="):
-        line.kind = "invalid"
-        line.problem = ("expected '=' after the key name (key names are letters and digits only)"
-                        if after else "a key without '=' and a value")
-        if after.startswith("\r"):
-            line.problem = "a carriage return (CRLF line ending)"
-        return line
-    value, comment, problem = _split_value(after[1:])
-    if problem:
-        line.kind, line.problem = "invalid", problem
-        return line
-    line.kind, line.name, line.value, line.comment = "key", m.group(0), value, comment
-    if not section:
-        line.problem = "a key before any [section]: WSL ignores it"
-    elif line.key in BOOLEAN_KEYS and check_bool(value or "") is None:
-        line.problem = f"{value!r} is not a boolean WSL accepts (true, false, 1, 0): the value is ignored"
-    return line
+@dataclass
+class Setting:
+    key: KeyType
+    raw: str  # the value as WSL read it
+    value: str | None  # as WSL takes it (canonical), None when it rejected the value
+    line: int
 
 
-def parse(data: bytes) -> list[Line]:
-    """Every physical line, classified the way WSL reads the bytes as they are (no repairs)."""
-    out: list[Line] = []
-    section = ""
-    for i, chunk in enumerate(re.findall(rb"[^\n]*\n|[^\n]+$", data)):
-        text = chunk.rstrip(b"\n").decode("utf-8", "surrogateescape")
-        line = _classify(text, section)
-        line.no, line.raw = i + 1, chunk
+@dataclass
+class Reading:
+    lines: list[Line]  # every record of the file (after a stop too: what WSL would have read)
+    stop: Line | None  # the invalid record where WSL stops reading
+    settings: dict[str, Setting] = field(default_factory=dict)  # by lower-case key, first wins
+    warnings: list[tuple[int, str]] = field(default_factory=list)  # values WSL reads and ignores
+    hidden: dict[str, Setting] = field(default_factory=dict)  # settings after the stop (never read)
+
+    def effective(self) -> dict[str, str]:
+        """What WSL takes from the file: the accepted value of every key it read."""
+        return {k: s.value for k, s in self.settings.items() if s.value is not None}
+
+
+def _line_starts(data: bytes) -> list[int]:
+    starts = [0]
+    i, n = 0, len(data)
+    while i < n:
+        c = data[i]
+        if c == CR and i + 1 < n and data[i + 1] == LF:
+            i += 1
+        if c in (CR, LF):
+            starts.append(i + 1)
+        i += 1
+    return starts
+
+
+def _alpha(c: int) -> bool:
+    return 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A
+
+
+def _alnum(c: int) -> bool:
+    return _alpha(c) or 0x30 <= c <= 0x39
+
+
+def _show(c: int | None) -> str:
+    if c is None:
+        return "the end of the file"
+    names = {SP: "a blank", TAB: "a tab", CR: "a carriage return", LF: "the end of the line"}
+    return names.get(c, repr(chr(c)) if 0x20 < c < 0x7F else f"byte 0x{c:02x}")
+
+
+class _Scanner:
+    """Reads one record at a time, the way ParseConfigFile's state machine does."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.n = len(data)
+        self.starts = _line_starts(data)
+
+    def peek(self, i: int) -> int | None:
+        return self.data[i] if i < self.n else None
+
+    def line_no(self, offset: int) -> int:
+        lo, hi = 0, len(self.starts) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.starts[mid] <= offset:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo + 1
+
+    def comment_end(self, i: int) -> int:
+        """A comment runs to the next LF (a CR does not end it) or the end of the file."""
+        j = self.data.find(b"\n", i)
+        return self.n if j < 0 else j + 1
+
+    def eol_end(self, i: int) -> int:
+        """After a value or a header ended at ``i`` (LF, CR, CRLF or the end)."""
+        c = self.peek(i)
+        if c == LF:
+            return i + 1
+        if c == CR:
+            return i + 2 if self.peek(i + 1) == LF else i + 1
+        return i
+
+    def invalid(self, start: int, at: int, problem: str, section: str) -> Line:
+        end = self.comment_end(at)  # WSL (skipping invalid lines) would go on after the next LF
+        return Line(self.line_no(start), start, end, "invalid", section, problem=problem)
+
+    def record(self, start: int, section: str) -> Line:
+        i = start
+        while self.peek(i) in (SP, TAB):
+            i += 1
+        c = self.peek(i)
+        no = self.line_no(start)
+        if c is None or c in (LF, CR):
+            return Line(no, start, self.eol_end(i) if c is not None else i, "blank", section)
+        if c == ord("#"):
+            return Line(no, start, self.comment_end(i), "comment", section)
+        if c == ord("["):
+            return self.header(start, i + 1, section)
+        if not _alpha(c):
+            why = ("a byte-order mark (BOM) before line 1, which WSL cannot read"
+                   if start == 0 and self.data.startswith((BOM, b"\xff\xfe", b"\xfe\xff"))
+                   else f"a line must start with a letter, '[' or '#', not {_show(c)}")
+            return self.invalid(start, i, why, section)
+        return self.key_value(start, i, section)
+
+    def header(self, start: int, i: int, section: str) -> Line:
+        c = self.peek(i)
+        if c is None or not _alpha(c):
+            why = "blanks inside a section header" if c in (SP, TAB) else \
+                f"a section name must start with a letter, not {_show(c)}"
+            return self.invalid(start, i, why, section)
+        j = i
+        while (c := self.peek(j)) is not None and _alnum(c):
+            j += 1
+        name = self.data[i:j].decode("latin-1")
+        if c != ord("]"):
+            why = ("blanks inside a section header" if c in (SP, TAB)
+                   else f"a section name has letters and digits only, then ']' (found {_show(c)})")
+            return self.invalid(start, j, why, section)
+        k = j + 1
+        while self.peek(k) in (SP, TAB):
+            k += 1
+        c = self.peek(k)
+        if c == ord("#"):
+            end = self.comment_end(k)
+        elif c is None or c in (LF, CR):
+            end = self.eol_end(k)
+        else:
+            return self.invalid(start, k, f"text after ']' ({_show(c)})", section)
+        return Line(self.line_no(start), start, end, "section", name.lower(), name)
+
+    def key_value(self, start: int, i: int, section: str) -> Line:
+        j = i
+        while (c := self.peek(j)) is not None and _alnum(c):
+            j += 1
+        name = self.data[i:j].decode("latin-1")
+        while self.peek(j) in (SP, TAB):
+            j += 1
+        if self.peek(j) != ord("="):
+            c, after = self.peek(j), self.peek(i + len(name))
+            why = (f"a key name has letters and digits only (found {_show(after)})"
+                   if after is not None and after not in (LF, CR, SP, TAB)
+                   else f"expected '=' after the key name, found {_show(c)}")
+            return self.invalid(start, j, why, section)
+        j += 1
+        while self.peek(j) in (SP, TAB):
+            j += 1
+        value_start = j
+        value: list[str] = []
+        trimmed, quoted, last_text = 0, False, j
+        while (c := self.peek(j)) is not None and c not in (LF, CR):
+            if c == ord('"'):
+                quoted = not quoted
+            elif c == ord("\\"):
+                c2 = self.peek(j + 1)
+                if c2 is None:
+                    return self.invalid(start, j, "a backslash at the end of the file", section)
+                if c2 in (ord("\\"), ord('"')):
+                    value.append(chr(c2))
+                elif c2 in _ESCAPES:
+                    value.append(_ESCAPES[c2])
+                elif c2 not in (CR, LF):  # backslash-CR is dropped; backslash-LF continues the value
+                    why = f"an escape WSL does not know: '\\{chr(c2)}' (only \\\\ \\\" \\b \\n \\t)"
+                    return self.invalid(start, j, why, section)
+                j += 1
+            elif c == ord("#") and not quoted:
+                break
+            else:
+                value.append(chr(c))
+            if c not in (SP, TAB):
+                trimmed, last_text = len(value), j + 1
+            j += 1
+        if quoted:
+            return self.invalid(start, j, "a quote is not closed", section)
+        end = self.comment_end(j) if self.peek(j) == ord("#") else self.eol_end(j)
+        return Line(self.line_no(start), start, end, "key", section, name, "".join(value)[:trimmed],
+                    value_start, last_text)
+
+
+def read(data: bytes) -> Reading:
+    """The file as WSL reads it: every record, where it stops, what it takes and ignores."""
+    scan = _Scanner(data)
+    lines: list[Line] = []
+    section, pos = "", 0
+    while pos < len(data):
+        line = scan.record(pos, section)
         if line.kind == "section":
             section = line.section
-        out.append(line)
-    return out
-
-
-def problems(lines: list[Line]) -> list[Line]:
-    """Lines whose value WSL ignores, up to the invalid line it stops at (included)."""
-    out = []
+        lines.append(line)
+        pos = line.end
+    reading = Reading(lines, next((ln for ln in lines if ln.kind == "invalid"), None))
     for ln in lines:
-        if ln.kind == "invalid" or ln.problem:
-            out.append(ln)
-        if ln.kind == "invalid":
+        if ln is reading.stop:
             break
-    return out
+        _take(reading.settings, reading.warnings, ln)
+    if reading.stop is not None:
+        hidden: dict[str, Setting] = {}
+        for ln in lines[lines.index(reading.stop) + 1:]:
+            _take(hidden, [], ln)
+        reading.hidden = {k: v for k, v in hidden.items() if k not in reading.settings}
+    return reading
+
+
+def _take(settings: dict[str, Setting], warnings: list[tuple[int, str]], ln: Line) -> None:
+    if ln.kind != "key":
+        return
+    if not ln.section:
+        ln.problem = f"{ln.name}: a key before any [section]: WSL does not know it and ignores it"
+        warnings.append((ln.no, ln.problem))
+        return
+    key = KEYS.get(ln.key)
+    if key is None:
+        ln.problem = f"{ln.section}.{ln.name}: WSL does not know this key and ignores it"
+        warnings.append((ln.no, ln.problem))
+        return
+    if ln.key in settings:
+        first = settings[ln.key]
+        ln.problem = f"{key.name} is set again: WSL reads only the first one (line {first.line})"
+        warnings.append((ln.no, ln.problem))
+        return
+    value = typed(key, ln.value or "")
+    settings[ln.key] = Setting(key, ln.value or "", value, ln.no)
+    if value is None:
+        kind = {"bool": "a boolean (true, false, 1, 0)", "int": "an integer",
+                "enum": f"one of {', '.join(key.choices)}"}.get(key.kind, "a value")
+        ln.problem = f"{key.name}={ln.value!r} is not {kind}: WSL ignores it and uses the default"
+        warnings.append((ln.no, ln.problem))
 
 
 def effective(data: bytes) -> dict[str, str]:
-    """What WSL takes from the file: the first valid value of each key, up to the first invalid line."""
-    out: dict[str, str] = {}
-    for ln in parse(data):
-        if ln.kind == "invalid":
-            break
-        if ln.kind != "key" or not ln.section or ln.key in out:
-            continue
-        if ln.key in BOOLEAN_KEYS:
-            b = check_bool(ln.value or "")
-            if b is None:
-                continue
-            out[ln.key] = "true" if b else "false"
-        else:
-            out[ln.key] = ln.value or ""
-    return out
-
-
-def first_invalid(data: bytes) -> Line | None:
-    return next((ln for ln in parse(data) if ln.kind == "invalid"), None)
-
-
-def repair(data: bytes) -> tuple[bytes, list[str]]:
-    """UTF-16 → UTF-8, no BOM, LF line endings; returns (data, what was repaired)."""
-    repairs: list[str] = []
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        data = data.decode("utf-16").encode("utf-8")
-        repairs.append("the file was UTF-16 with a byte-order mark (as Windows PowerShell writes it), "
-                       "which WSL cannot read: rewritten as UTF-8")
-    elif len(data) >= 2 and data.count(b"\x00") * 2 >= len(data) - 1 and data[1:2] == b"\x00":
-        data = data.decode("utf-16-le", "replace").encode("utf-8")
-        repairs.append("the file was UTF-16LE, which WSL cannot read: rewritten as UTF-8")
-    if data.startswith(BOM):
-        data = data[len(BOM):]
-        repairs.append("removed a UTF-8 byte-order mark (BOM), which makes WSL reject the first line")
-    if b"\r" in data:
-        n = data.count(b"\r\n")
-        data = data.replace(b"\r\n", b"\n")
-        if n:
-            repairs.append(f"converted {n} CRLF line ending(s) to LF (WSL ignores a CRLF wsl.conf)")
-        if b"\r" in data:
-            data = data.replace(b"\r", b"\n")
-            repairs.append("converted stray carriage returns to LF")
-    return data, repairs
-
-
-def _key_line(ln: Line | None, name: str, value: str) -> bytes:
-    if ln is None:
-        return f"{name}={format_value(value)}\n".encode()
-    text = ln.raw.decode("utf-8", "surrogateescape")
-    indent = text[: len(text) - len(text.lstrip(_BLANK))]
-    comment = f" {ln.comment}" if ln.comment else ""
-    return f"{indent}{ln.name}={format_value(value)}{comment}\n".encode("utf-8", "surrogateescape")
-
-
-def set_keys(data: bytes, wanted: dict[str, object]) -> Edit:
-    """Make WSL read each ``section.key`` as the wanted value, editing the file in place.
-
-    The first occurrence of a key is rewritten (its comment and the name's spelling kept), later
-    duplicates are removed, a missing key goes at the end of the first ``[section]`` block of its
-    section, and a missing section is added (a new ``[boot]`` first in the file, so no invalid line
-    can hide it; others at the end). CRLF, BOM and UTF-16 are repaired. Raises WslConfError for a
-    value WSL would not accept or an invalid line (WSL stops reading there) that is still there
-    after the repairs.
-    """
-    values = {k.lower(): normalise_value(k, v) for k, v in wanted.items()}
-    names = {k.lower(): k.partition(".")[2] for k in wanted}
-    fixed, repairs = repair(data)
-    bad = first_invalid(fixed)
-    if bad is not None:
-        raise WslConfError(f"line {bad.no}: {bad.problem}: "
-                           f"{bad.raw.decode('utf-8', 'replace').rstrip()!r}; WSL stops reading the file "
-                           "there and ignores every setting after it. Fix or remove that line, then run again")
-    actions: list[str] = []
-    if fixed and not fixed.endswith(b"\n"):
-        fixed += b"\n"
-    for key, value in values.items():
-        section, _, kname = key.partition(".")
-        lines = parse(fixed)
-        chunks = [ln.raw for ln in lines]
-        occ = [ln for ln in lines if ln.kind == "key" and ln.key == key]
-        if occ:
-            first = occ[0]
-            changed = False
-            same = (check_bool(first.value or "") == check_bool(value) if key in BOOLEAN_KEYS
-                    else first.value == value)
-            if not same:
-                was = first.value
-                chunks[first.no - 1] = _key_line(first, first.name, value)
-                why = f" ({first.problem})" if first.problem else ""
-                actions.append(f"set {key}={value} at line {first.no} (was {was!r}{why})")
-                changed = True
-            for dup in occ[1:]:
-                chunks[dup.no - 1] = b""
-                actions.append(f"removed the duplicate {key} at line {dup.no} (WSL reads only the first)")
-                changed = True
-            if changed:
-                fixed = b"".join(chunks)
-            continue
-        headers = [ln for ln in lines if ln.kind == "section" and ln.section == section]
-        if headers:
-            head = headers[0]
-            at = head.no  # index after the header
-            for ln in lines[head.no:]:
-                if ln.kind == "section":
-                    break
-                if ln.kind == "key":
-                    at = ln.no
-            chunks.insert(at, _key_line(None, names[key], value))
-            fixed = b"".join(chunks)
-            actions.append(f"added {key}={value} to [{head.name}] (line {at + 1})")
-            continue
-        block = f"[{section}]\n{names[key]}={format_value(value)}\n".encode()
-        if section == "boot":
-            fixed = block + (b"\n" if fixed else b"") + fixed
-            actions.append(f"added a [boot] section with {key}={value} at the top of the file")
-        else:
-            sep = b"\n" if fixed and not fixed.endswith(b"\n\n") else b""
-            fixed = fixed + sep + block
-            actions.append(f"added a [{section}] section with {key}={value}")
-    after = effective(fixed)
-    wrong = [k for k, v in values.items() if after.get(k) != v]
-    if wrong or first_invalid(fixed):
-        raise WslConfError(f"internal check failed: {', '.join(wrong) or 'an invalid line'} would not read back")
-    return Edit(fixed, actions, repairs)
+    return read(data).effective()

@@ -1,10 +1,15 @@
 """Keys of /etc/environment (or another pam_env file), edited the way pam_env reads it.
 
-The key's effective line (pam_env applies the last one) is edited in place; a missing key is
-appended below everything else, with a ``# managed by provision`` comment above it; every other
-line stays byte for byte. Values pam_env would mangle (``$ # " ' \\``, newlines, blanks at the
-ends) are refused. ``state: absent`` removes only lines this tool wrote, and only while they still
-hold the value given (a line someone changed since is left alone and reported).
+This tool's line for a key (a ``# managed by provision`` comment above it) is edited in place;
+otherwise its lines go right after the line pam_env applies now (pam_env applies the last one), or
+at the end: above a continuation left open at the end of the file, or above a line pam_env stops
+reading at. Every other line stays byte for byte, so ``state: absent`` gives the file back as it
+was. Values pam_env would change (``#``, a newline, a carriage return, a NUL, a line of 8 KiB or
+more) or that a shell sourcing the file would read differently (``$``, a backtick, a backslash, a
+double quote) are refused, with the rule. ``state: absent`` removes only lines this tool wrote,
+and only while they still hold the value given (a line someone changed since is left alone and
+reported). The plan notes lines pam_env ignores or stops at, and where Debian 13's pam_env (1.7)
+reads the file differently.
 """
 
 from __future__ import annotations
@@ -48,6 +53,18 @@ class EnvFileSpec(Spec):
         return self
 
 
+def _reader_notes(path: str, data: bytes) -> list[str]:
+    """What pam_env makes of the lines we do not manage: where it stops, what it ignores, and where
+    Debian 13's pam_env (1.7) reads the file differently."""
+    d = pamenv.diagnose(data)
+    notes = [f"{path}:{no}: pam_env ignores this line: {why}" for no, why in d.ignored]
+    if d.stop:
+        notes.append(f"{path}:{d.stop_line}: pam_env stops reading here ({d.stop}): this line and every "
+                     "line after it are ignored")
+    notes += [f"{path}: pam_env 1.7 (Debian 13) reads {diff}" for diff in d.differs17]
+    return notes
+
+
 def _notes(path: str, keys: list[str], wsl: int) -> list[str]:
     if path != "/etc/environment":
         return []
@@ -78,11 +95,15 @@ class EnvFile(Resource[EnvFileSpec, bytes]):
         s = self.spec
         wanted = dict(s.set)
         if s.template:
-            for e in pamenv.parse(self.render(s.template).encode()):
+            reading = pamenv.read(self.render(s.template).encode())
+            for e in reading.entries:
                 if e.kind == "assign" and e.key is not None:
                     wanted[e.key] = e.value or ""
                 elif e.kind not in ("blank", "comment"):
-                    raise ResourceError(f"template {s.template} line {e.line_no}: not a KEY=\"value\" line")
+                    raise ResourceError(f"template {s.template} line {e.line_no}: not a KEY=\"value\" line"
+                                        + (f" ({e.problem})" if e.problem else ""))
+            if reading.stop:
+                raise ResourceError(f"template {s.template} line {reading.stop_line}: {reading.stop}")
         for key, value in wanted.items():
             problem = pamenv.check_key(key) or pamenv.check_value(key, value)
             if problem:
@@ -98,19 +119,22 @@ class EnvFile(Resource[EnvFileSpec, bytes]):
         cur = facts.get(FileContent(s.path))
         before = cur.content if cur.exists else b""
         if s.state == "present":
-            after, actions = pamenv.set_keys(before, wanted)
+            try:
+                after, actions = pamenv.set_keys(before, wanted)
+            except ValueError as exc:
+                raise ResourceError(f"{s.path}: {exc}; nothing was changed") from None
             env = pamenv.effective(after)
             bad = [k for k, v in wanted.items() if env.get(k) != v]
             if bad:  # cannot happen unless the editor is wrong: refuse rather than write
                 raise ResourceError(f"internal check failed: {', '.join(bad)} would not read back")
             if after == before:
-                where = {e.key: e.line_no for e in pamenv.parse(before) if e.kind == "assign"}
+                where = {e.key: e.line_no for e in pamenv.read(before).entries if e.kind == "assign"}
                 reason = "; ".join(f"{k} is already {v} (line {where.get(k)})" for k, v in wanted.items())
-                return ResourcePlan([], reason)
+                return ResourcePlan([], reason, notes=_reader_notes(s.path, after))
             change = Change(f"set {', '.join(wanted)} in {s.path}", "; ".join(actions),
                             unified_diff(s.path, cur.content if cur.exists else None, after))
-            return ResourcePlan([change], notes=_notes(s.path, list(wanted), facts.get(HOST).wsl.version),
-                                data=after)
+            notes = _notes(s.path, list(wanted), facts.get(HOST).wsl.version) + _reader_notes(s.path, after)
+            return ResourcePlan([change], notes=notes, data=after)
         after, actions, notes = pamenv.unset_keys(before, dict(wanted))
         if after == before:
             return ResourcePlan([], "; ".join(notes) or f"{', '.join(wanted)}: no line written by provision "

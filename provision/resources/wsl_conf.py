@@ -1,12 +1,14 @@
 """Keys of /etc/wsl.conf (e.g. boot.systemd), edited the way WSL's own parser reads it.
 
-Each key's first occurrence is edited in place (WSL reads only the first; later duplicates are
-removed), a missing key goes into the existing ``[section]`` (a new ``[boot]`` goes first in the
-file), and every other section, key and comment stays byte for byte. The file is written with LF
-line endings and no BOM; CRLF, a BOM or UTF-16 found in it are repaired, and the plan says so.
-Values are checked against WSL's grammar before anything is written (booleans: true/false/1/0,
-written as true/false). An invalid line elsewhere in the file (WSL stops reading there) is
-refused with its line number.
+Each key's first occurrence gets the new value in place (WSL reads only the first; later
+duplicates are removed), a missing key goes into the existing ``[section]`` (a new ``[boot]`` goes
+before the first section, keys above it stay outside any section), and every other section, key
+and comment stays byte for byte; the result is read back by WSL's rules to prove that nothing else
+WSL reads changed. The file is written with LF line endings and no BOM; CRLF, CR, a BOM or UTF-16
+found in it are repaired without changing any setting, and the plan says so. Keys and values are
+checked against WSL's own key table before anything is written (booleans true/false/1/0, numbers,
+v1/v2; a typo is refused with the nearest known key). An invalid line (WSL stops reading there) is
+refused with its line number and the reason.
 
 Not WSL, or a container/chroot on WSL: skipped, with the reason. WSL1: refused with the command
 that converts the distro (``wsl --set-version <distro> 2``). WSL older than ``min_wsl_version``:
@@ -32,7 +34,7 @@ from pydantic import Field, field_validator, model_validator
 from provision import packaging, wsl
 from provision.errors import ResourceError
 from provision.facts import HOST, Fact, Facts, FileContent, PackageState
-from provision.formats import wslconf
+from provision.formats import wslconf, wslconf_edit
 from provision.plan import Change, Outputs, ResourcePlan, Restart, unified_diff
 from provision.resource import ApplyContext, Resource, Spec, absolute_path
 from provision.verify.checks import Check, CheckEnv, Probe, first_line, package_installed, read_file
@@ -121,10 +123,11 @@ class WslConf(Resource[WslConfSpec, WslConfPlan]):
         s = self.spec
         wanted: dict[str, object] = {}
         if s.template:
-            for ln in wslconf.parse(self.render(s.template).encode()):
+            reading = wslconf.read(self.render(s.template).encode())
+            for ln in reading.lines:
                 if ln.kind == "invalid" or (ln.kind == "key" and not ln.section):
                     raise ResourceError(f"template {s.template} line {ln.no}: "
-                                        f"{ln.problem or 'not a [section] or key=value line'}")
+                                        f"{ln.problem or 'a key before any [section]'}")
                 if ln.kind == "key":
                     wanted[f"{ln.section}.{ln.name}"] = ln.value or ""
         for key, value in s.set.items():  # set wins over the template (names are case-insensitive)
@@ -173,14 +176,13 @@ class WslConf(Resource[WslConfSpec, WslConfPlan]):
         if already_pid1:
             edit_keys = {k: v for k, v in edit_keys.items() if k.lower() != "boot.systemd"}
         try:
-            edit = wslconf.set_keys(before, dict(edit_keys)) if edit_keys else wslconf.Edit(before)
+            edit = wslconf_edit.set_keys(before, dict(edit_keys)) if edit_keys else wslconf_edit.Edit(before)
         except wslconf.WslConfError as exc:
             msg = str(exc)
             m = re.match(r"line (\d+): (.*)", msg, re.S)
             raise ResourceError(f"{s.path}:{m.group(1)}: {m.group(2)}" if m else f"{s.path}: {msg}") from None
         # lines WSL reads but ignores (not ours): say so, do not touch them
-        for ln in wslconf.problems(wslconf.parse(edit.data)):
-            notes.append(f"{s.path}:{ln.no}: {ln.problem}")
+        notes += [f"{s.path}:{no}: {problem}" for no, problem in wslconf.read(edit.data).warnings]
 
         changes: list[Change] = []
         data = WslConfPlan()
@@ -239,7 +241,7 @@ class WslConf(Resource[WslConfSpec, WslConfPlan]):
             ctx.write_file(s.path, data.content, mode=cur.mode if cur.exists else 0o644,
                            uid=cur.uid if cur.exists else 0, gid=cur.gid if cur.exists else 0)
             back = ctx.run(["cat", s.path]).stdout
-            if wslconf.first_invalid(back) is not None or back != data.content:
+            if back != data.content or wslconf.read(back).stop is not None:
                 raise ResourceError(f"{s.path} does not read back as written")
         return plan.outputs
 
@@ -258,9 +260,10 @@ class WslConf(Resource[WslConfSpec, WslConfPlan]):
 
             def test(probe: Probe, key: str = key, want: str = want) -> tuple[bool, str]:
                 data = read_file(probe, path)
-                got = wslconf.effective(data).get(key.lower()) if data is not None else None
-                bad = wslconf.first_invalid(data) if data is not None else None
-                where = f" (WSL stops reading at line {bad.no}, which is invalid)" if bad is not None else ""
+                reading = wslconf.read(data) if data is not None else None
+                got = reading.effective().get(key.lower()) if reading is not None else None
+                bad = reading.stop if reading is not None else None
+                where = f" (WSL stops reading at line {bad.no}: {bad.problem})" if bad is not None else ""
                 if present:
                     if got == want:
                         return True, f"{key}={want}"

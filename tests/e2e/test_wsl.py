@@ -123,6 +123,23 @@ def test_crlf_and_bom_are_repaired_and_an_invalid_line_is_reported(wsl2_host):
     assert read(host, "/etc/wsl.conf") == bad  # nothing written
 
 
+def test_doctor_names_the_line_wsl_stops_at_above_boot(wsl2_host):
+    host = wsl2_host
+    conf = b"[user]\ndefault=dev\n[ boot ]\n\n[boot]\nsystemd=true\n"
+    write(host, "/etc/wsl.conf", conf)
+    doc = provision("doctor", *ssh_args(host), "--json")
+    assert doc.rc == 1, doc
+    finding = next(f for f in doc.json["hosts"][0]["findings"] if f["check"] == "systemd")
+    assert finding["status"] == "problem"
+    assert ("line 3 `[ boot ]`: blanks inside a section header: WSL stops reading the file here, so "
+            "boot.systemd=true on line 6 is never seen") in finding["summary"], finding
+    assert "fix or remove line 3 of /etc/wsl.conf" in finding["fix"]
+    refused = provision("apply", "wsl-systemd", *ssh_args(host), "--json")
+    assert refused.rc == 1 and "/etc/wsl.conf:3: blanks inside a section header" in \
+        resource(refused.json, "wsl_systemd_conf")["reason"], refused
+    assert read(host, "/etc/wsl.conf") == conf
+
+
 def test_not_wsl_host_skips_the_wsl_steps_with_the_reason(ssh_host):
     run = provision("apply", "wsl-systemd", *ssh_args(ssh_host), "--json")
     assert run.rc == 0, run

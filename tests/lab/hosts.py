@@ -35,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import shutil
 import signal
 import socket
@@ -46,6 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import lab
+from lab import wslinit
 
 FIRST_INDEX, LAST_INDEX = 11, 250
 BOOT_TIMEOUT = 30.0
@@ -131,37 +131,6 @@ done
 chown -R dev:dev /home/dev/.ssh
 rm /etc/lab-authorized-key
 """
-
-
-def wsl_conf_enables_systemd(data: bytes) -> bool:
-    """``[boot] systemd`` of a wsl.conf, read the way WSL reads it: sections and keys are
-    case-insensitive, the first ``systemd`` key in a ``[boot]`` section wins, values are
-    true/false/1/0 in any case; a BOM, CRLF line ends or a line that does not parse before the key
-    is reached mean "not enabled"."""
-    if data.startswith(b"\xef\xbb\xbf") or b"\r" in data:
-        return False
-    try:
-        text = data.decode()
-    except UnicodeDecodeError:
-        return False
-    section = ""
-    for raw in text.split("\n"):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        m = re.fullmatch(r"\[\s*([^\]\s]+)\s*\]", line)
-        if m:
-            section = m.group(1).lower()
-            continue
-        key, eq, value = line.partition("=")
-        if not eq or not key.strip():
-            return False
-        if section == "boot" and key.strip().lower() == "systemd":
-            value = value.strip().lower()
-            if value in ("true", "1"):
-                return True
-            return False  # "false", "0" or a value that does not parse
-    return False
 
 
 def _cgroup2_root() -> Path | None:
@@ -453,9 +422,10 @@ esac
         if self.wsl != 2:
             return "/init"
         conf = self.root.file("/etc/wsl.conf")
-        if not (conf.is_file() and wsl_conf_enables_systemd(conf.read_bytes())):
+        if not (conf.is_file() and wslinit.boots_systemd(conf.read_bytes())):
             return "/init"
-        has = lab.in_root(self.root.path, "test -x /lib/systemd/systemd && test -e /sbin/init",
+        # WSL's init also wants an executable /sbin/init (systemd-sysv), resolved inside the root
+        has = lab.in_root(self.root.path, "test -x /lib/systemd/systemd && test -x /sbin/init",
                           check=False, timeout=60)
         return "/lib/systemd/systemd" if has.returncode == 0 else "/init"
 

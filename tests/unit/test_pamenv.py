@@ -61,3 +61,41 @@ def test_values_pam_env_would_mangle_are_refused(key, value, why):
 def test_plain_paths_are_accepted():
     assert pamenv.check_value("JAVA_HOME", "/usr/lib/jvm/java-17-openjdk-amd64") is None
     assert pamenv.check_key("JAVA_HOME") is None
+
+
+REAL = yaml.safe_load((Path(__file__).parent / "data/pamenv_real.yml").read_text())
+
+
+def decode(text: str) -> bytes:
+    import re
+
+    text = re.sub(r"@LONG\((\d+)\)@", lambda m: "a" * int(m.group(1)), text)
+    return re.sub(r"\\(x[0-9a-fA-F]{2}|[nrt\\])",
+                  lambda m: {"n": "\n", "r": "\r", "t": "\t", "\\": "\\"}.get(m.group(1)) or
+                  chr(int(m.group(1)[1:], 16)), text).encode("latin-1")
+
+
+def _long(d: dict) -> dict:
+    import re
+
+    return {k: re.sub(r"@LONG\((\d+)\)@", lambda m: "a" * int(m.group(1)), v) for k, v in d.items()}
+
+
+@pytest.mark.parametrize("case", REAL, ids=lambda c: c["name"])
+def test_the_1_5_and_1_7_readers_follow_the_table(case):
+    data = decode(case["input"])
+    assert pamenv.effective(data) == _long(case["pam15"])
+    assert pamenv.effective17(data) == _long(case.get("pam17", case["pam15"]))
+    differs = pamenv.diagnose(data).differs17
+    assert bool(differs) == ("pam17" in case), differs
+
+
+def test_a_stopping_line_is_reported_with_its_reason():
+    d = pamenv.diagnose(b"A=1\nB=" + b"a" * 9000 + b"\nC=3\n")
+    assert (d.stop, d.stop_line) == ("a line of 8192 bytes or more", 2)
+    d = pamenv.diagnose(b"A=1\nB = 2\n")
+    assert d.ignored == [(2, "'B ' is not a name pam_env accepts (letters, digits, '_'; no blanks around '=')")]
+
+
+def test_check_key_is_a_full_match():
+    assert pamenv.check_key("JAVA_HOME\n") is not None and pamenv.check_key("JAVA_HOME") is None

@@ -23,7 +23,7 @@ from provision.paths import builtin_playbooks
 
 if TYPE_CHECKING:
     from provision.connections import Connection
-    from provision.engine import HostResult
+    from provision.engine import HostResult, RunOptions
     from provision.facts import HostFacts
     from provision.plan import Mode
     from provision.playbook import Playbook
@@ -202,18 +202,26 @@ After = Callable[["list[HostResult]", "list[Target]", "Callable[[Target], Connec
 
 
 def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: tuple[str, ...],
-             as_json: bool, verbose: int, quiet: bool, diff: bool, after: After | None = None) -> None:
-    from provision import engine
+             as_json: bool, verbose: int, quiet: bool, diff: bool, after: After | None = None,
+             run_options: RunOptions | None = None) -> None:
+    from provision import engine, interrupts
     from provision.report import ConsoleReporter, document, print_json
 
     pb, hosts = _load_for(playbook, extra, targets)
     connect = targets.connector(hosts)
     reporter = ConsoleReporter(multi=len(hosts) > 1, diff=diff, verbose=verbose, quiet=quiet)
-    results = engine.run(pb, hosts, mode, reporter, forks=targets.forks, connect=connect)
+    options = run_options or engine.RunOptions()
+    options.command = " ".join(["provision", *sys.argv[1:]])[:300]
+    with interrupts.handled(options.stop, lambda line: click.echo(line, err=True), reporter.running):
+        results = engine.run(pb, hosts, mode, reporter, forks=targets.forks, connect=connect, options=options)
     if len(hosts) > 1:
         reporter.table(results)
     if as_json:
         print_json(document(command, pb.name, mode, results))
+    if options.stop.is_set():
+        click.echo("provision: interrupted: the steps marked 'not run' did not run; run the same command "
+                   "again to finish", err=True)
+        sys.exit(interrupts.EXIT_CODE)
     if after is not None:  # runs last, once every result is printed (e.g. --restart-wsl)
         sys.stdout.flush()
         after(results, hosts, connect)
@@ -245,10 +253,15 @@ def plan(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool,
               help="When a WSL2 distro needs a restart (e.g. systemd was just enabled), stop it at the end "
                    "through interop (wsl.exe --terminate <distro>). This ends the session: start the "
                    "distro again from Windows.")
+@click.option("--lock-timeout", default=300.0, show_default=True, type=click.FloatRange(0, 86400),
+              metavar="SECONDS", help="How long to wait for another provision run on a target to finish "
+                                      "(one apply per target at a time).")
+@click.option("--keep-runs", default=20, show_default=True, type=click.IntRange(1, 10000), metavar="N",
+              help="Run journals (and their backups) kept on each target, for history and rollback.")
 @edge
 def apply(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool, verbose: int,
-          quiet: bool, check: bool, diff: bool, restart_wsl: bool) -> None:
-    from provision.engine import APPLY, CHECK
+          quiet: bool, check: bool, diff: bool, restart_wsl: bool, lock_timeout: float, keep_runs: int) -> None:
+    from provision.engine import APPLY, CHECK, RunOptions
 
     after: After | None = None
     if restart_wsl and not check:
@@ -259,7 +272,94 @@ def apply(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool
             restart_hosts(results, hosts, connect, lambda line: click.echo(line, err=True))
         after = restart
     _execute("apply", CHECK if check else APPLY, playbook, targets, extra, as_json, verbose, quiet,
-             diff=diff, after=after)
+             diff=diff, after=after, run_options=RunOptions(lock_timeout=lock_timeout, keep_runs=keep_runs))
+
+
+@cli.command(help="Undo a run on the targets: files it wrote get back their content, mode and owner "
+                  "from before the run (files it created are removed), the packages it installed "
+                  "(dependencies included, from apt's own history log) are purged after a simulation, "
+                  "and alternatives it changed point back. Works for an interrupted run too. Default: "
+                  "the newest run that changed something (see provision history).")
+@target_options
+@click.option("--run", "run_id", metavar="ID", help="The run to undo (an id from provision history).")
+@click.option("--check", is_flag=True, help="Show what would be undone; change nothing.")
+@click.option("--force", is_flag=True, help="Restore files that changed since the run, too.")
+@click.option("--allow-extra-removals", is_flag=True,
+              help="Let the purge remove packages other software needs (listed when refused).")
+@click.option("--lock-timeout", default=300.0, show_default=True, type=click.FloatRange(0, 86400),
+              metavar="SECONDS", help="How long to wait for another provision run on a target.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON result document on stdout.")
+@edge
+def rollback(targets: Targets, run_id: str | None, check: bool, force: bool, allow_extra_removals: bool,
+             lock_timeout: float, as_json: bool) -> None:
+    from provision.engine import APPLY, CHECK, HostResult
+    from provision.report import ConsoleReporter, document, print_json
+    from provision.rollback import UndoOptions, undo
+
+    hosts = targets.resolve()
+    connect = targets.connector(hosts)
+    reporter = ConsoleReporter(multi=len(hosts) > 1)
+    options = UndoOptions(run_id=run_id, check=check, force=force, allow_extra_removals=allow_extra_removals,
+                          lock_timeout=lock_timeout, command=" ".join(["provision", *sys.argv[1:]])[:300])
+    mode = CHECK if check else APPLY
+    results = []
+    for target in hosts:
+        try:
+            with connect(target) as conn:
+                result = undo(conn, target.name, options, functools.partial(reporter.progress, target.name))
+        except ProvisionError as exc:
+            if isinstance(exc, (UsageError, PlaybookError)) and len(hosts) == 1:
+                raise
+            result = HostResult(target.name, failed=True, error=str(exc))
+        for r in result.resources:
+            reporter.resource_done(target.name, r, mode)
+        reporter.host_done(target.name, result, mode)
+        results.append(result)
+    if len(hosts) > 1:
+        reporter.table(results)
+    if as_json:
+        print_json(document("rollback", None, mode, results))
+    if any(r.failed for r in results):
+        sys.exit(1)
+
+
+@cli.command(help="List the runs recorded on the targets (newest first): when, which playbook, "
+                  "complete, failed or interrupted, and what each changed. Read-only.")
+@target_options
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON on stdout.")
+@edge
+def history(targets: Targets, as_json: bool) -> None:
+    from provision.facts import gather
+    from provision.report import print_json
+    from provision.rollback import Run, RunJournals
+
+    hosts = targets.resolve()
+    connect = targets.connector(hosts)
+    out: list[dict[str, object]] = []
+    failed = False
+    for target in hosts:
+        try:
+            with connect(target) as conn:
+                runs = next(v for v in gather(conn, [RunJournals()]).values())
+        except ProvisionError as exc:
+            failed = True
+            click.echo(f"{target.name}: {exc}", err=True)
+            out.append({"host": target.name, "error": str(exc), "runs": []})
+            continue
+        assert isinstance(runs, list)
+        summaries = [r.summary() for r in runs if isinstance(r, Run)]
+        out.append({"host": target.name, "error": None, "runs": summaries})
+        lines = [f"{target.name}: {len(summaries)} run(s)"]
+        for r in summaries:
+            undo = f" (rollback of {r['rollback_of']})" if r["rollback_of"] else ""
+            changes = r["changes"] if isinstance(r["changes"], list) else []
+            lines.append(f"  {r['run_id']}  {r['status']:<11} {r['playbook'] or '-'}{undo}: "
+                         + ("; ".join(str(c) for c in changes) or "no changes"))
+        click.echo("\n".join(lines), err=True)
+    if as_json:
+        print_json({"provision": __version__, "command": "history", "hosts": out})
+    if failed:
+        sys.exit(1)
 
 
 @cli.command(help="Diagnose the targets, read-only: systemd as PID 1 (the 'System has not been booted "

@@ -23,6 +23,7 @@ from provision import wsl
 from provision.connections.base import Connection
 from provision.facts import HOST, Fact, Facts, FileContent, FileState, HostFacts, PackageState, gather, version_tuple
 from provision.formats import pamenv, wslconf, wslconf_edit
+from provision.plan import world_readable
 
 OK, WARN, PROBLEM, INFO = "ok", "warn", "problem", "info"
 SYSTEMD_ERROR = ("System has not been booted with systemd as init system (PID 1). Can't operate. "
@@ -400,17 +401,21 @@ def _environment(host: HostFacts, env: FileState) -> list[Finding]:
         return []
     d = pamenv.diagnose(env.content)
     newer = host.os.id == "debian" and version_tuple(host.os.version_id or "0") >= (13,)
+    secret = not world_readable(env.mode)  # then name lines, never quote them
     out: list[Finding] = []
     if d.stop and not newer:
         out.append(Finding("environment", PROBLEM, f"{ENVIRONMENT} line {d.stop_line}: {d.stop}: pam_env stops "
                            "reading the file here, so this line and every line after it are ignored by "
                            "new sessions", f"shorten, fix or remove line {d.stop_line}"))
     for no, why in d.ignored:
-        out.append(Finding("environment", WARN, f"{ENVIRONMENT} line {no}: pam_env ignores this line: {why}",
+        reason = "" if secret else f": {why}"
+        out.append(Finding("environment", WARN, f"{ENVIRONMENT} line {no}: pam_env ignores this line{reason}",
                            f"fix or remove line {no}"))
     if newer and d.differs17:
+        what = (", ".join(sorted({k.split(":", 1)[0] for k in d.differs17})) if secret
+                else "; ".join(d.differs17))
         out.append(Finding("environment", INFO, f"{ENVIRONMENT}: pam_env 1.7 (this release) reads "
-                           + "; ".join(d.differs17) + " (older releases read it differently)"))
+                           + what + " differently from older releases"))
     return out
 
 

@@ -13,22 +13,22 @@ depend on the failed one), except in verify mode; other hosts go on.
 
 from __future__ import annotations
 
-import json
 import secrets
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from provision import __version__
+from provision import journal
 from provision.connections import Connection, open_target
 from provision.errors import ConnectError, FactError, PlaybookError, ProvisionError, ResourceError
 from provision.facts import HOST, Fact, Facts, HostFacts, gather
 from provision.plan import Change, Mode, Outputs, ResourcePlan, Restart, Status
 from provision.playbook import Decl, Playbook
 from provision.render import RenderError, eval_condition, render_template_file, render_value
-from provision.resource import STATE_DIR, AnyResource, ApplyContext
+from provision.resource import AnyResource, ApplyContext
 from provision.targets import Target
 
 FACT_ROUNDS = 5  # a resource that keeps asking for new facts after this many rounds is a bug
@@ -193,28 +193,54 @@ def resolve(d: Decl, ctx: dict[str, Any], playbook: Playbook) -> AnyResource | N
 Fetch = Callable[[list[Fact[Any]]], None]  # reads facts from the host into the run's Facts
 
 
+@dataclass
+class RunOptions:
+    """How apply treats each target: its lock and its run journal (see provision.journal)."""
+
+    lock_timeout: float = journal.LOCK_TIMEOUT
+    keep_runs: int = journal.KEEP_RUNS
+    command: str = "provision apply"  # named to a second run that waits for the lock
+    stop: threading.Event = field(default_factory=threading.Event)  # set: stop after the current step
+
+
 def resolve_host(conn: Connection, playbook: Playbook, mode: Mode, reporter: Reporter,
-                 result: HostResult) -> HostRun:
-    """Run the playbook's resources on a connected host (apply only in Mode.APPLY). Connection and
-    fact errors of the first round are the host's (raised); later ones the resource's."""
+                 result: HostResult, options: RunOptions | None = None) -> HostRun:
+    """Run the playbook's resources on a connected host (apply only in Mode.APPLY, under the
+    target's lock, with its journal). Connection and fact errors of the first round are the
+    host's (raised); later ones the resource's."""
+    options = options or RunOptions()
     facts = Facts()
 
     def fetch(wanted: list[Fact[Any]]) -> None:
         facts.update(gather(conn, wanted))
 
-    fetch(first_round(playbook))
     actx = ApplyContext(conn=conn, facts=facts, run_id=new_run_id(),
                         progress=lambda msg: reporter.progress(result.host, msg),
                         output=lambda line: reporter.output(result.host, line))
-    run = walk(playbook, facts, fetch, mode, reporter, result, actx)
-    if mode == APPLY and actx.journal:
-        result.run_id = actx.run_id
-        _write_journal(conn, playbook, actx, result)
-    return run
+    if mode != APPLY:
+        fetch(first_round(playbook))
+        return walk(playbook, facts, fetch, mode, reporter, result, None, options.stop)
+    session, values = journal.Session.open(conn, actx.run_id, first_round(playbook), command=options.command,
+                                           progress=actx.progress, lock_timeout=options.lock_timeout,
+                                           keep=options.keep_runs)
+    facts.update(values)
+    session.header = {"playbook": playbook.name, "file": playbook.file, "vars": playbook.vars,
+                      "host": result.host}
+    actx.sink = session.record
+    status = "failed"
+    try:
+        run = walk(playbook, facts, fetch, mode, reporter, result, actx, options.stop)
+        status = "interrupted" if options.stop.is_set() else "failed" if result.failed else "complete"
+        return run
+    finally:
+        session.close(status)
+        if session.started:
+            result.run_id = actx.run_id
 
 
 def walk(playbook: Playbook, facts: Facts, fetch: Fetch, mode: Mode, reporter: Reporter,
-         result: HostResult, actx: ApplyContext | None = None) -> HostRun:
+         result: HostResult, actx: ApplyContext | None = None,
+         stop: threading.Event | None = None) -> HostRun:
     """Resolve, plan and (Mode.APPLY, through ``actx``) apply each resource in turn; ``facts``
     holds the host's facts (at least HOST), ``fetch`` reads what a resource still lacks."""
     host = result.host
@@ -231,6 +257,8 @@ def walk(playbook: Playbook, facts: Facts, fetch: Fetch, mode: Mode, reporter: R
         run.steps.append(step)
         result.resources.append(res)
         try:
+            if stop is not None and stop.is_set() and not stop_reason:
+                stop_reason = "not run: interrupted"
             if stop_reason:
                 res.status, res.reason = Status.SKIPPED, stop_reason
                 continue
@@ -257,7 +285,14 @@ def walk(playbook: Playbook, facts: Facts, fetch: Fetch, mode: Mode, reporter: R
                 if mode == APPLY:
                     if actx is None:
                         raise ResourceError("internal error: apply without a connection")
-                    step.outputs = resource.apply(plan, actx) or plan.outputs
+                    actx.record({"event": "begin", "resource": d.id, "label": res.label,
+                                 "changes": [c.summary for c in plan.changes]})
+                    try:
+                        step.outputs = resource.apply(plan, actx) or plan.outputs
+                    except BaseException:
+                        actx.record({"event": "end", "resource": d.id, "status": "failed"})
+                        raise
+                    actx.record({"event": "end", "resource": d.id, "status": "changed"})
                     res.notes = plan.notes
                 if plan.restart:
                     result.restart_required = plan.restart
@@ -288,7 +323,8 @@ def _failed(step: Step, result: HostResult, reason: str, exc: ProvisionError | N
 
 
 def run_host(playbook: Playbook, target: Target, mode: Mode, reporter: Reporter,
-             connect: Callable[[Target], Connection] = open_target) -> HostResult:
+             connect: Callable[[Target], Connection] = open_target,
+             options: RunOptions | None = None) -> HostResult:
     started = time.monotonic()
     result = HostResult(target.name)
     reporter.host_started(target.name)
@@ -300,7 +336,7 @@ def run_host(playbook: Playbook, target: Target, mode: Mode, reporter: Reporter,
         result.error = str(exc)
     else:
         try:
-            _resolve_or_fail(conn, playbook.for_host(target.vars), mode, reporter, result)
+            _resolve_or_fail(conn, playbook.for_host(target.vars), mode, reporter, result, options)
         finally:
             close_quietly(conn)
     result.duration = time.monotonic() - started
@@ -309,9 +345,9 @@ def run_host(playbook: Playbook, target: Target, mode: Mode, reporter: Reporter,
 
 
 def _resolve_or_fail(conn: Connection, playbook: Playbook, mode: Mode, reporter: Reporter,
-                     result: HostResult) -> HostRun | None:
+                     result: HostResult, options: RunOptions | None) -> HostRun | None:
     try:
-        return resolve_host(conn, playbook, mode, reporter, result)
+        return resolve_host(conn, playbook, mode, reporter, result, options)
     except (FactError, ConnectError) as exc:  # the first round: the host, not a resource, failed
         result.failed = True
         result.unreachable = isinstance(exc, ConnectError)
@@ -326,24 +362,24 @@ def close_quietly(conn: Connection) -> None:
         pass
 
 
-def _write_journal(conn: Connection, playbook: Playbook, actx: ApplyContext, result: HostResult) -> None:
-    doc = {"provision": __version__, "run_id": actx.run_id, "playbook": playbook.name,
-           "file": playbook.file, "vars": playbook.vars, "host": result.host,
-           "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "failed": result.failed,
-           "entries": actx.journal,
-           "resources": [{"id": r.id, "status": str(r.status)} for r in result.resources]}
-    data = (json.dumps(doc, indent=2, default=str) + "\n").encode()
-    try:
-        conn.write_file(f"{STATE_DIR}/runs/{actx.run_id}.json", data, mode=0o600)
-    except ProvisionError as exc:
-        if result.resources:
-            result.resources[-1].notes.append(f"could not record the run journal: {exc}")
-
-
 def run(playbook: Playbook, targets: list[Target], mode: Mode, reporter: Reporter,
-        forks: int = 10, connect: Callable[[Target], Connection] = open_target) -> list[HostResult]:
+        forks: int = 10, connect: Callable[[Target], Connection] = open_target,
+        options: RunOptions | None = None) -> list[HostResult]:
+    """Every target, ``forks`` at once; with ``options.stop`` set (an interrupt), each host stops
+    after its current step and the hosts not started are reported as not run."""
+    options = options or RunOptions()
+
+    def one(t: Target) -> HostResult:
+        if options.stop.is_set():
+            r = HostResult(t.name, failed=True, error="not run: interrupted")
+            reporter.host_done(t.name, r, mode)
+            return r
+        return run_host(playbook, t, mode, reporter, connect, options)
+
     if len(targets) == 1:
-        return [run_host(playbook, targets[0], mode, reporter, connect)]
+        return [one(targets[0])]
     with ThreadPoolExecutor(max_workers=max(1, min(forks, len(targets)))) as pool:
-        futures = [pool.submit(run_host, playbook, t, mode, reporter, connect) for t in targets]
+        futures = [pool.submit(one, t) for t in targets]
+        while not all(f.done() for f in futures):  # waits in slices: the main thread takes signals
+            wait(futures, timeout=0.2)
         return [f.result() for f in futures]

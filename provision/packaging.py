@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from provision.aptout import AptWatch, explain_failure, failed_fetches
+from provision.connections.base import CommandResult
 from provision.errors import ResourceError
 from provision.facts import (
     APT_LISTS,
@@ -23,6 +25,7 @@ from provision.facts import (
     HOST,
     AptLists,
     Candidate,
+    DpkgAudit,
     Fact,
     Facts,
     PackageState,
@@ -35,10 +38,26 @@ from provision.resource import ApplyContext
 CandidateError = Callable[[str, Facts], str]
 
 
-def apt_get(*args: str, lock_timeout: int = 300) -> list[str]:
+def apt_get(*args: str, lock_timeout: int = 300, run_id: str = "") -> list[str]:
+    """apt-get as automation must run it; ``run_id`` tags the run in apt's own history log
+    (/var/log/apt/history.log records the command line), which is how a rollback knows exactly
+    which packages that run installed, dependencies included."""
+    tag = ["-o", f"provision::run={run_id}"] if run_id else []
     return ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-y", "-q",
             "-o", f"DPkg::Lock::Timeout={lock_timeout}",
-            "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", *args]
+            "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", *tag, *args]
+
+
+def run_apt(ctx: ApplyContext, *args: str, what: str, lock_timeout: int, timeout: float) -> CommandResult:
+    """One apt-get run: its output streamed (shown with -v), a progress line naming the dpkg lock's
+    holder while apt waits for it, and on failure an error that says why (the lock, the failed
+    downloads, else apt's last lines)."""
+    watch = AptWatch(ctx.progress, ctx.output)
+    result = ctx.conn.run(apt_get(*args, lock_timeout=lock_timeout, run_id=ctx.run_id), timeout=timeout,
+                          stream=watch)
+    if not result.ok:
+        raise ResourceError(explain_failure(what, result, watch, lock_timeout))
+    return result
 
 
 def _hours(seconds: int) -> str:
@@ -57,7 +76,8 @@ class InstallPlan:
 class RemovePlan:
     present: list[str] = field(default_factory=list)
     purge: bool = False
-    extras: list[str] = field(default_factory=list)
+    extras: list[str] = field(default_factory=list)  # packages depending on them (allowed to go)
+    orphans: list[str] = field(default_factory=list)  # what they pulled in and nothing else needs
 
 
 def describe_installed(pkgs: list[PackageStatus]) -> str:
@@ -75,7 +95,7 @@ def install_facts(packages: Iterable[str], known: Facts) -> list[Fact[Any]]:
     """What plan_install reads: each package's state and the lists' age; then the candidates of
     those found missing."""
     states = [PackageState(p) for p in packages]
-    out: list[Fact[Any]] = [*states, AptLists()]
+    out: list[Fact[Any]] = [*states, AptLists(), DpkgAudit()]
     for s in states:
         status = known.peek(s)
         if status is not None and not status.installed:
@@ -102,8 +122,10 @@ def plan_install(packages: list[str], facts: Facts, *, no_recommends: bool, upda
         why_update = f"package lists are {_hours(age)} old (max age {_hours(cache_max_age)})"
     else:
         why_update = ""
+    audit = facts.get(DpkgAudit())
     plan = InstallPlan(missing=[p.name for p in missing], update=bool(why_update),
-                       configure=any(p.half_installed for p in missing), no_recommends=no_recommends)
+                       configure=bool(audit) or any(p.half_installed for p in missing),
+                       no_recommends=no_recommends)
     reasons = []
     for p in missing:
         cand = facts.get(Candidate(p.name))
@@ -115,7 +137,8 @@ def plan_install(packages: list[str], facts: Facts, *, no_recommends: bool, upda
     if plan.update:
         changes.append(Change("apt-get update", why_update))
     if plan.configure:
-        changes.append(Change("dpkg --configure -a", "a package is half-installed or half-configured"))
+        why = audit[0] if audit else "a package is half-installed or half-configured"
+        changes.append(Change("dpkg --configure -a", f"an earlier install was interrupted: {why}"))
     flags = " --no-install-recommends" if no_recommends else ""
     changes.append(Change(f"apt-get install{flags} {' '.join(plan.missing)}", "; ".join(reasons)))
     return changes, "", plan
@@ -126,27 +149,34 @@ def apply_install(ctx: ApplyContext, plan: InstallPlan, packages: list[str], *, 
     if not plan.missing:
         return
     if plan.configure:
-        ctx.progress("dpkg --configure -a (a package was left half-configured)")
-        ctx.check(["env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "--configure", "-a"],
-                  what="dpkg --configure -a", stream=True)
+        ctx.progress("dpkg --configure -a (an earlier install was interrupted)")
+        ctx.record({"event": "dpkg-configure"})
+        ctx.check(["env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "--configure", "-a",
+                   "--force-confdef", "--force-confold"], what="dpkg --configure -a", stream=True, timeout=1800)
         ctx.invalidate(DPKG)
     if plan.update:
         ctx.progress("apt-get update")
-        ctx.check(apt_get("update", lock_timeout=lock_timeout), what="apt-get update", stream=True,
-                  timeout=lock_timeout + 600)
+        updated = run_apt(ctx, "update", what="apt-get update", lock_timeout=lock_timeout,
+                          timeout=lock_timeout + 600)
         ctx.invalidate(APT_LISTS)
         ctx.gather(Candidate(p) for p in plan.missing)
+        fetches = failed_fetches(updated)
         for p in plan.missing:
             if ctx.facts.get(Candidate(p)) is None:
+                if fetches:  # apt ignores lists it could not download: that is the cause, not the name
+                    raise ResourceError(f"{p} has no installation candidate because apt-get update could not "
+                                        f"download the package lists: {'; '.join(fetches)}")
                 raise ResourceError(candidate_error(p, ctx.facts))
+        if fetches:
+            ctx.progress(f"apt-get update: some package lists could not be downloaded: {'; '.join(fetches)}")
     flags = ["--no-install-recommends"] if plan.no_recommends else []
     ctx.progress(f"apt-get install {' '.join(plan.missing)} (downloading and unpacking can take a minute)")
+    ctx.record({"event": "install", "packages": plan.missing, "apt_tag": f"provision::run={ctx.run_id}"})
     try:
-        ctx.check(apt_get("install", *flags, *plan.missing, lock_timeout=lock_timeout),
-                  what=f"apt-get install {' '.join(plan.missing)}", stream=True, timeout=lock_timeout + 1800)
+        run_apt(ctx, "install", *flags, *plan.missing, what=f"apt-get install {' '.join(plan.missing)}",
+                lock_timeout=lock_timeout, timeout=lock_timeout + 1800)
     finally:
         ctx.invalidate(DPKG)
-    ctx.journal.append({"action": "install", "packages": plan.missing})
     ctx.gather(PackageState(p) for p in packages)
     broken = [p for p in packages if not ctx.facts.get(PackageState(p)).installed]
     if broken:
@@ -165,37 +195,43 @@ def remove_facts(packages: Iterable[str]) -> list[Fact[Any]]:
     return [*(PackageState(p) for p in names), Removal(tuple(sorted(names)))]
 
 
-def plan_remove(packages: list[str], facts: Facts, *, purge: bool,
-                allow_extra: bool) -> tuple[list[Change], str, RemovePlan]:
-    """Pure: what removing ``packages`` would do; refuses to take other packages along unless allowed."""
+def plan_remove(packages: list[str], facts: Facts, *, purge: bool, allow_extra: bool,
+                orphans: bool = True) -> tuple[list[Change], str, RemovePlan]:
+    """Pure: what removing ``packages`` would do: with ``orphans``, also the packages they pulled
+    in that nothing else needs then (never one apt would autoremove already). Refuses to take
+    packages that depend on them along unless allowed."""
     present = [p for p in packages if _removable(facts.get(PackageState(p)), purge)]
     if not present:
         return [], f"not installed: {', '.join(packages)}", RemovePlan()
-    simulated = facts.get(Removal(tuple(sorted(packages)))) or present
-    extras = sorted(set(simulated) - set(packages))
+    sim = facts.get(Removal(tuple(sorted(packages))))
+    extras = sorted(set(sim.removes) - set(packages))
     if extras and not allow_extra:
         raise ResourceError(
             f"removing {', '.join(present)} would also remove {len(extras)} other package(s) that "
             f"depend on them: {', '.join(extras)}; nothing was removed (set allow_extra_removals: true "
             f"to remove them too)")
+    deps = sorted(set(sim.orphans) - set(packages) - set(extras)) if orphans else []
     verb = "purge" if purge else "remove"
     reason = "installed: " + describe_installed([facts.get(PackageState(p)) for p in present])
     if extras:
         reason += f"; also removes (allowed): {', '.join(extras)}"
-    return [Change(f"apt-get {verb} {' '.join(present)}", reason)], "", RemovePlan(present, purge, extras)
+    if deps:
+        reason += f"; and {len(deps)} package(s) installed with them that nothing else needs: {', '.join(deps)}"
+    plan = RemovePlan(present, purge, extras, deps)
+    return [Change(f"apt-get {verb} {' '.join(present + deps)}", reason)], "", plan
 
 
 def apply_remove(ctx: ApplyContext, plan: RemovePlan, *, lock_timeout: int) -> None:
     if not plan.present:
         return
     verb = "purge" if plan.purge else "remove"
-    ctx.progress(f"apt-get {verb} {' '.join(plan.present)}")
+    names = [*plan.present, *plan.orphans]
+    ctx.progress(f"apt-get {verb} {' '.join(names)}")
+    ctx.record({"event": "remove-packages", "packages": names, "purge": plan.purge})
     try:
-        ctx.check(apt_get(verb, *plan.present, lock_timeout=lock_timeout), what=f"apt-get {verb}",
-                  stream=True, timeout=lock_timeout + 900)
+        run_apt(ctx, verb, *names, what=f"apt-get {verb}", lock_timeout=lock_timeout, timeout=lock_timeout + 900)
     finally:
         ctx.invalidate(DPKG)
-    ctx.journal.append({"action": "remove", "packages": plan.present, "purge": plan.purge})
     ctx.gather(PackageState(p) for p in plan.present)
     left = [p for p in plan.present if ctx.facts.get(PackageState(p)).status[:2] in ("ii", "iF", "iU", "hi")]
     if left:

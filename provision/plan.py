@@ -4,6 +4,8 @@ did. Shared by every resource type, the engine and the reports."""
 from __future__ import annotations
 
 import difflib
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -94,7 +96,40 @@ class ResourcePlan(Generic[D]):
         return self.data
 
 
-def unified_diff(path: str, before: bytes | None, after: bytes | None) -> str:
+REDACTED = b"<redacted>"
+_ASSIGN = re.compile(rb"^(\s*(?:export\s+)?[A-Za-z0-9_.]+\s*=)")
+
+
+def never(line: bytes) -> bool:
+    return False
+
+
+def redact(data: bytes, keep: Callable[[bytes], bool] = never) -> bytes:
+    """A file that is not world-readable, as it may be shown (facts, diffs, JSON): blank lines and
+    the lines ``keep`` accepts (the ones this tool manages) as they are, ``KEY=<redacted>`` for
+    other assignments, ``<redacted>`` for anything else."""
+    out: list[bytes] = []
+    for line in data.splitlines(keepends=True):
+        body = line.rstrip(b"\r\n")
+        if not body.strip() or keep(body):
+            out.append(line)
+            continue
+        m = _ASSIGN.match(body)
+        out.append((m.group(1) if m else b"") + REDACTED + line[len(body):])
+    return b"".join(out)
+
+
+def world_readable(mode: int) -> bool:
+    return bool(mode & 0o004)
+
+
+def unified_diff(path: str, before: bytes | None, after: bytes | None, *, secret: bool = False,
+                 keep: Callable[[bytes], bool] = never) -> str:
+    """A unified diff; with ``secret`` (the file is not world-readable), lines other than the
+    ones ``keep`` accepts are redacted on both sides."""
+    if secret:
+        before = None if before is None else redact(before, keep)
+        after = None if after is None else redact(after, keep)
     a = (before or b"").decode("utf-8", "replace").splitlines(keepends=True)
     b = (after or b"").decode("utf-8", "replace").splitlines(keepends=True)
     for lines in (a, b):

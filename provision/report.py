@@ -30,6 +30,11 @@ class ConsoleReporter:
         self.stream = stream or sys.stderr
         self.colour = self.stream.isatty()
         self.lock = threading.Lock()
+        self.doing: dict[str, str] = {}  # host → the step it is on (for an interrupt's message)
+
+    def running(self) -> dict[str, str]:
+        with self.lock:
+            return dict(self.doing)
 
     def _emit(self, host: str, text: str) -> None:
         prefix = f"[{host}] " if self.multi else ""
@@ -54,6 +59,8 @@ class ConsoleReporter:
                          f"PID 1 {facts.pid1 or '?'}{wsl}")
 
     def progress(self, host: str, message: str) -> None:
+        with self.lock:
+            self.doing[host] = message
         if not self.quiet:
             self._emit(host, f"  … {message}")
 
@@ -62,6 +69,8 @@ class ConsoleReporter:
             self._emit(host, f"    | {line}")
 
     def resource_done(self, host: str, r: ResourceResult, mode: Mode) -> None:
+        with self.lock:
+            self.doing.pop(host, None)
         if self.quiet and r.status != Status.FAILED:
             return
         word = str(r.status) if mode == Mode.APPLY else _PLAN_WORD[r.status]
@@ -81,6 +90,8 @@ class ConsoleReporter:
         self._emit(host, "\n".join(lines))
 
     def host_done(self, host: str, result: HostResult, mode: Mode) -> None:
+        with self.lock:
+            self.doing.pop(host, None)
         verb = "changed" if mode == Mode.APPLY else "to change"
         status = Status.FAILED if result.failed else (Status.CHANGED if result.changed else Status.OK)
         summary = (f"{host}: {result.changed} {verb}, {result.count(Status.OK)} ok, "

@@ -16,7 +16,6 @@ See docs/extending.md for a worked example.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -31,7 +30,7 @@ from provision.plan import Outputs, ResourcePlan
 if TYPE_CHECKING:
     from provision.verify.checks import Check, CheckEnv
 
-STATE_DIR = "/var/lib/provision"
+from provision.journal import STATE_DIR
 
 S = TypeVar("S", bound="Spec")
 D = TypeVar("D")
@@ -41,10 +40,17 @@ Render = Callable[[str], str]  # template name → text, rendered with the run's
 
 
 def absolute_path(v: str) -> str:
-    """A spec field validator: ``field_validator("path")(absolute_path)``."""
+    """A spec field validator: ``field_validator("path")(absolute_path)``. An absolute path
+    without ``.`` or ``..`` parts, control characters or NUL, at most 4096 bytes; ``//``
+    becomes ``/``."""
     if not v.startswith("/"):
         raise ValueError("must be an absolute path")
-    return v
+    if len(v.encode()) > 4096 or any(ord(c) < 0x20 or c == "\x7f" for c in v):
+        raise ValueError("must be a path of at most 4096 bytes without control characters or NUL")
+    parts = [p for p in v.split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise ValueError("must not have '.' or '..' parts (write the path it means)")
+    return "/" + "/".join(parts) + ("/" if v.endswith("/") and parts else "")
 
 
 class Spec(BaseModel):
@@ -57,16 +63,26 @@ def _quiet(message: str) -> None:
     pass
 
 
+Record = Callable[[dict[str, object]], None]  # appends an entry to the run's journal on the target
+
+
 @dataclass
 class ApplyContext:
-    """What apply() may use: the connection, the facts (kept current), progress output, the journal."""
+    """What apply() may use: the connection, the facts (kept current), progress output, the run's
+    journal (``record``: written on the target as the run goes, for rollback)."""
 
     conn: Connection
     facts: Facts
     run_id: str
     progress: Callable[[str], None] = _quiet
     output: Stream | None = None  # streams long commands' output when verbose
-    journal: list[dict[str, object]] = field(default_factory=list)
+    recorded: list[dict[str, object]] = field(default_factory=list)
+    sink: Record | None = None
+
+    def record(self, entry: dict[str, object]) -> None:
+        self.recorded.append(entry)
+        if self.sink is not None:
+            self.sink(entry)
 
     def run(self, argv: Sequence[str], *, input: bytes | None = None, timeout: float | None = None,
             stream: bool = False) -> CommandResult:
@@ -99,9 +115,10 @@ class ApplyContext:
         before = self.facts.get(FileContent(path))
         backup = self.backup_path(path) if before.exists else None
         expect = hashlib.sha256(before.content).hexdigest() if before.exists else "-"
+        self.record({"event": "write", "path": path, "backup": backup, "created": not before.exists,
+                     "sha256": hashlib.sha256(data).hexdigest(), "mode": f"{mode:04o}",
+                     "owner": f"{uid}:{gid}"})
         self.conn.write_file(path, data, mode=mode, owner=f"{uid}:{gid}", backup=backup, expect=expect)
-        self.journal.append({"action": "write", "path": path, "backup": backup,
-                             "created": not before.exists, "time": time.time()})
         after = FileState(path, True, data, mode)
         after.uid, after.owner = (int(uid), before.owner) if str(uid).isdigit() else (before.uid, str(uid))
         after.gid, after.group = (int(gid), before.group) if str(gid).isdigit() else (before.gid, str(gid))
@@ -109,8 +126,8 @@ class ApplyContext:
 
     def remove_file(self, path: str) -> None:
         backup = self.backup_path(path)
+        self.record({"event": "remove", "path": path, "backup": backup})
         self.conn.remove_file(path, backup=backup)
-        self.journal.append({"action": "remove", "path": path, "backup": backup, "time": time.time()})
         self.facts.set(FileContent(path), FileState(path, exists=False))
 
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from provision.facts import Facts, FileContent
-from provision.plan import Change, unified_diff
+from provision.plan import Change, unified_diff, world_readable
 from provision.resource import ApplyContext
 
 _MODE = re.compile(r"^0?[0-7]{3,4}$")
@@ -40,19 +40,21 @@ def plan_whole_file(path: str, content: bytes | None, facts: Facts, *, mode: int
     if content is None:
         if not cur.exists:
             return [], f"{path} does not exist", None
-        return ([Change(f"remove {path}", "state: absent", unified_diff(path, cur.content, None))],
+        secret = not world_readable(cur.mode)
+        return ([Change(f"remove {path}", "state: absent", unified_diff(path, cur.content, None, secret=secret))],
                 "", FileWrite(path, None))
     want_mode = mode if mode is not None else (cur.mode if cur.exists else 0o644)
+    secret = not world_readable(want_mode) or (cur.exists and not world_readable(cur.mode))
     want_owner = owner or (cur.owner if cur.exists else "root")
     want_group = group or (cur.group if cur.exists else "root")
     write = FileWrite(path, content, want_mode, want_owner, want_group)
     if not cur.exists:
         return [Change(f"create {path}", f"it does not exist (mode {want_mode:04o}, {want_owner}:{want_group})",
-                       unified_diff(path, None, content))], "", write
+                       unified_diff(path, None, content, secret=secret))], "", write
     changes = []
     if cur.content != content:
         changes.append(Change(f"update {path}", "its content differs from the template",
-                              unified_diff(path, cur.content, content)))
+                              unified_diff(path, cur.content, content, secret=secret)))
     attrs = []
     if cur.mode != want_mode:
         attrs.append(f"mode {cur.mode:04o} → {want_mode:04o}")

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from provision.errors import ResourceError
+from provision.errors import ConnectError, ResourceError
 
 Stream = Callable[[str], None]
 
@@ -38,7 +38,8 @@ class CommandResult:
 
 
 # Atomic write on the target: temp file in the same directory, owner and mode set before the rename,
-# fsync, rename over the old file, fsync the directory. A backup copy is kept first when asked.
+# fsync, rename over the old file, fsync the directory. A backup copy is kept first when asked; a
+# temp file a killed run left behind is removed (writes happen under the target's lock).
 # The file is not replaced if it changed since it was read (sha256 given, or "-" for "did not exist").
 # Arguments: path mode owner:group backup-path-or-empty expected-sha256-or-empty; content on stdin.
 WRITE_SCRIPT = r"""
@@ -53,6 +54,7 @@ fi
 d=$(dirname "$p"); b=$(basename "$p")
 [ -d "$d" ] || mkdir -p -m 755 "$d"
 if [ -n "$backup" ] && [ -e "$p" ]; then mkdir -p -m 700 "$(dirname "$backup")"; cp -p "$p" "$backup"; fi
+for old in "$d/.$b.provision-"??????; do [ -f "$old" ] && rm -f "$old"; done  # left by a killed run
 tmp=$(mktemp "$d/.$b.provision-XXXXXX")
 trap 'rm -f "$tmp"' EXIT
 cat > "$tmp"
@@ -74,8 +76,30 @@ sync "$(dirname "$p")" 2>/dev/null || true
 """
 
 
+class Process(ABC):
+    """A command that keeps running while the caller talks to it (stdin, stdout): what holds a
+    target's lock and takes its run journal for the length of a run."""
+
+    @abstractmethod
+    def read_until(self, marker: bytes, timeout: float) -> bytes:
+        """Its output up to and including ``marker``; raises ConnectError when it ends first or
+        ``timeout`` passes."""
+
+    @abstractmethod
+    def send(self, data: bytes) -> None:
+        """Write to its stdin (raises ConnectError when it is gone)."""
+
+    @abstractmethod
+    def finish(self, timeout: float) -> int:
+        """Close its stdin and wait for it to exit; its exit status (-1 when it did not exit)."""
+
+    @abstractmethod
+    def stderr(self) -> str:
+        """What it wrote on stderr so far."""
+
+
 class Connection(ABC):
-    """A host. Subclasses implement ``_exec``; everything else is built on it."""
+    """A host. Subclasses implement ``_exec`` and ``_start``; everything else is built on them."""
 
     kind: str = "?"
 
@@ -87,9 +111,16 @@ class Connection(ABC):
               stream: Stream | None) -> CommandResult:
         """Run argv on the host with root privileges; stdin is ``input`` or empty (never a terminal)."""
 
+    def _start(self, argv: Sequence[str]) -> Process:
+        """Start argv on the host with root privileges, its stdin and stdout kept open."""
+        raise ConnectError(f"{self.label}: this kind of connection cannot keep a command running")
+
     def run(self, argv: Sequence[str], *, input: bytes | None = None, timeout: float | None = None,
             stream: Stream | None = None) -> CommandResult:
         return self._exec(list(argv), input=input, timeout=timeout, stream=stream)
+
+    def start(self, argv: Sequence[str]) -> Process:
+        return self._start(list(argv))
 
     def check(self, argv: Sequence[str], *, what: str, input: bytes | None = None,
               timeout: float | None = None, stream: Stream | None = None) -> CommandResult:

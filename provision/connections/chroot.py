@@ -12,8 +12,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from provision.connections.base import CommandResult, Connection, Stream
-from provision.connections.local import run_process
+from provision.connections.base import CommandResult, Connection, Process, Stream
+from provision.connections.local import PopenProcess, run_process
 from provision.errors import ConnectError
 
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -45,10 +45,15 @@ class ChrootConnection(Connection):
             raise ConnectError(f"{self.label}: not a root file system (no /proc directory in it)")
         self.root = str(path.resolve())
 
+    def _enter(self, argv: Sequence[str]) -> list[str]:
+        return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", _ENTER, "sh",
+                self.root, *argv]
+
     def _exec(self, argv: Sequence[str], *, input: bytes | None, timeout: float | None,
               stream: Stream | None) -> CommandResult:
-        full = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", _ENTER, "sh",
-                self.root, *argv]
-        result = run_process(full, input=input, timeout=timeout, stream=stream)
+        result = run_process(self._enter(argv), input=input, timeout=timeout, stream=stream)
         result.command = " ".join(argv)[:200]
         return result
+
+    def _start(self, argv: Sequence[str]) -> Process:
+        return PopenProcess(self._enter(argv))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import select
+import signal
 import subprocess
 import threading
+import time
 from collections.abc import Sequence
 
-from provision.connections.base import CommandResult, Connection, Stream, display
+from provision.connections.base import CommandResult, Connection, Process, Stream, display
 from provision.errors import ConnectError
 
 
@@ -21,6 +24,15 @@ def run_process(argv: Sequence[str], *, input: bytes | None, timeout: float | No
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
     except OSError as exc:
         return CommandResult(shown, 127, b"", f"{argv[0]}: {exc.strerror}".encode())
+    _track(proc, True)
+    try:
+        return _communicate(proc, shown, input=input, timeout=timeout, stream=stream)
+    finally:
+        _track(proc, False)
+
+
+def _communicate(proc: subprocess.Popen[bytes], shown: str, *, input: bytes | None, timeout: float | None,
+                 stream: Stream | None) -> CommandResult:
     if stream is None:
         try:
             out, err = proc.communicate(input, timeout=timeout)
@@ -33,7 +45,13 @@ def run_process(argv: Sequence[str], *, input: bytes | None, timeout: float | No
     assert proc.stdout is not None and proc.stderr is not None  # both are pipes (above)
     stderr = proc.stderr
     err_chunks: list[bytes] = []
-    reader = threading.Thread(target=lambda: err_chunks.append(stderr.read()), daemon=True)
+
+    def read_stderr() -> None:  # stderr is streamed too: apt says there why it waits
+        for raw in stderr:
+            err_chunks.append(raw)
+            stream(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
     if input is not None and proc.stdin is not None:
         proc.stdin.write(input)
@@ -59,6 +77,92 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
         pass
 
 
+# Commands started here that are still running: each in a session (process group) of its own, so
+# a Ctrl-C at the terminal does not reach apt; stopped on purpose only by stop_children().
+_RUNNING: set[subprocess.Popen[bytes]] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def _track(proc: subprocess.Popen[bytes], on: bool) -> None:
+    with _RUNNING_LOCK:
+        (_RUNNING.add if on else _RUNNING.discard)(proc)
+
+
+def stop_children(sig: int = signal.SIGTERM) -> int:
+    """Send ``sig`` to every command still running from here (their whole process groups)."""
+    with _RUNNING_LOCK:
+        procs = [p for p in _RUNNING if p.poll() is None]
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+    return len(procs)
+
+
+class PopenProcess(Process):
+    """A long-running local command (local and chroot targets)."""
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        try:
+            self.proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, start_new_session=True)
+        except OSError as exc:
+            raise ConnectError(f"cannot start {argv[0]}: {exc.strerror}") from None
+        _track(self.proc, True)
+        self._buf = b""
+        self._err: list[bytes] = []
+        stderr = self.proc.stderr
+        assert stderr is not None
+        self._err_reader = threading.Thread(target=lambda: self._err.append(stderr.read()), daemon=True)
+        self._err_reader.start()
+
+    def read_until(self, marker: bytes, timeout: float) -> bytes:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while marker not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ConnectError(f"no answer within {timeout:.0f}s")
+            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise ConnectError(f"the command ended (exit {self.proc.wait()}): "
+                                       f"{self.stderr().strip()[-300:] or 'no output'}")
+                self._buf += chunk
+        cut = self._buf.index(marker) + len(marker)
+        out, self._buf = self._buf[:cut], self._buf[cut:]
+        return out
+
+    def send(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            raise ConnectError("the command ended before its input was sent") from None
+
+    def finish(self, timeout: float) -> int:
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill(self.proc)
+            rc = -1
+        self._err_reader.join(timeout=5)
+        _track(self.proc, False)
+        return rc
+
+    def stderr(self) -> str:
+        return b"".join(self._err).decode("utf-8", "replace")
+
+
 class LocalConnection(Connection):
     kind = "local"
 
@@ -74,3 +178,6 @@ class LocalConnection(Connection):
     def _exec(self, argv: Sequence[str], *, input: bytes | None, timeout: float | None,
               stream: Stream | None) -> CommandResult:
         return run_process(self._prefix + list(argv), input=input, timeout=timeout, stream=stream)
+
+    def _start(self, argv: Sequence[str]) -> Process:
+        return PopenProcess(self._prefix + list(argv))

@@ -7,8 +7,13 @@
   accepted (``--accept-new-host-keys``, or ``StrictHostKeyChecking accept-new`` in ssh_config),
   which records it; a changed key is always refused. Nothing is ever accepted silently.
 - Not root on the host: commands run through sudo. Passwordless sudo is found with one
-  ``sudo -n true``; otherwise the password (``--ask-become-pass``) travels on the command's stdin
-  (``sudo -k -S -p ''``), never in a command line, a log, an error message or JSON.
+  ``sudo -n true``; otherwise each command runs as ``sudo -k -S -p <random prompt>`` and the
+  password (``--ask-become-pass``) is sent only when that prompt appears on stderr; a ready line
+  printed by the command's wrapper says sudo let it run without asking (NOPASSWD for that
+  command), so the password never becomes a command's input. It is never in a command line, a
+  log, an error message or JSON.
+- ProxyJump ``a,b``: through ``a`` to ``b``, through ``b`` to the host. Each hop is a plain
+  transport (a direct-tcpip channel, as its own ssh_config user): no command runs on it, no sudo.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import base64
 import getpass
 import hashlib
 import os
+import secrets
 import shlex
 import socket
 import threading
@@ -28,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import paramiko
 
-from provision.connections.base import CommandResult, Connection, Stream, display
+from provision.connections.base import CommandResult, Connection, Process, Stream, display
 from provision.errors import BecomeError, ConnectError
 
 if TYPE_CHECKING:
@@ -114,7 +120,10 @@ def _first(value: object) -> str | None:
 class SshConnection(Connection):
     kind = "ssh"
 
-    def __init__(self, target: Target, options: SshOptions | None = None, *, _depth: int = 0) -> None:
+    def __init__(self, target: Target, options: SshOptions | None = None, *, _depth: int = 0,
+                 _via: SshConnection | None = None, _hop: bool = False) -> None:
+        """``_via``: the jump host this connection goes through; ``_hop``: this is a jump host
+        itself, a plain transport (no sudo, no command of ours runs on it)."""
         super().__init__(target.name)
         self.options = options or SshOptions()
         cfg = self.options.config().lookup(target.ssh_host)
@@ -136,11 +145,13 @@ class SshConnection(Connection):
         self.timeout = float(timeout)
         self.sessions = 0  # command round trips made (for the docs' claim and its test)
         self._policy = _HostKeyPolicy(self.known_hosts, accept_new)
-        self._jump: SshConnection | None = None
+        self._hops: list[SshConnection] = []  # the ProxyJump chain this connection goes through
         self._sudo: list[str] = []
         self._password: bytes | None = None
-        self._client = self._connect(cfg, _depth)
-        if self.user != "root":
+        self._prompt = f"[provision sudo {secrets.token_hex(8)}] password: ".encode()
+        self._ready = f"provision-ready-{secrets.token_hex(8)}".encode()
+        self._client = self._connect(cfg, _depth, _via)
+        if self.user != "root" and not _hop:
             try:
                 self._become()
             except BaseException:
@@ -149,30 +160,39 @@ class SshConnection(Connection):
 
     # ------------------------------------------------------------------ connecting
 
-    def _sock(self, cfg: paramiko.SSHConfigDict, depth: int) -> paramiko.Channel | paramiko.ProxyCommand | None:
+    def _tunnel(self, via: SshConnection) -> paramiko.Channel:
+        transport = via._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise ConnectError(f"jump host {via.label}: the connection was lost")
+        try:
+            return transport.open_channel("direct-tcpip", (self.hostname, self.port), ("127.0.0.1", 0),
+                                          timeout=self.timeout)
+        except (paramiko.SSHException, OSError) as exc:
+            raise ConnectError(f"jump host {via.label} cannot reach {self.hostname}:{self.port}: {exc}") from None
+
+    def _sock(self, cfg: paramiko.SSHConfigDict, depth: int,
+              via: SshConnection | None) -> paramiko.Channel | paramiko.ProxyCommand | None:
+        if via is not None:
+            return self._tunnel(via)
         jump = _first(cfg.get("proxyjump"))
         if jump and jump.lower() != "none":
             if depth > 4:
                 raise ConnectError("ProxyJump chain is too long (a loop?)")
             from provision.targets import parse_spec
 
-            hop = parse_spec(jump.split(",")[0])
-            self._jump = SshConnection(hop, self.options, _depth=depth + 1)
-            transport = self._jump._client.get_transport()
-            if transport is None:
-                raise ConnectError(f"jump host {jump}: the connection was lost")
-            try:
-                return transport.open_channel(
-                    "direct-tcpip", (self.hostname, self.port), ("127.0.0.1", 0), timeout=self.timeout)
-            except (paramiko.SSHException, OSError) as exc:
-                raise ConnectError(f"jump host {jump} cannot reach {self.hostname}:{self.port}: "
-                                   f"{exc}") from None
+            prev: SshConnection | None = None
+            for spec in jump.split(","):  # a,b: through a to b, through b to here (as OpenSSH does)
+                prev = SshConnection(parse_spec(spec.strip()), self.options, _depth=depth + 1, _via=prev,
+                                     _hop=True)
+                self._hops.append(prev)
+            assert prev is not None
+            return self._tunnel(prev)
         command = _first(cfg.get("proxycommand"))
         if command and command.lower() != "none":
             return paramiko.ProxyCommand(command)
         return None
 
-    def _connect(self, cfg: paramiko.SSHConfigDict, depth: int) -> paramiko.SSHClient:
+    def _connect(self, cfg: paramiko.SSHConfigDict, depth: int, via: SshConnection | None) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
         where = f"{self.user}@{self.hostname}:{self.port}"
         try:
@@ -186,7 +206,7 @@ class SshConnection(Connection):
                            key_filename=self.key_files or None,  # type: ignore[arg-type]  # a list works
                            look_for_keys=not self.key_files,
                            allow_agent=True, timeout=self.timeout, banner_timeout=self.timeout,
-                           auth_timeout=self.timeout, sock=self._sock(cfg, depth))
+                           auth_timeout=self.timeout, sock=self._sock(cfg, depth, via))
         except UnknownHostKey as exc:
             client.close()
             raise ConnectError(
@@ -222,7 +242,9 @@ class SshConnection(Connection):
         return client
 
     def _become(self) -> None:
-        """Find how to be root: passwordless sudo, or sudo with the password on stdin."""
+        """Find how to be root: passwordless sudo, or sudo with the password, sent only when sudo
+        asks for it (its prompt, a random one, seen on stderr): a command sudo lets run without a
+        password never gets the password as its input."""
         probe = self._raw(shlex.join(["sudo", "-n", "true"]), None, self.timeout + 15, None)
         if probe.ok:
             self._sudo = ["sudo", "-n", "--"]
@@ -233,24 +255,29 @@ class SshConnection(Connection):
             raise BecomeError(f"{self.user} needs a password for sudo: run with "
                                "--ask-become-pass (or log in as root, or allow NOPASSWD sudo)")
         self._password = self.options.become_password.encode() + b"\n"
-        check = self._raw("sudo -k -S -p '' -- true", self._password, self.timeout + 30, None)
-        if not check.ok:
+        self._sudo = ["sudo", "-k", "-S", "-p", self._prompt.decode(), "--", "sh", "-c",
+                      'printf "%s\\n" "$0" >&2; exec "$@"', self._ready.decode()]
+        try:
+            check = self._raw(shlex.join([*self._sudo, "true"]), None, self.timeout + 30, None, asks=True)
+        except BecomeError:
+            check = None
+        if check is None or not check.ok:
             self._password = None
             raise BecomeError(f"sudo did not accept the password for {self.user} "
-                               f"(or {self.user} may not use sudo here)")
-        self._sudo = ["sudo", "-k", "-S", "-p", "", "--"]
+                              f"(or {self.user} may not use sudo here)")
 
     # ------------------------------------------------------------------ running
 
     def _exec(self, argv: Sequence[str], *, input: bytes | None, timeout: float | None,
               stream: Stream | None) -> CommandResult:
-        command = shlex.join([*self._sudo, *argv])
-        data = input
-        if self._password is not None:
-            data = self._password + (input or b"")
-        result = self._raw(command, data, timeout, stream)
+        result = self._raw(shlex.join([*self._sudo, *argv]), input, timeout, stream,
+                           asks=self._password is not None)
         result.command = display(argv)
         return result
+
+    def _start(self, argv: Sequence[str]) -> Process:
+        chan, err = self._open(shlex.join([*self._sudo, *argv]), asks=self._password is not None)
+        return SshProcess(chan, err)
 
     def run_unprivileged(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
         """A plain command as the login user, in a new session: what a user's `ssh host cmd` sees."""
@@ -258,8 +285,9 @@ class SshConnection(Connection):
         result.command = display(argv)
         return result
 
-    def _raw(self, command: str, data: bytes | None, timeout: float | None,
-             stream: Stream | None) -> CommandResult:
+    def _open(self, command: str, *, asks: bool = False) -> tuple[paramiko.Channel, list[bytes]]:
+        """A channel running ``command``; with ``asks``, sudo's password handshake is done on it
+        (returns the stderr that came after it)."""
         transport = self._client.get_transport()
         if transport is None or not transport.is_active():
             raise ConnectError("the SSH connection was lost")
@@ -268,12 +296,53 @@ class SshConnection(Connection):
         except (paramiko.SSHException, OSError) as exc:
             raise ConnectError(f"cannot open an SSH session: {exc}") from None
         self.sessions += 1
-        out: list[bytes] = []
-        err: list[bytes] = []
-        deadline = time.monotonic() + timeout if timeout else None
         try:
             chan.settimeout(1.0)
             chan.exec_command(command)
+            err = self._handshake(chan) if asks else []
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            chan.close()
+            raise ConnectError(f"the SSH connection failed during a command: {exc}") from None
+        except BaseException:
+            chan.close()
+            raise
+        return chan, err
+
+    def _handshake(self, chan: paramiko.Channel) -> list[bytes]:
+        """Wait until sudo asks for the password (send it) or lets the command run (its ready
+        line); a second prompt means the password was refused."""
+        buf, sent = b"", False
+        deadline = time.monotonic() + self.timeout + 30
+        while True:
+            if self._ready + b"\n" in buf:
+                before, _, after = buf.partition(self._ready + b"\n")
+                return [after] if after else []
+            if self._prompt in buf:
+                if sent or self._password is None:
+                    raise BecomeError(f"sudo did not accept the password for {self.user}")
+                buf = buf.replace(self._prompt, b"", 1)
+                chan.sendall(self._password)
+                sent = True
+                continue
+            try:
+                chunk = chan.recv_stderr(4096)
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise ConnectError("sudo neither asked for a password nor ran the command") from None
+                continue
+            if not chunk:
+                raise BecomeError(f"sudo refused to run the command for {self.user}: "
+                                  f"{buf.decode('utf-8', 'replace').strip()[-200:] or 'no reason given'}")
+            buf += chunk
+
+    def _raw(self, command: str, data: bytes | None, timeout: float | None,
+             stream: Stream | None, *, asks: bool = False) -> CommandResult:
+        chan, early_err = self._open(command, asks=asks)
+        out: list[bytes] = []
+        err: list[bytes] = list(early_err)
+        deadline = time.monotonic() + timeout if timeout else None
+        transport = self._client.get_transport()
+        try:
             feed_errors: list[BaseException] = []
             writer = threading.Thread(target=self._feed, args=(chan, data, feed_errors), daemon=True)
             writer.start()
@@ -288,7 +357,7 @@ class SshConnection(Connection):
                         chan.close()
                         return CommandResult(command, 124, b"".join(out),
                                              b"".join(err) + f"\ntimed out after {timeout:.0f}s".encode())
-                    if not transport.is_active():
+                    if transport is None or not transport.is_active():
                         raise ConnectError("the SSH connection was lost") from None
                     continue
                 if not chunk:
@@ -352,5 +421,57 @@ class SshConnection(Connection):
     def close(self) -> None:
         self._password = None
         self._client.close()
-        if self._jump is not None:
-            self._jump.close()
+        for hop in reversed(self._hops):
+            hop.close()
+
+
+class SshProcess(Process):
+    """A long-running command on an SSH channel."""
+
+    def __init__(self, chan: paramiko.Channel, early_err: list[bytes]) -> None:
+        self.chan = chan
+        self._buf = b""
+        self._err = list(early_err)
+        self._reader = threading.Thread(target=SshConnection._drain_stderr, args=(chan, self._err), daemon=True)
+        self._reader.start()
+
+    def read_until(self, marker: bytes, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while marker not in self._buf:
+            if time.monotonic() > deadline:
+                raise ConnectError(f"no answer within {timeout:.0f}s")
+            try:
+                chunk = self.chan.recv(65536)
+            except TimeoutError:
+                continue
+            except (paramiko.SSHException, OSError) as exc:
+                raise ConnectError(f"the SSH connection failed: {exc}") from None
+            if not chunk:
+                status = self.chan.recv_exit_status() if self.chan.exit_status_ready() else -1
+                raise ConnectError(f"the command ended (exit {status}): "
+                                   f"{self.stderr().strip()[-300:] or 'no output'}")
+            self._buf += chunk
+        cut = self._buf.index(marker) + len(marker)
+        out, self._buf = self._buf[:cut], self._buf[cut:]
+        return out
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.chan.sendall(data)
+        except (paramiko.SSHException, OSError) as exc:
+            raise ConnectError(f"the SSH connection failed: {exc}") from None
+
+    def finish(self, timeout: float) -> int:
+        try:
+            self.chan.shutdown_write()
+            if not self.chan.status_event.wait(timeout):
+                return -1
+            return self.chan.recv_exit_status()
+        except (paramiko.SSHException, OSError):
+            return -1
+        finally:
+            self._reader.join(timeout=5)
+            self.chan.close()
+
+    def stderr(self) -> str:
+        return b"".join(self._err).decode("utf-8", "replace")

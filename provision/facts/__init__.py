@@ -15,8 +15,8 @@ from provision.facts.base import APT_LISTS, DPKG, Fact, Facts, Section, to_json
 from provision.facts.batch import gather
 from provision.facts.files import FileContent, FileState
 from provision.facts.host import HOST, Host, HostFacts, OsRelease, WslFacts, version_tuple
-from provision.facts.packages import AptLists, Candidate, ListsAge, PackageState, PackageStatus, Removal
+from provision.facts.packages import AptLists, Candidate, DpkgAudit, ListsAge, PackageState, PackageStatus, Removal
 
-__all__ = ["APT_LISTS", "DPKG", "HOST", "AptLists", "Candidate", "Fact", "Facts", "FileContent",
+__all__ = ["APT_LISTS", "DPKG", "HOST", "AptLists", "Candidate", "DpkgAudit", "Fact", "Facts", "FileContent",
            "FileState", "Host", "HostFacts", "ListsAge", "OsRelease", "PackageState", "PackageStatus",
            "Removal", "Section", "WslFacts", "gather", "to_json", "version_tuple"]

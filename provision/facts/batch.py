@@ -34,13 +34,14 @@ def sections(facts: Sequence[Fact[Any]]) -> list[Section]:
     return out
 
 
-def script(parts: Sequence[Section], token: str) -> str:
+def script(parts: Sequence[Section], token: str, end: str = "exit 0") -> str:
+    """The script; ``end`` is its last line (the held session of an apply goes on after it)."""
     lines = ["set +e", "LC_ALL=C; export LC_ALL"]
     for i, part in enumerate(parts):
         lines.append(f"printf '\\n{MARK}{token}:{i}\\n'")
         lines.append(part.command.strip("\n"))
     lines.append(f"printf '\\n{MARK}{token}:end\\n'")
-    lines.append("exit 0")
+    lines.append(end)
     return "\n".join(lines) + "\n"
 
 

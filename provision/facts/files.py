@@ -7,7 +7,8 @@ import shlex
 from dataclasses import dataclass
 
 from provision.errors import FactError
-from provision.facts.base import Fact
+from provision.facts.base import Fact, JsonValue, to_json
+from provision.plan import redact, world_readable
 
 
 @dataclass
@@ -48,6 +49,15 @@ class FileContent(Fact[FileState]):
 
     def describe(self) -> str:
         return f"file {self.path}"
+
+    def to_json(self, value: FileState) -> JsonValue:
+        """Its JSON; a file that is not world-readable has every line redacted (it may hold
+        secrets: facts output never carries them)."""
+        shown = to_json(value)
+        if value.exists and not world_readable(value.mode):
+            shown["content"] = redact(value.content).decode("utf-8", "replace")
+            shown["redacted"] = True
+        return shown
 
     def summarize(self, value: FileState) -> str:
         if not value.exists:

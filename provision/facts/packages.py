@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 from provision.errors import FactError
@@ -113,6 +113,25 @@ def parse_candidates(lines: list[str]) -> dict[str, str | None]:
     return out
 
 
+@dataclass(frozen=True)
+class DpkgAudit(Fact[list[str]]):
+    """What an interrupted dpkg left: ``dpkg --audit``'s report and pending updates (apt then
+    refuses with "dpkg was interrupted, you must manually run 'dpkg --configure -a'"). Empty when
+    dpkg is consistent."""
+
+    topics: ClassVar[frozenset[str]] = frozenset({DPKG})
+
+    def command(self) -> str:
+        return ("dpkg --audit 2>&1 | head -n 20; n=$(ls -A /var/lib/dpkg/updates 2>/dev/null | wc -l); "
+                "[ \"$n\" -gt 0 ] && echo \"dpkg was interrupted ($n pending update file(s))\"; true")
+
+    def parse(self, lines: list[str]) -> list[str]:
+        return [ln.rstrip() for ln in lines if ln.strip()]
+
+    def describe(self) -> str:
+        return "dpkg audit"
+
+
 @dataclass
 class ListsAge:
     mtime: int | None  # newest *_Packages list, epoch seconds; None = no lists at all
@@ -148,24 +167,48 @@ class AptLists(Fact[ListsAge]):
         return "none" if value.age is None else f"{value.age // 3600}h old"
 
 
+@dataclass
+class RemovalSim:
+    removes: list[str] = field(default_factory=list)  # what apt-get remove would remove
+    orphans: list[str] = field(default_factory=list)  # what it pulled in that nothing else needs then
+
+
+_REMOVAL = r"""
+inst=""
+for p in @NAMES@; do
+  dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^[ihr][iUFHWt]' && inst="$inst $p"
+done
+if [ -n "$inst" ]; then
+  sim() { apt-get -s -o Debug::NoLocking=1 "$@" 2>/dev/null | sed -n "s/^Remv \([^ ]*\).*/$1 \1/p"; }
+  sim remove $inst
+  sim autoremove
+  apt-get -s -o Debug::NoLocking=1 remove --autoremove $inst 2>/dev/null | sed -n 's/^Remv \([^ ]*\).*/with \1/p'
+fi
+"""
+
+
 @dataclass(frozen=True)
-class Removal(Fact[list[str]]):
-    """What ``apt-get remove`` of the installed ones of ``packages`` would remove (simulated, no
-    lock taken); empty when none of them is installed."""
+class Removal(Fact[RemovalSim]):
+    """What ``apt-get remove`` of the installed ones of ``packages`` would remove, and which of
+    the packages they pulled in nothing else would need then (simulated, no lock taken; the
+    packages apt would autoremove already are not counted); empty when none is installed."""
 
     packages: tuple[str, ...]
 
     topics: ClassVar[frozenset[str]] = frozenset({DPKG, APT_LISTS})
 
     def command(self) -> str:
-        names = check_names(self.packages)
-        return (f'inst=""\nfor p in {names}; do dpkg-query -W -f=\'${{db:Status-Abbrev}}\' "$p" '
-                "2>/dev/null | grep -q '^[ihr][iUFHWt]' && inst=\"$inst $p\"; done\n"
-                '[ -n "$inst" ] && apt-get -s -o Debug::NoLocking=1 remove $inst 2>/dev/null '
-                "| sed -n 's/^Remv \\([^ ]*\\).*/\\1/p'")
+        return _REMOVAL.replace("@NAMES@", check_names(self.packages))
 
-    def parse(self, lines: list[str]) -> list[str]:
-        return [ln.strip() for ln in lines if ln.strip()]
+    def parse(self, lines: list[str]) -> RemovalSim:
+        found: dict[str, list[str]] = {"remove": [], "autoremove": [], "with": []}
+        for line in lines:
+            kind, _, name = line.strip().partition(" ")
+            if kind in found and name:
+                found[kind].append(name)
+        removes = found["remove"]
+        orphans = [p for p in found["with"] if p not in removes and p not in found["autoremove"]]
+        return RemovalSim(removes, orphans)
 
     def describe(self) -> str:
         return f"removal of {shlex.join(self.packages)}"

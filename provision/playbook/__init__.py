@@ -204,6 +204,8 @@ def _load_file(path: Path, vars_: dict[str, Any], decls: list[Decl], dirs: list[
     if not isinstance(imports, list) or not all(isinstance(i, str) for i in imports):
         raise src.error(("imports",), "must be a list of playbook names or paths")
     for i, ref in enumerate(imports):
+        if "/" in ref and not ref.endswith((".yml", ".yaml")):
+            raise src.error(("imports", i), "imports are built-in playbook names or .yml/.yaml files")
         child = path.parent / ref if ("/" in ref or ref.endswith((".yml", ".yaml"))) else None
         try:
             target = child if child is not None and child.is_file() else resolve(ref)
@@ -379,7 +381,8 @@ def first_error(exc: ValidationError, deferred: set[str], allowed: list[str],
         else:
             msg = err["msg"].removeprefix("Value error, ")
             if "input" in err and etype != "value_error" and not isinstance(err["input"], dict):
-                msg += f" (got {err['input']!r})"
+                got = repr(err["input"])
+                msg += f" (got {got if len(got) <= 80 else got[:79] + '…'})"
         return error(loc, msg)
     return None
 

@@ -26,7 +26,7 @@ _PKG = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 
 
 class AptSpec(Spec):
-    packages: list[str] = Field(description="Debian package names (at least one).")
+    packages: list[str] = Field(max_length=1000, description="Debian package names (at least one).")
     state: Literal["present", "absent"] = Field("present", description="Installed, or removed.")
     no_install_recommends: bool = Field(True, description="Install without the Recommends of the "
                                         "packages (apt-get --no-install-recommends).")
@@ -39,6 +39,9 @@ class AptSpec(Spec):
     purge: bool = Field(False, description="With state: absent, remove configuration files too.")
     allow_extra_removals: bool = Field(False, description="With state: absent, let apt also remove "
                                        "the packages that depend on these (listed in the plan).")
+    remove_orphans: bool = Field(True, description="With state: absent, also remove the packages these "
+                                 "pulled in that nothing else needs then (listed in the plan; never a "
+                                 "package apt would autoremove already).")
 
     @field_validator("packages")
     @classmethod
@@ -80,7 +83,8 @@ class Apt(Resource[AptSpec, AptData]):
                 cache_max_age=s.cache_max_age)
         else:
             changes, reason, data = packaging.plan_remove(s.packages, facts, purge=s.purge,
-                                                          allow_extra=s.allow_extra_removals)
+                                                          allow_extra=s.allow_extra_removals,
+                                                          orphans=s.remove_orphans)
         return ResourcePlan(changes, reason, data=data)
 
     def apply(self, plan: ResourcePlan[AptData], ctx: ApplyContext) -> Outputs:

@@ -22,14 +22,14 @@ from pydantic import Field, field_validator, model_validator
 from provision.errors import ResourceError
 from provision.facts import HOST, Fact, Facts, FileContent
 from provision.formats import pamenv
-from provision.plan import Change, Outputs, ResourcePlan, unified_diff
+from provision.plan import Change, Outputs, ResourcePlan, unified_diff, world_readable
 from provision.resource import ApplyContext, Resource, Spec, absolute_path
 from provision.verify.checks import Check, CheckEnv, Probe, env_value, java_home_checks, read_file
 
 
 class EnvFileSpec(Spec):
     path: str = Field("/etc/environment", description="The file (read by pam_env).")
-    set: dict[str, str] = Field({}, description="KEY: value pairs to set.")
+    set: dict[str, str] = Field({}, max_length=1000, description="KEY: value pairs to set (at most 1000).")
     template: str | None = Field(None, description="A template rendering KEY=\"value\" lines, merged "
                                  "with set (e.g. environment.j2).")
     state: Literal["present", "absent"] = Field("present", description="Set the keys, or remove the "
@@ -53,15 +53,19 @@ class EnvFileSpec(Spec):
         return self
 
 
-def _reader_notes(path: str, data: bytes) -> list[str]:
+def _reader_notes(path: str, data: bytes, secret: bool) -> list[str]:
     """What pam_env makes of the lines we do not manage: where it stops, what it ignores, and where
-    Debian 13's pam_env (1.7) reads the file differently."""
+    Debian 13's pam_env (1.7) reads the file differently (without values when the file is secret)."""
     d = pamenv.diagnose(data)
-    notes = [f"{path}:{no}: pam_env ignores this line: {why}" for no, why in d.ignored]
+    notes = [f"{path}:{no}: pam_env ignores this line" + ("" if secret else f": {why}") for no, why in d.ignored]
     if d.stop:
         notes.append(f"{path}:{d.stop_line}: pam_env stops reading here ({d.stop}): this line and every "
                      "line after it are ignored")
-    notes += [f"{path}: pam_env 1.7 (Debian 13) reads {diff}" for diff in d.differs17]
+    if secret and d.differs17:
+        keys = ", ".join(diff.split(":", 1)[0] for diff in d.differs17)
+        notes.append(f"{path}: pam_env 1.7 (Debian 13) reads {keys} differently")
+    elif d.differs17:
+        notes += [f"{path}: pam_env 1.7 (Debian 13) reads {diff}" for diff in d.differs17]
     return notes
 
 
@@ -104,6 +108,8 @@ class EnvFile(Resource[EnvFileSpec, bytes]):
                                         + (f" ({e.problem})" if e.problem else ""))
             if reading.stop:
                 raise ResourceError(f"template {s.template} line {reading.stop_line}: {reading.stop}")
+        if len(wanted) > 1000:
+            raise ResourceError(f"{s.path}: {len(wanted)} keys; at most 1000 are managed in one file")
         for key, value in wanted.items():
             problem = pamenv.check_key(key) or pamenv.check_value(key, value)
             if problem:
@@ -118,6 +124,11 @@ class EnvFile(Resource[EnvFileSpec, bytes]):
         wanted = self.wanted()
         cur = facts.get(FileContent(s.path))
         before = cur.content if cur.exists else b""
+        secret = cur.exists and not world_readable(cur.mode)  # other lines may be secrets: not shown
+
+        def ours(line: bytes) -> bool:
+            key = line.lstrip(b" \t").removeprefix(b"export ").split(b"=", 1)[0].decode("latin-1")
+            return line.strip() == pamenv.MARKER or key in wanted
         if s.state == "present":
             try:
                 after, actions = pamenv.set_keys(before, wanted)
@@ -130,17 +141,19 @@ class EnvFile(Resource[EnvFileSpec, bytes]):
             if after == before:
                 where = {e.key: e.line_no for e in pamenv.read(before).entries if e.kind == "assign"}
                 reason = "; ".join(f"{k} is already {v} (line {where.get(k)})" for k, v in wanted.items())
-                return ResourcePlan([], reason, notes=_reader_notes(s.path, after))
+                return ResourcePlan([], reason, notes=_reader_notes(s.path, after, secret))
             change = Change(f"set {', '.join(wanted)} in {s.path}", "; ".join(actions),
-                            unified_diff(s.path, cur.content if cur.exists else None, after))
-            notes = _notes(s.path, list(wanted), facts.get(HOST).wsl.version) + _reader_notes(s.path, after)
+                            unified_diff(s.path, cur.content if cur.exists else None, after, secret=secret,
+                                         keep=ours))
+            notes = _notes(s.path, list(wanted), facts.get(HOST).wsl.version) + \
+                _reader_notes(s.path, after, secret)
             return ResourcePlan([change], notes=notes, data=after)
         after, actions, notes = pamenv.unset_keys(before, dict(wanted))
         if after == before:
             return ResourcePlan([], "; ".join(notes) or f"{', '.join(wanted)}: no line written by provision "
                                 f"in {s.path}")
         change = Change(f"remove {', '.join(wanted)} from {s.path}", "; ".join(actions),
-                        unified_diff(s.path, before, after))
+                        unified_diff(s.path, before, after, secret=secret, keep=ours))
         return ResourcePlan([change], notes=notes, data=after)
 
     def apply(self, plan: ResourcePlan[bytes], ctx: ApplyContext) -> Outputs:

@@ -8,7 +8,8 @@ contain ``bin/java`` and ``bin/javac``. ``default: true`` makes this JDK's tools
 update-alternatives when another JDK outranks it (a newer JDK installed later wins auto mode).
 ``state: absent`` removes every installed ``openjdk-<v>-*`` flavour (jdk, jdk-headless, jre,
 jre-headless), after simulating the removal: if apt would take other packages along, it refuses
-unless ``allow_extra_removals: true``.
+unless ``allow_extra_removals: true``; the packages the JDK pulled in that nothing else needs go
+with it, and with ``purge`` (the default) its configuration files too.
 """
 
 from __future__ import annotations
@@ -191,6 +192,8 @@ class JdkSpec(Spec):
     lock_timeout: int = Field(300, ge=0, description="Seconds to wait for the dpkg lock.")
     allow_extra_removals: bool = Field(False, description="With state: absent, let apt also remove "
                                        "the packages that depend on the JDK.")
+    purge: bool = Field(True, description="With state: absent, remove the JDK's configuration files "
+                        "too (/etc/java-<v>-openjdk), so nothing of it is left.")
 
 
 @dataclass
@@ -275,7 +278,7 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
         arch = facts.get(HOST).arch
         if s.state == "absent":
             changes, reason, removal = packaging.plan_remove(
-                jdk_packages(s.version), facts, purge=False, allow_extra=s.allow_extra_removals)
+                jdk_packages(s.version), facts, purge=s.purge, allow_extra=s.allow_extra_removals)
             home = jdk.home or predicted_home(s.version, arch)
             return ResourcePlan(changes, reason or f"JDK {s.version} is not installed",
                                 outputs=outputs_for(jdk, home), data=JdkPlan(remove=removal))
@@ -340,8 +343,8 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
                 ctx.progress(f"making JDK {s.version} the default ({describe_off(off)})")
                 script = "set -e\n" + "\n".join(
                     f"update-alternatives --set {shlex.quote(a.name)} {shlex.quote(a.path)}" for a in off)
+                ctx.record({"event": "alternatives", "previous": {a.name: a.current for a in off}})
                 ctx.check(["sh", "-c", script], what="update-alternatives --set")
-                ctx.journal.append({"action": "alternatives", "previous": {a.name: a.current for a in off}})
                 ctx.invalidate(DPKG)
                 jdk = ctx.fresh(JdkInstall(s.version))
                 still = [a for a in off_default(jdk) if a.name in ("java", "javac")]

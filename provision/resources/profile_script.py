@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from provision.facts import HOST, Fact, Facts, FileContent
 from provision.plan import Outputs, ResourcePlan
-from provision.resource import ApplyContext, Resource, Spec
+from provision.resource import ApplyContext, Resource, Spec, absolute_path
 from provision.verify.checks import Check, CheckEnv, whole_file
 from provision.wholefile import FileWrite, apply_whole_file, plan_whole_file
 
@@ -36,9 +36,7 @@ class ProfileScriptSpec(Spec):
     @field_validator("directory")
     @classmethod
     def _abs(cls, v: str) -> str:
-        if not v.startswith("/"):
-            raise ValueError("must be an absolute path")
-        return v.rstrip("/")
+        return absolute_path(v).rstrip("/") or "/"
 
 
 class ProfileScript(Resource[ProfileScriptSpec, FileWrite]):

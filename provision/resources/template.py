@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from provision.facts import Fact, Facts, FileContent
 from provision.plan import Outputs, ResourcePlan
-from provision.resource import ApplyContext, Resource, Spec
+from provision.resource import ApplyContext, Resource, Spec, absolute_path
 from provision.verify.checks import Check, CheckEnv, whole_file
 from provision.wholefile import FileWrite, apply_whole_file, parse_mode, plan_whole_file
 
@@ -27,9 +27,9 @@ class TemplateSpec(Spec):
     @field_validator("dest")
     @classmethod
     def _abs(cls, v: str) -> str:
-        if not v.startswith("/") or v.endswith("/"):
+        if v.endswith("/"):
             raise ValueError("must be an absolute file path")
-        return v
+        return absolute_path(v)
 
     @field_validator("mode")
     @classmethod

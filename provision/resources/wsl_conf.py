@@ -35,7 +35,7 @@ from provision import packaging, wsl
 from provision.errors import ResourceError
 from provision.facts import HOST, Fact, Facts, FileContent, PackageState
 from provision.formats import wslconf, wslconf_edit
-from provision.plan import Change, Outputs, ResourcePlan, Restart, unified_diff
+from provision.plan import Change, Outputs, ResourcePlan, Restart, unified_diff, world_readable
 from provision.resource import ApplyContext, Resource, Spec, absolute_path
 from provision.verify.checks import Check, CheckEnv, Probe, first_line, package_installed, read_file
 
@@ -44,8 +44,8 @@ SYSTEMD_PACKAGES = ["systemd-sysv"]
 
 class WslConfSpec(Spec):
     path: str = Field("/etc/wsl.conf", description="The file WSL reads when the distro starts.")
-    set: dict[str, bool | int | str] = Field({}, description='"section.key": value pairs, e.g. '
-                                             "boot.systemd: true.")
+    set: dict[str, bool | int | str] = Field({}, max_length=100, description='"section.key": value pairs, '
+                                             "e.g. boot.systemd: true.")
     template: str | None = Field(None, description="A template rendering [section] and key=value "
                                  "lines, merged like set (e.g. wsl.conf.j2); set wins for a key in both.")
     state: Literal["present", "absent"] = Field("present", description="Set the keys; absent changes "
@@ -204,7 +204,9 @@ class WslConf(Resource[WslConfSpec, WslConfPlan]):
             if not cur.exists:
                 why = [f"{s.path} does not exist", *why]
             changes.append(Change(f"set {keys} in {s.path}", "; ".join(why),
-                                  unified_diff(s.path, cur.content if cur.exists else None, edit.data)))
+                                  unified_diff(s.path, cur.content if cur.exists else None, edit.data,
+                                               secret=cur.exists and not world_readable(cur.mode),
+                                               keep=lambda line: line.lstrip().startswith(b"["))))
             data.content = edit.data
         effective = wslconf.effective(edit.data)
         outputs["systemd"] = effective.get("boot.systemd") == "true" or already_pid1

@@ -149,10 +149,29 @@ def test_sudo_user_with_a_password(fleet_factory, jdk_root, tmp_path):
     assert b"JAVA_HOME=" in host.root.file("/etc/environment").read_bytes()
     assert any("sudo -k -S" in ps for ps in seen), "the watcher never saw a provision command"
     leaks = {"stdout": ok.stdout, "stderr": ok.stderr, "ps": "".join(seen), "sshd log": host.sshd_log(),
-             "host logs": host.sh("cat /var/log/*.log /var/log/apt/*.log /var/lib/provision/runs/*.json "
+             "host logs": host.sh("cat /var/log/*.log /var/log/apt/*.log /var/lib/provision/runs/*.jsonl "
                                   "2>/dev/null", check=False).stdout.decode(errors="replace")}
     for where, text in leaks.items():
         assert password not in text, f"the sudo password appears in {where}"
+
+
+def test_sudo_password_goes_only_where_sudo_asks_for_it(fleet_factory, jdk_root):
+    """dev may run sh without a password: sudo never asks, so the password must never be sent (it
+    used to be prepended to every command's input, and the write script wrote it into the file)."""
+    password = "Lab-nopw-" + str(time.time_ns())[-6:]
+    fleet = fleet_factory(1, base=jdk_root, sudo_password=password)
+    host = fleet.hosts[0]
+    host.sh("printf 'dev ALL=(ALL) NOPASSWD: /bin/sh, /usr/bin/sh\\n' > /etc/sudoers.d/lab-sh && "
+            "chmod 440 /etc/sudoers.d/lab-sh && visudo -cq")
+    ok = provision("apply", "java17", "-H", f"dev@{host.name}", *ssh_args(fleet), "-K", "--json",
+                   input=password.encode() + b"\n")
+    assert ok.rc == 0 and ok.json["hosts"][0]["changed"] >= 1, ok
+    changed = [p for p in host.root.changed_paths() if not p.startswith(("/run/", "/var/log/lastlog"))]
+    assert "/etc/environment" in changed
+    for path in changed:
+        data = host.root.upper.joinpath(path.lstrip("/")).read_bytes() if \
+            host.root.upper.joinpath(path.lstrip("/")).is_file() else b""
+        assert password.encode() not in data, f"the sudo password was written into {path}"
 
 
 def test_one_host_down_among_five(fleet_factory, jdk_root, tmp_path):
@@ -174,3 +193,26 @@ def test_one_host_down_among_five(fleet_factory, jdk_root, tmp_path):
     row = next(line for line in table.splitlines() if line.startswith(down.name))
     assert row.split()[1:4] == ["0", "no", "yes"], row
     assert json.loads(r.stdout)["ok"] is False
+
+
+def test_a_proxyjump_chain_uses_every_hop_as_a_plain_transport(fleet_factory, jdk_root, tmp_path):
+    """ProxyJump a,b: through a to b, through b to the target; the hops' users are not root and
+    need a password for sudo: a hop that tried to become root would fail."""
+    fleet = fleet_factory(3, base=jdk_root, sudo_password="hop-pw", password_hosts={0, 1})
+    a, b, target = fleet.hosts
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host jump-target\n  HostName {target.address}\n  User root\n  IdentityFile {fleet.key}\n"
+                      f"  ProxyJump dev@{a.name},dev@{b.name}\n\n"
+                      + fleet.ssh_config.read_text())
+    before = {h.name: h.sshd_log().count("Accepted publickey") for h in fleet.hosts}
+    r = provision("apply", "java17", "-H", "jump-target", "--ssh-config", str(config),
+                  "--known-hosts", str(fleet.known_hosts), "--json")
+    assert r.rc == 0 and r.json["hosts"][0]["changed"] >= 1, r
+    assert b"JAVA_HOME=" in target.root.file("/etc/environment").read_bytes()
+    for hop in (a, b):
+        log = hop.sshd_log()
+        assert log.count("Accepted publickey for dev") >= 1, hop.name
+        assert "Starting session" not in log.split("Accepted publickey for dev")[-1], \
+            f"a command ran on the jump host {hop.name}"
+    assert target.sshd_log().count("Accepted publickey") - before[target.name] == 1
+    assert b"JAVA_HOME" not in a.root.file("/etc/environment").read_bytes()

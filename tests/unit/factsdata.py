@@ -13,6 +13,7 @@ from provision.facts import (
     HOST,
     AptLists,
     Candidate,
+    DpkgAudit,
     Fact,
     Facts,
     FileContent,
@@ -26,6 +27,7 @@ from provision.facts import (
     Removal,
     WslFacts,
 )
+from provision.facts.packages import RemovalSim
 from provision.resources.jdk import AltEntry, AvailableJdks, JdkHome, JdkInstall
 
 NOW = 1_800_000_000
@@ -52,14 +54,20 @@ def answer(fact: Fact[Any], d: dict[str, Any]) -> object:
         age = apt.get("lists_age", 3600)
         return ListsAge(None if age is None else NOW - age, NOW)
     if isinstance(fact, Removal):
-        return list(apt.get("removals", {}).get(",".join(fact.packages), []))
+        sim = apt.get("removals", {}).get(",".join(fact.packages), [])
+        if isinstance(sim, dict):
+            return RemovalSim(list(sim.get("removes", [])), list(sim.get("orphans", [])))
+        return RemovalSim(list(sim), [])
+    if isinstance(fact, DpkgAudit):
+        return list(d.get("dpkg_audit", []))
     if isinstance(fact, AvailableJdks):
         return list(apt.get("available_jdks", []))
     if isinstance(fact, FileContent):
         content = d.get("files", {}).get(fact.path)
         if content is None:
             return FileState(fact.path, exists=False)
-        return FileState(fact.path, exists=True, content=content.encode())
+        mode = int(str(d.get("modes", {}).get(fact.path, "644")), 8)
+        return FileState(fact.path, exists=True, content=content.encode(), mode=mode)
     if isinstance(fact, JdkInstall):
         j = d.get("jdks", {}).get(fact.version) or d.get("jdks", {}).get(str(fact.version)) or {}
         alts = [AltEntry(kind=a[0], name=a[1], path=a[2], registered=a[3], current=a[4])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from provision.connections.base import CommandResult, Connection
+from provision.connections.base import CommandResult, Connection, Process
 
 _MARK = re.compile(r"^printf '\\n@@([0-9a-f]+):(\d+|end)\\n'$")
 _FIRST = re.compile(r"^printf '\\n@@[0-9a-f]+:0\\n'$", re.M)
@@ -52,6 +52,7 @@ class FakeHost(Connection):
         self.command_answers = list(commands)
         self.commands: list[list[str]] = []
         self.fact_scripts = 0
+        self.journal: list[bytes] = []
 
     def _exec(self, argv, *, input, timeout, stream):  # noqa: ANN001
         if argv[:2] == ["sh", "-c"] and _FIRST.search(argv[2]):
@@ -63,3 +64,28 @@ class FakeHost(Connection):
             if re.search(pattern, text):
                 return CommandResult(text, rc, out.encode(), b"")
         return CommandResult(text, 0, b"", b"")
+
+    def _start(self, argv):  # noqa: ANN001, ANN202 - the held command of an apply (lock, facts, journal)
+        self.fact_scripts += 1
+        token = argv[-1]
+        return FakeProcess(f"\n@@{token}:locked\n" + run_facts_script(argv[2], self.answers), self.journal)
+
+
+class FakeProcess(Process):
+    def __init__(self, output: str, journal: list[bytes]) -> None:
+        self.buf = output.encode()
+        self.journal = journal
+
+    def read_until(self, marker: bytes, timeout: float) -> bytes:
+        cut = self.buf.index(marker) + len(marker)
+        out, self.buf = self.buf[:cut], self.buf[cut:]
+        return out
+
+    def send(self, data: bytes) -> None:
+        self.journal.append(data)
+
+    def finish(self, timeout: float) -> int:
+        return 0
+
+    def stderr(self) -> str:
+        return ""

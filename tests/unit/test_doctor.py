@@ -38,6 +38,8 @@ def test_diagnose(case):
     text = "\n".join(f"{f.summary} | {f.fix}" for f in findings)
     for expected in case.get("has", []):
         assert expected in text, text
+    for secret in case.get("lacks", []):
+        assert secret not in text, text
     if "ok" in case:
         report = doctor.Report("h", findings)
         assert report.ok == case["ok"], text

@@ -17,6 +17,7 @@ from provision.facts import (
     HOST,
     AptLists,
     Candidate,
+    DpkgAudit,
     Facts,
     FileContent,
     PackageState,
@@ -59,7 +60,9 @@ def test_converged_debian12_root():
     env = f[FileContent("/etc/environment")]
     assert env.exists and env.mode == 0o644 and env.owner == "root"
     assert not f[FileContent("/etc/wsl.conf")].exists
-    assert f[Removal(tuple(sorted(JDK17)))] == ["openjdk-17-jdk-headless", "openjdk-17-jre-headless"]
+    removal = f[Removal(tuple(sorted(JDK17)))]
+    assert removal.removes == ["openjdk-17-jdk-headless", "openjdk-17-jre-headless"]
+    assert "java-common" in removal.orphans and "sudo" not in removal.orphans
     lists = f[AptLists()]
     assert lists.mtime and lists.age is not None and 0 <= lists.age
     assert f[Candidate("openjdk-17-jdk-headless")].startswith("17.")
@@ -71,7 +74,7 @@ def test_fresh_debian12_root():
     f = captured("debian12-fresh.txt")
     assert not f[PackageState("openjdk-17-jdk-headless")].installed
     assert f[JdkInstall(17)].home == ""
-    assert f[Removal(tuple(sorted(JDK17)))] == []  # nothing installed: nothing simulated
+    assert f[Removal(tuple(sorted(JDK17)))].removes == []  # nothing installed: nothing simulated
     assert f[Candidate("openjdk-17-jdk-headless")].startswith("17.")
 
 
@@ -107,7 +110,7 @@ def test_candidates_are_asked_only_for_packages_found_missing():
     assert Candidate("a") not in install_facts(["a", "b"], known)  # first round: states unknown
     known.set(PackageState("a"), PackageStatus("a", "ii", "1"))
     known.set(PackageState("b"), PackageStatus("b", "rc", "1"))
-    assert install_facts(["a", "b"], known) == [PackageState("a"), PackageState("b"), AptLists(),
+    assert install_facts(["a", "b"], known) == [PackageState("a"), PackageState("b"), AptLists(), DpkgAudit(),
                                                  Candidate("b")]
 
 

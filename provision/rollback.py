@@ -1,0 +1,355 @@
+"""``provision history`` and ``provision rollback``: the runs recorded on a target, and undoing one.
+
+A rollback reads the run's journal (provision.journal) and the host as it is now, then, under the
+target's lock and with a journal of its own:
+
+- gives every file the run wrote back its content from before the run, byte for byte, with its
+  mode and owner (the run's backup), or removes it when the run created it; a file changed since
+  the run is left alone and reported (``--force`` restores it anyway);
+- purges exactly the packages the run installed, dependencies included, as apt's own history log
+  recorded them for that run (``-o provision::run=<id>``; dpkg's log when the run was cut short);
+  the removal is simulated first, and anything else apt would remove is refused unless allowed;
+- points the alternatives the run changed back where they were.
+
+It works for an interrupted run too: the journal is written as a run goes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from provision.connections.base import Connection
+from provision.errors import ProvisionError, ResourceError, UsageError
+from provision.facts import DPKG, HOST, Fact, HostFacts, PackageState, gather
+from provision.journal import STATE_DIR, Session
+from provision.packaging import apt_get
+
+if TYPE_CHECKING:
+    from provision.engine import HostResult
+
+_RUNS = r"""
+for f in $(ls -1t @DIR@/runs/*.jsonl 2>/dev/null); do
+  echo "run $(basename "$f" .jsonl)"
+  sed 's/^/j /' "$f"
+done
+"""
+
+
+@dataclass
+class Run:
+    run_id: str
+    entries: list[dict[str, Any]]
+
+    def _first(self, event: str) -> dict[str, Any]:
+        return next((e for e in self.entries if e.get("event") == event), {})
+
+    @property
+    def start(self) -> dict[str, Any]:
+        return self._first("start")
+
+    @property
+    def status(self) -> str:
+        end = [e for e in self.entries if e.get("event") == "end" and "resource" not in e]
+        return str(end[-1].get("status", "?")) if end else "interrupted"
+
+    @property
+    def rollback_of(self) -> str:
+        return str(self.start.get("rollback_of") or "")
+
+    def changes(self) -> list[str]:
+        out: list[str] = []
+        for e in self.entries:
+            if e.get("event") == "begin":
+                out += [str(c) for c in e.get("changes", [])]
+        return out
+
+    def files(self) -> dict[str, FileUndo]:
+        """Per path the run touched: its state before the run and what the run left."""
+        out: dict[str, FileUndo] = {}
+        for e in self.entries:
+            path = str(e.get("path", ""))
+            if e.get("event") == "write":
+                undo = out.setdefault(path, FileUndo(path, e.get("backup"), bool(e.get("created"))))
+                undo.left = str(e.get("sha256") or "")
+            elif e.get("event") == "remove":
+                undo = out.setdefault(path, FileUndo(path, e.get("backup"), False))
+                undo.left = "absent"
+        return out
+
+    def alternatives(self) -> dict[str, str]:
+        previous: dict[str, str] = {}
+        for e in self.entries:
+            if e.get("event") == "alternatives":
+                for name, link in dict(e.get("previous", {})).items():
+                    previous.setdefault(str(name), str(link))
+        return previous
+
+    def summary(self) -> dict[str, object]:
+        s = self.start
+        return {"run_id": self.run_id, "time": s.get("time"), "playbook": s.get("playbook"),
+                "status": self.status, "rollback_of": self.rollback_of or None, "changes": self.changes()}
+
+
+@dataclass
+class FileUndo:
+    path: str
+    backup: str | None  # the file before the run (None: it did not exist)
+    created: bool
+    left: str = ""  # sha256 of what the run wrote, "absent" when it removed the file
+
+
+@dataclass(frozen=True)
+class RunJournals(Fact[list[Run]]):
+    """Every run recorded on the target, newest first."""
+
+    def command(self) -> str:
+        return _RUNS.replace("@DIR@", shlex.quote(STATE_DIR))
+
+    def parse(self, lines: list[str]) -> list[Run]:
+        runs: list[Run] = []
+        for line in lines:
+            if line.startswith("run "):
+                runs.append(Run(line[4:].strip(), []))
+            elif line.startswith("j ") and runs:
+                try:
+                    runs[-1].entries.append(json.loads(line[2:]))
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a kill: the rest of the journal still counts
+        return runs
+
+    def describe(self) -> str:
+        return "run journals"
+
+
+_STATE = r"""
+run=$1; shift
+for p in "$@"; do
+  if [ -e "$p" ] || [ -L "$p" ]; then echo "file $(sha256sum < "$p" | cut -d' ' -f1) $p"; else echo "absent - $p"; fi
+done
+h=/var/log/apt/history.log
+zcat -f $h.*.gz $h.1 $h 2>/dev/null | awk -v tag="provision::run=$run" '
+  /^Start-Date:/ { blk = ""; keep = 0 }
+  { blk = blk $0 "\n" }
+  /^Commandline:/ && index($0, tag) { keep = 1 }
+  /^End-Date:/ { if (keep) printf "%s", blk; keep = 0 }
+  END { if (keep) printf "%s", blk }' | sed 's/^/history /'
+grep -h ' install ' /var/log/dpkg.log 2>/dev/null | sed 's/^/dpkg /'
+"""
+
+
+@dataclass
+class HostNow:
+    files: dict[str, str] = field(default_factory=dict)  # path → sha256, or "absent"
+    apt: list[str] = field(default_factory=list)  # the run's stanzas of apt's history log
+    dpkg: list[str] = field(default_factory=list)  # dpkg.log's install lines
+
+
+@dataclass(frozen=True)
+class RunState(Fact[HostNow]):
+    """The files a run touched, as they are now, and what apt and dpkg logged about it."""
+
+    run_id: str
+    paths: tuple[str, ...]
+
+    topics: ClassVar[frozenset[str]] = frozenset({DPKG})
+
+    def command(self) -> str:
+        args = " ".join(shlex.quote(a) for a in (self.run_id, *self.paths))
+        return f"set -- {args}\n" + _STATE
+
+    def parse(self, lines: list[str]) -> HostNow:
+        now = HostNow()
+        for line in lines:
+            kind, _, rest = line.partition(" ")
+            if kind in ("file", "absent"):
+                sha, _, path = rest.partition(" ")
+                now.files[path] = sha if kind == "file" else "absent"
+            elif kind == "history":
+                now.apt.append(rest)
+            elif kind == "dpkg":
+                now.dpkg.append(rest)
+        return now
+
+    def describe(self) -> str:
+        return f"state of run {self.run_id}"
+
+
+def installed_by(run: Run, now: HostNow) -> list[str]:
+    """The packages the run installed (dependencies included), from apt's history log; from
+    dpkg's log (first installs since the run started) when apt's entry is incomplete."""
+    names: list[str] = []
+    for line in now.apt:
+        if line.startswith("Install: "):
+            for item in re.findall(r"([^\s,(]+) \([^)]*\)", line[len("Install: "):]):
+                names.append(item.split(":")[0])
+    if names or any(line.startswith("End-Date:") for line in now.apt):
+        return sorted(set(names))
+    started = str(run.start.get("time", ""))[:19].replace("T", " ")
+    for line in now.dpkg:  # "2026-12-01 22:06:01 install pkg:amd64 <none> 17.0.21"
+        parts = line.split()
+        if len(parts) >= 5 and f"{parts[0]} {parts[1]}" >= started and parts[4] == "<none>":
+            names.append(parts[3].split(":")[0])
+    return sorted(set(names))
+
+
+@dataclass
+class Step:
+    label: str  # what it is about: a path, "packages", "alternatives"
+    summary: str  # what it does
+    reason: str
+    apply: Callable[[], None] | None  # None: nothing to do (a note)
+
+
+def choose(runs: list[Run], run_id: str | None) -> Run:
+    """The run to undo: ``run_id``, else the newest run that changed something and was not undone."""
+    if run_id:
+        found = next((r for r in runs if r.run_id == run_id), None)
+        if found is None:
+            known = ", ".join(r.run_id for r in runs[:5]) or "none"
+            raise UsageError(f"--run {run_id}: no such run on this target (recent: {known})")
+        return found
+    undone = {r.rollback_of for r in runs if r.rollback_of}
+    for r in runs:  # newest first
+        if not r.rollback_of and r.run_id not in undone and r.changes():
+            return r
+    raise UsageError("no run to roll back on this target (provision history lists them)")
+
+
+def plan(conn: Connection, session: Session, run: Run, *, force: bool, allow_extra: bool,
+         lock_timeout: int) -> list[Step]:
+    """The steps that undo ``run`` (pure but for the reads of the host state)."""
+    files = run.files()
+    now = next(v for v in gather(conn, [RunState(run.run_id, tuple(files))]).values())
+    assert isinstance(now, HostNow)
+    steps: list[Step] = []
+    for path, undo in reversed(list(files.items())):
+        current = now.files.get(path, "absent")
+        if current != undo.left and not force:
+            steps.append(Step(path, f"leave {path}", "it changed since the run (--force restores it anyway)",
+                              None))
+            continue
+        if undo.backup:
+            steps.append(Step(path, f"restore {path}", "as it was before the run (from its backup)",
+                              _restore(conn, session, path, undo.backup)))
+        elif undo.created:
+            steps.append(Step(path, f"remove {path}", "the run created it", _remove(conn, session, path)))
+    packages = installed_by(run, now)
+    if packages:
+        states = gather(conn, [PackageState(p) for p in packages])
+        present = [p for p in packages if str(getattr(states.get(PackageState(p)), "status", "un"))[:1]
+                   in ("i", "h", "r")]
+        if present:
+            sim = conn.run(["apt-get", "-s", "-o", "Debug::NoLocking=1", "purge", *present], timeout=300)
+            removed = re.findall(r"^(?:Purg|Remv) (\S+)", sim.out, re.M)
+            extra = sorted(set(removed) - set(present))
+            if extra and not allow_extra:
+                raise ResourceError(f"purging the {len(present)} package(s) the run installed would also "
+                                    f"remove {', '.join(extra)}, which other software needs; nothing was "
+                                    "changed (--allow-extra-removals to remove them too)")
+            steps.append(Step(f"{len(present)} package(s)", f"purge {' '.join(present)}",
+                              f"the run installed them ({len(present)} package(s), dependencies included, "
+                              "from apt's history log)",
+                              _purge(conn, session, present, lock_timeout)))
+    previous = {k: v for k, v in run.alternatives().items() if v}
+    if previous:
+        steps.append(Step("alternatives", "point the alternatives back: " +
+                          ", ".join(f"{k} → {v}" for k, v in previous.items()),
+                          "the run changed them", _alternatives(conn, session, previous)))
+    return steps
+
+
+def _restore(conn: Connection, session: Session, path: str, backup: str) -> Callable[[], None]:
+    def do() -> None:
+        session.record({"event": "restore", "path": path, "backup": backup})
+        conn.check(["sh", "-c", 'p=$1; b=$2; t="$(dirname "$p")/.$(basename "$p").provision-rb"; '
+                    'cp -p "$b" "$t" && mv -f "$t" "$p"', "sh", path, backup], what=f"restoring {path}")
+    return do
+
+
+def _remove(conn: Connection, session: Session, path: str) -> Callable[[], None]:
+    def do() -> None:
+        session.record({"event": "remove", "path": path, "backup": None})
+        conn.check(["rm", "-f", "--", path], what=f"removing {path}")
+    return do
+
+
+def _purge(conn: Connection, session: Session, packages: list[str], lock_timeout: int) -> Callable[[], None]:
+    def do() -> None:
+        session.record({"event": "remove-packages", "packages": packages, "purge": True})
+        conn.check(apt_get("purge", *packages, lock_timeout=lock_timeout, run_id=session.run_id),
+                   what="apt-get purge", timeout=lock_timeout + 900)
+    return do
+
+
+def _alternatives(conn: Connection, session: Session, previous: dict[str, str]) -> Callable[[], None]:
+    def do() -> None:
+        script = "\n".join(f"[ -e {shlex.quote(v)} ] && update-alternatives --set {shlex.quote(k)} "
+                           f"{shlex.quote(v)} >/dev/null" for k, v in previous.items())
+        conn.run(["sh", "-c", script + "\ntrue"])
+    return do
+
+
+@dataclass
+class UndoOptions:
+    run_id: str | None = None
+    check: bool = False
+    force: bool = False
+    allow_extra_removals: bool = False
+    lock_timeout: float = 300.0
+    command: str = "provision rollback"
+
+
+def undo(conn: Connection, host: str, options: UndoOptions, progress: Callable[[str], None]) -> HostResult:
+    """Roll back one run on a connected target; the result reads like an apply's."""
+    from provision.engine import HostResult, ResourceResult, new_run_id
+    from provision.plan import Change, Status
+
+    started = time.monotonic()
+    result = HostResult(host)
+    runs = next(v for v in gather(conn, [RunJournals()]).values())
+    assert isinstance(runs, list)
+    run = choose(runs, options.run_id)
+    session, values = Session.open(conn, new_run_id(), [HOST], command=options.command, progress=progress,
+                                   lock_timeout=options.lock_timeout)
+    facts_host = values.get(HOST)
+    result.facts = facts_host.summary() if isinstance(facts_host, HostFacts) else {}
+    session.header = {"rollback_of": run.run_id, "playbook": run.start.get("playbook"), "host": host}
+    status = "failed"
+    try:
+        steps = plan(conn, session, run, force=options.force, allow_extra=options.allow_extra_removals,
+                     lock_timeout=int(options.lock_timeout))
+        if not steps:
+            result.resources.append(ResourceResult("rollback", "rollback", f"rollback of {run.run_id}",
+                                                   Status.OK, "nothing of that run is left to undo"))
+        for step in steps:
+            res = ResourceResult("rollback", "rollback", step.label, Status.CHANGED, step.reason,
+                                 [Change(step.summary, step.reason)])
+            result.resources.append(res)
+            if step.apply is None:
+                res.status, res.changes = Status.SKIPPED, []
+                continue
+            if options.check:
+                continue
+            session.record({"event": "begin", "resource": "rollback", "label": step.label,
+                            "changes": [step.summary]})
+            try:
+                step.apply()
+            except ProvisionError as exc:
+                res.status, res.reason = Status.FAILED, str(exc)
+                result.failed, result.error = True, f"{step.summary}: {exc}"
+                session.record({"event": "end", "resource": "rollback", "status": "failed"})
+                break
+            session.record({"event": "end", "resource": "rollback", "status": "changed"})
+        status = "failed" if result.failed else "complete"
+    finally:
+        session.close(status)
+        if session.started:
+            result.run_id = session.run_id
+        result.duration = time.monotonic() - started
+    return result

@@ -141,5 +141,7 @@ def test_missing_jdk_version_fails_before_changing_anything(fresh_root):
     assert "openjdk-11-jdk-headless has no installation candidate on Debian 12 (bookworm)" in jdk["reason"]
     assert "17" in jdk["reason"].split("available there:")[1]
     assert root.file("/etc/environment").read_bytes() == before
-    assert not root.file("/var/lib/provision").exists()
+    state = root.file("/var/lib/provision")  # the apply lock lives there; no run is recorded
+    assert sorted(p.name for p in state.iterdir()) == ["backups", "lock", "lock.owner", "runs"]
+    assert not any((state / "runs").iterdir()) and not any((state / "backups").iterdir())
     assert "not installed" in root.out("dpkg -s openjdk-11-jdk-headless 2>&1 || echo not installed")

@@ -1,8 +1,5 @@
 """provision: declarative, verifiable Java development hosts (OpenJDK, JAVA_HOME, WSL2 systemd)."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("provision")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+source"
+# The one place the version is written (pyproject.toml reads it from here): no importlib.metadata
+# lookup at start-up, which costs more than the rest of `provision --version`.
+__version__ = "0.1.0"

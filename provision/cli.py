@@ -6,13 +6,14 @@ was changed). Human output goes to stderr, ``--json`` documents to stdout.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,8 +23,8 @@ from provision.errors import PlaybookError, ProvisionError, UsageError
 from provision.paths import builtin_playbooks
 
 if TYPE_CHECKING:
-    from provision.connections import Connection
-    from provision.engine import HostResult, RunOptions
+    from provision.connections import Connection, Connector
+    from provision.engine import HostResult
     from provision.facts import HostFacts
     from provision.plan import Mode
     from provision.playbook import Playbook
@@ -100,15 +101,19 @@ def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                           "key is always refused."),
         click.option("--ask-become-pass", "-K", is_flag=True,
                      help="Ask once for the sudo password of non-root SSH users (read from stdin when it is "
-                          "not a terminal). It is sent on stdin only, never shown or logged."),
+                          "not a terminal). It is sent only when sudo asks for it, never shown or logged."),
         click.option("--connect-timeout", default=15.0, show_default=True, type=click.FloatRange(1, 600),
                      metavar="SECONDS", help="SSH connect timeout."),
+        click.option("--ssh-transport", type=click.Choice(["auto", "openssh", "paramiko"]), default="auto",
+                     show_default=True,
+                     help="How SSH hosts are reached: the system's OpenSSH client (auto, when installed: "
+                          "faster, every ssh_config feature) or paramiko. Also $PROVISION_SSH_TRANSPORT."),
     ]
     for option in reversed(options):
         fn = option(fn)
 
     names = ("hosts", "inventory", "limit", "forks", "ssh_config", "known_hosts", "accept_new_host_keys",
-             "ask_become_pass", "connect_timeout")
+             "ask_become_pass", "connect_timeout", "ssh_transport")
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -131,26 +136,37 @@ class Targets:
     accept_new_host_keys: bool
     ask_become_pass: bool
     connect_timeout: float
+    ssh_transport: str = "auto"
 
     def resolve(self) -> list[Target]:
         from provision.targets import resolve
 
         return resolve(self.hosts, self.inventory, self.limit)
 
-    def connector(self, targets: list[Target]) -> Callable[[Target], Connection]:
-        """A function target → Connection, with the SSH options (asks the sudo password once)."""
-        from provision.connections import open_target
-        from provision.connections.ssh import SshOptions
+    def connector(self, targets: list[Target]) -> Connector:
+        """target → Connection, with the SSH options (asks the sudo password once)."""
+        from provision.connections import Connector, SshOptions
 
         password = None
         if self.ask_become_pass and any(t.kind == "ssh" for t in targets):
             password = read_become_password()
         options = SshOptions(ssh_config=self.ssh_config, known_hosts=self.known_hosts,
                              accept_new_host_keys=self.accept_new_host_keys, become_password=password,
-                             connect_timeout=self.connect_timeout)
+                             connect_timeout=self.connect_timeout, transport=self.ssh_transport)
         if self.ssh_config and not os.path.isfile(self.ssh_config):
             raise UsageError(f"--ssh-config {self.ssh_config}: no such file")
-        return lambda target: open_target(target, options)  # noqa: E731
+        options.chosen_transport()  # a bad --ssh-transport is a usage error, before any host
+        return Connector(options)
+
+    @contextlib.contextmanager
+    def connecting(self, targets: list[Target]) -> Iterator[Connector]:
+        """The connector, with every SSH host's login started now (OpenSSH), closed at the end."""
+        connector = self.connector(targets)
+        try:
+            connector.prestart(targets)
+            yield connector
+        finally:
+            connector.close()
 
 
 def read_become_password() -> str:
@@ -188,14 +204,18 @@ def _load(playbook: str, extra: tuple[str, ...]) -> Playbook:
     return pbmod.load(playbook, pbmod.parse_extra_vars(extra))
 
 
-def _load_for(playbook: str, extra: tuple[str, ...], targets: Targets) -> tuple[Playbook, list[Target]]:
-    """The playbook and the targets, every host's inventory variables checked before any host is
-    touched (an invalid one is a usage error: exit 2, nothing changed)."""
-    pb = _load(playbook, extra)
+@contextlib.contextmanager
+def _prepared(playbook: str, extra: tuple[str, ...], targets: Targets) -> Iterator[tuple[Playbook, list[Target],
+                                                                                       Connector]]:
+    """The targets, their connector (SSH logins start now, in parallel with what follows), and
+    the playbook with every host's inventory variables checked, before any command runs on a
+    host (an invalid one is a usage error: exit 2, nothing changed)."""
     hosts = targets.resolve()
-    for t in hosts:
-        pb.for_host(t.vars)
-    return pb, hosts
+    with targets.connecting(hosts) as connect:
+        pb = _load(playbook, extra)
+        for t in hosts:
+            pb.for_host(t.vars)
+        yield pb, hosts, connect
 
 
 After = Callable[["list[HostResult]", "list[Target]", "Callable[[Target], Connection]"], None]
@@ -203,17 +223,19 @@ After = Callable[["list[HostResult]", "list[Target]", "Callable[[Target], Connec
 
 def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: tuple[str, ...],
              as_json: bool, verbose: int, quiet: bool, diff: bool, after: After | None = None,
-             run_options: RunOptions | None = None) -> None:
-    from provision import engine, interrupts
-    from provision.report import ConsoleReporter, document, print_json
+             lock_timeout: float | None = None, keep_runs: int | None = None) -> None:
+    with _prepared(playbook, extra, targets) as (pb, hosts, connect):
+        from provision import engine, interrupts  # imported once the SSH logins are under way
+        from provision.report import ConsoleReporter, document, print_json
 
-    pb, hosts = _load_for(playbook, extra, targets)
-    connect = targets.connector(hosts)
-    reporter = ConsoleReporter(multi=len(hosts) > 1, diff=diff, verbose=verbose, quiet=quiet)
-    options = run_options or engine.RunOptions()
-    options.command = " ".join(["provision", *sys.argv[1:]])[:300]
-    with interrupts.handled(options.stop, lambda line: click.echo(line, err=True), reporter.running):
-        results = engine.run(pb, hosts, mode, reporter, forks=targets.forks, connect=connect, options=options)
+        options = engine.RunOptions(command=" ".join(["provision", *sys.argv[1:]])[:300])
+        if lock_timeout is not None:
+            options.lock_timeout = lock_timeout
+        if keep_runs is not None:
+            options.keep_runs = keep_runs
+        reporter = ConsoleReporter(multi=len(hosts) > 1, diff=diff, verbose=verbose, quiet=quiet)
+        with interrupts.handled(options.stop, lambda line: click.echo(line, err=True), reporter.running):
+            results = engine.run(pb, hosts, mode, reporter, forks=targets.forks, connect=connect, options=options)
     if len(hosts) > 1:
         reporter.table(results)
     if as_json:
@@ -237,9 +259,9 @@ def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: t
 @edge
 def plan(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool, verbose: int,
          quiet: bool) -> None:
-    from provision.engine import PLAN
+    from provision.plan import Mode
 
-    _execute("plan", PLAN, playbook, targets, extra, as_json, verbose, quiet, diff=True)
+    _execute("plan", Mode.PLAN, playbook, targets, extra, as_json, verbose, quiet, diff=True)
 
 
 @cli.command(help="Bring the targets to the state PLAYBOOK describes. A second run changes "
@@ -261,7 +283,7 @@ def plan(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool,
 @edge
 def apply(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool, verbose: int,
           quiet: bool, check: bool, diff: bool, restart_wsl: bool, lock_timeout: float, keep_runs: int) -> None:
-    from provision.engine import APPLY, CHECK, RunOptions
+    from provision.plan import Mode
 
     after: After | None = None
     if restart_wsl and not check:
@@ -271,8 +293,8 @@ def apply(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool
                     connect: Callable[[Target], Connection]) -> None:
             restart_hosts(results, hosts, connect, lambda line: click.echo(line, err=True))
         after = restart
-    _execute("apply", CHECK if check else APPLY, playbook, targets, extra, as_json, verbose, quiet,
-             diff=diff, after=after, run_options=RunOptions(lock_timeout=lock_timeout, keep_runs=keep_runs))
+    _execute("apply", Mode.CHECK if check else Mode.APPLY, playbook, targets, extra, as_json, verbose, quiet,
+             diff=diff, after=after, lock_timeout=lock_timeout, keep_runs=keep_runs)
 
 
 @cli.command(help="Undo a run on the targets: files it wrote get back their content, mode and owner "
@@ -297,24 +319,24 @@ def rollback(targets: Targets, run_id: str | None, check: bool, force: bool, all
     from provision.rollback import UndoOptions, undo
 
     hosts = targets.resolve()
-    connect = targets.connector(hosts)
     reporter = ConsoleReporter(multi=len(hosts) > 1)
     options = UndoOptions(run_id=run_id, check=check, force=force, allow_extra_removals=allow_extra_removals,
                           lock_timeout=lock_timeout, command=" ".join(["provision", *sys.argv[1:]])[:300])
     mode = CHECK if check else APPLY
     results = []
-    for target in hosts:
-        try:
-            with connect(target) as conn:
-                result = undo(conn, target.name, options, functools.partial(reporter.progress, target.name))
-        except ProvisionError as exc:
-            if isinstance(exc, (UsageError, PlaybookError)) and len(hosts) == 1:
-                raise
-            result = HostResult(target.name, failed=True, error=str(exc))
-        for r in result.resources:
-            reporter.resource_done(target.name, r, mode)
-        reporter.host_done(target.name, result, mode)
-        results.append(result)
+    with targets.connecting(hosts) as connect:
+        for target in hosts:
+            try:
+                with connect(target) as conn:
+                    result = undo(conn, target.name, options, functools.partial(reporter.progress, target.name))
+            except ProvisionError as exc:
+                if isinstance(exc, (UsageError, PlaybookError)) and len(hosts) == 1:
+                    raise
+                result = HostResult(target.name, failed=True, error=str(exc))
+            for r in result.resources:
+                reporter.resource_done(target.name, r, mode)
+            reporter.host_done(target.name, result, mode)
+            results.append(result)
     if len(hosts) > 1:
         reporter.table(results)
     if as_json:
@@ -334,17 +356,22 @@ def history(targets: Targets, as_json: bool) -> None:
     from provision.rollback import Run, RunJournals
 
     hosts = targets.resolve()
-    connect = targets.connector(hosts)
     out: list[dict[str, object]] = []
     failed = False
+    with targets.connecting(hosts) as connect:
+        found = {}
+        for target in hosts:
+            try:
+                with connect(target) as conn:
+                    found[target.name] = next(v for v in gather(conn, [RunJournals()]).values())
+            except ProvisionError as exc:
+                found[target.name] = exc
     for target in hosts:
-        try:
-            with connect(target) as conn:
-                runs = next(v for v in gather(conn, [RunJournals()]).values())
-        except ProvisionError as exc:
+        runs = found[target.name]
+        if isinstance(runs, ProvisionError):
             failed = True
-            click.echo(f"{target.name}: {exc}", err=True)
-            out.append({"host": target.name, "error": str(exc), "runs": []})
+            click.echo(f"{target.name}: {runs}", err=True)
+            out.append({"host": target.name, "error": str(runs), "runs": []})
             continue
         assert isinstance(runs, list)
         summaries = [r.summary() for r in runs if isinstance(r, Run)]
@@ -375,16 +402,16 @@ def doctor(targets: Targets, as_json: bool) -> None:
     from provision.report import print_json
 
     hosts = targets.resolve()
-    connect = targets.connector(hosts)
     reports = []
-    for target in hosts:
-        try:
-            with connect(target) as conn:
-                report = doc.examine(conn, target.name, target.kind)
-        except ProvisionError as exc:
-            report = doc.Report(target.name, error=str(exc))
-        reports.append(report)
-        click.echo(doc.text(report), err=True)
+    with targets.connecting(hosts) as connect:
+        for target in hosts:
+            try:
+                with connect(target) as conn:
+                    report = doc.examine(conn, target.name, target.kind)
+            except ProvisionError as exc:
+                report = doc.Report(target.name, error=str(exc))
+            reports.append(report)
+            click.echo(doc.text(report), err=True)
     if as_json:
         print_json({"provision": __version__, "command": "doctor",
                     "ok": all(r.ok for r in reports), "hosts": [r.as_dict() for r in reports]})
@@ -418,9 +445,8 @@ def verify(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: boo
     from provision.verify.runner import VerifyOptions
     from provision.verify.runner import verify as run_verify
 
-    pb, hosts = _load_for(playbook, extra, targets)
-    reports = run_verify(pb, hosts, targets.connector(hosts),
-                         VerifyOptions(user=user, tests=tests_dir, forks=targets.forks))
+    with _prepared(playbook, extra, targets) as (pb, hosts, connect):
+        reports = run_verify(pb, hosts, connect, VerifyOptions(user=user, tests=tests_dir, forks=targets.forks))
     summary(reports, verbose=verbose, quiet=quiet)
     if junit_xml:
         write_junit(junit_xml, reports)
@@ -442,19 +468,23 @@ def facts(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool
     from provision import engine
     from provision.facts import HOST, to_json
 
-    pb, hosts = _load_for(playbook, extra, targets)
-    connect = targets.connector(hosts)
     out: dict[str, Any] = {}
     failed = False
+    with _prepared(playbook, extra, targets) as (pb, hosts, connect):
+        runs: dict[str, engine.HostRun | ProvisionError] = {}
+        for target in hosts:
+            try:
+                with connect(target) as conn:
+                    runs[target.name] = engine.resolve_host(conn, pb.for_host(target.vars), engine.PLAN,
+                                                            engine.Silent(), engine.HostResult(target.name))
+            except ProvisionError as exc:
+                runs[target.name] = exc
     for target in hosts:
-        result = engine.HostResult(target.name)
-        try:
-            with connect(target) as conn:
-                run = engine.resolve_host(conn, pb.for_host(target.vars), engine.PLAN, engine.Silent(), result)
-        except ProvisionError as exc:
+        run = runs[target.name]
+        if isinstance(run, ProvisionError):
             failed = True
-            click.echo(f"{target.name}: {exc}", err=True)
-            out[target.name] = {"error": str(exc)}
+            click.echo(f"{target.name}: {run}", err=True)
+            out[target.name] = {"error": str(run)}
             continue
         gathered = [(f, v) for f, v in run.facts.items() if f != HOST]
         host = run.facts.get(HOST)
@@ -489,7 +519,31 @@ def facts_text(target: str, f: HostFacts, gathered: list[tuple[str, str]]) -> st
 
 
 def main() -> None:
-    cli(prog_name="provision")
+    # pydantic looks for its plugins among every installed package's entry points when the first
+    # model is built: a fifth of a run's start-up, for plugins a command-line tool does not use.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    try:
+        cli(prog_name="provision")
+        code = 0
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    _leave(code)
+
+
+def _leave(code: int) -> None:
+    """Exit without the interpreter's teardown (freeing every object of a process that is about
+    to end takes tens of milliseconds): the exit handlers run and the output is flushed first."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

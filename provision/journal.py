@@ -41,7 +41,8 @@ KEEP_RUNS = 20
 _HELD = r"""
 d=@DIR@; run=$1; wait=$2; owner=$3; keep=$4; t=$5
 umask 077
-mkdir -p "$d/runs" "$d/backups" 2>/dev/null || { echo "cannot create $d" >&2; exit 70; }
+[ -d "$d/runs" ] && [ -d "$d/backups" ] ||
+  mkdir -p "$d/runs" "$d/backups" 2>/dev/null || { echo "cannot create $d" >&2; exit 70; }
 exec 9>>"$d/lock" || exit 70
 if ! flock -n 9; then
   printf '\n@@%s:wait %s\n' "$t" "$(head -c 400 "$d/lock.owner" 2>/dev/null | tr '\n' ' ')"
@@ -52,7 +53,8 @@ if ! flock -n 9; then
 fi
 printf '%s\n' "$owner" > "$d/lock.owner"
 printf '\n@@%s:locked\n' "$t"
-ls -1t "$d/runs" 2>/dev/null | sed -n 's/\.jsonl$//p' | tail -n +$((keep + 1)) | while read -r old; do
+n=0; for r in "$d"/runs/*.jsonl; do [ -e "$r" ] && n=$((n + 1)); done  # prune only when needed
+[ "$n" -gt "$keep" ] && ls -1t "$d/runs" | sed -n 's/\.jsonl$//p' | tail -n +$((keep + 1)) | while read -r old; do
   rm -rf "$d/runs/$old.jsonl" "$d/backups/$old"
 done
 @FACTS@

@@ -1,6 +1,10 @@
 """Finds the resource types: every module of provision/resources/ and the ``provision.resources``
 entry-point group (a plugin package names its Resource subclass: ``motd = "pkg.module:Motd"``).
-Loaded once, on first use."""
+Loaded once, on first use.
+
+``lookup`` imports only what a playbook uses: a built-in type is the module of its name
+(provision/resources/<type>.py), so a playbook of built-ins never scans the installed packages
+for plugins (that scan, and importing every type, is most of a run's start-up otherwise)."""
 
 from __future__ import annotations
 
@@ -40,6 +44,18 @@ def registry() -> dict[str, ResourceType]:
                              "must be named after it")
         _add(found, cls, where)
     return found
+
+
+def lookup(name: str) -> ResourceType | None:
+    """The type a playbook names, or None when there is no such type."""
+    import provision.resources as package
+
+    if name.isidentifier() and any(info.name == name for info in pkgutil.iter_modules(package.__path__)):
+        module = importlib.import_module(f"{package.__name__}.{name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, Resource) and cls.__module__ == module.__name__ and cls.type_name == name:
+                return cls
+    return registry().get(name)
 
 
 def _add(found: dict[str, ResourceType], cls: ResourceType, where: str) -> None:

@@ -16,10 +16,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provision.errors import PlaybookError, UsageError
-from provision.playbook.yamlsrc import Located, YamlPath, parse
+
+if TYPE_CHECKING:  # yaml is imported only to read an inventory file, not for -H targets
+    from provision.yamlsrc import Located, YamlPath
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -336,6 +338,8 @@ def load_inventory(path: str | Path) -> list[Target]:
     if looks_ini:
         inv = _ansible_ini(text, file)
     else:
+        from provision.yamlsrc import parse
+
         src = parse(text, file)
         doc = src.value
         if not isinstance(doc, dict) or not doc:

@@ -56,4 +56,4 @@ class ChrootConnection(Connection):
         return result
 
     def _start(self, argv: Sequence[str]) -> Process:
-        return PopenProcess(self._enter(argv))
+        return PopenProcess.spawn(self._enter(argv))

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from provision.connections.base import CommandResult, Connection, Process, Stream, display
 from provision.errors import ConnectError
@@ -24,27 +24,29 @@ def run_process(argv: Sequence[str], *, input: bytes | None, timeout: float | No
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
     except OSError as exc:
         return CommandResult(shown, 127, b"", f"{argv[0]}: {exc.strerror}".encode())
-    _track(proc, True)
+    track(proc, True)
     try:
-        return _communicate(proc, shown, input=input, timeout=timeout, stream=stream)
+        return communicate(proc, shown, input=input, timeout=timeout, stream=stream)
     finally:
-        _track(proc, False)
+        track(proc, False)
 
 
-def _communicate(proc: subprocess.Popen[bytes], shown: str, *, input: bytes | None, timeout: float | None,
-                 stream: Stream | None) -> CommandResult:
+def communicate(proc: subprocess.Popen[bytes], shown: str, *, input: bytes | None, timeout: float | None,
+                stream: Stream | None, early_err: bytes = b"") -> CommandResult:
+    """Feed ``input`` (then EOF), collect stdout and stderr (``early_err``: stderr already read),
+    streaming lines when asked; a command past ``timeout`` is killed (exit 124)."""
     if stream is None:
         try:
             out, err = proc.communicate(input, timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill(proc)
+            kill(proc)
             out, err = proc.communicate()
-            return CommandResult(shown, 124, out, err + f"\ntimed out after {timeout:.0f}s".encode())
-        return CommandResult(shown, proc.returncode, out, err)
+            return CommandResult(shown, 124, out, early_err + err + f"\ntimed out after {timeout:.0f}s".encode())
+        return CommandResult(shown, proc.returncode, out, early_err + err)
 
     assert proc.stdout is not None and proc.stderr is not None  # both are pipes (above)
     stderr = proc.stderr
-    err_chunks: list[bytes] = []
+    err_chunks: list[bytes] = [early_err]
 
     def read_stderr() -> None:  # stderr is streamed too: apt says there why it waits
         for raw in stderr:
@@ -53,10 +55,14 @@ def _communicate(proc: subprocess.Popen[bytes], shown: str, *, input: bytes | No
 
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
-    if input is not None and proc.stdin is not None:
-        proc.stdin.write(input)
-        proc.stdin.close()
-    timer = threading.Timer(timeout, _kill, (proc,)) if timeout else None
+    if proc.stdin is not None:
+        try:
+            if input is not None:
+                proc.stdin.write(input)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+    timer = threading.Timer(timeout, kill, (proc,)) if timeout else None
     if timer:
         timer.start()
     out_lines = []
@@ -70,7 +76,7 @@ def _communicate(proc: subprocess.Popen[bytes], shown: str, *, input: bytes | No
     return CommandResult(shown, proc.returncode, b"".join(out_lines), b"".join(err_chunks))
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
+def kill(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, 9)
     except ProcessLookupError:
@@ -83,7 +89,7 @@ _RUNNING: set[subprocess.Popen[bytes]] = set()
 _RUNNING_LOCK = threading.Lock()
 
 
-def _track(proc: subprocess.Popen[bytes], on: bool) -> None:
+def track(proc: subprocess.Popen[bytes], on: bool) -> None:
     with _RUNNING_LOCK:
         (_RUNNING.add if on else _RUNNING.discard)(proc)
 
@@ -101,21 +107,39 @@ def stop_children(sig: int = signal.SIGTERM) -> int:
 
 
 class PopenProcess(Process):
-    """A long-running local command (local and chroot targets)."""
+    """A long-running local process: a command on this machine or in a chroot, or an ssh client
+    talking to a command on a host."""
 
-    def __init__(self, argv: Sequence[str]) -> None:
-        try:
-            self.proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, start_new_session=True)
-        except OSError as exc:
-            raise ConnectError(f"cannot start {argv[0]}: {exc.strerror}") from None
-        _track(self.proc, True)
+    def __init__(self, proc: subprocess.Popen[bytes],
+                 before: Callable[[subprocess.Popen[bytes]], bytes] | None = None) -> None:
+        """``proc`` has its three standard streams as pipes. ``before``: a step run on it before
+        it is used (e.g. sudo's password handshake); it returns the stderr it read."""
+        self.proc = proc
+        track(proc, True)
         self._buf = b""
         self._err: list[bytes] = []
+        if before is not None:
+            try:
+                self._err.append(before(proc))
+            except BaseException:
+                kill(proc)
+                proc.wait()
+                track(proc, False)
+                raise
         stderr = self.proc.stderr
         assert stderr is not None
         self._err_reader = threading.Thread(target=lambda: self._err.append(stderr.read()), daemon=True)
         self._err_reader.start()
+
+    @classmethod
+    def spawn(cls, argv: Sequence[str],
+              before: Callable[[subprocess.Popen[bytes]], bytes] | None = None) -> PopenProcess:
+        try:
+            proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, start_new_session=True)
+        except OSError as exc:
+            raise ConnectError(f"cannot start {argv[0]}: {exc.strerror}") from None
+        return cls(proc, before)
 
     def read_until(self, marker: bytes, timeout: float) -> bytes:
         assert self.proc.stdout is not None
@@ -153,10 +177,10 @@ class PopenProcess(Process):
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill(self.proc)
+            kill(self.proc)
             rc = -1
         self._err_reader.join(timeout=5)
-        _track(self.proc, False)
+        track(self.proc, False)
         return rc
 
     def stderr(self) -> str:
@@ -180,4 +204,4 @@ class LocalConnection(Connection):
         return run_process(self._prefix + list(argv), input=input, timeout=timeout, stream=stream)
 
     def _start(self, argv: Sequence[str]) -> Process:
-        return PopenProcess(self._prefix + list(argv))
+        return PopenProcess.spawn(self._prefix + list(argv))

@@ -1,4 +1,5 @@
-"""A host over SSH (paramiko): one connection per host, reused for every command; no agent.
+"""A host over SSH through paramiko (``--ssh-transport paramiko``; the default is OpenSSH, see
+openssh.py): one connection per host, reused for every command; no agent.
 
 - ssh_config (``--ssh-config FILE``, else ``~/.ssh/config``) gives HostName, User, Port,
   IdentityFile, ProxyJump/ProxyCommand, ConnectTimeout and UserKnownHostsFile.
@@ -22,19 +23,19 @@ import base64
 import getpass
 import hashlib
 import os
-import secrets
 import shlex
 import socket
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import paramiko
 
 from provision.connections.base import CommandResult, Connection, Process, Stream, display
+from provision.connections.sshopts import SshOptions
+from provision.connections.sudo import PROBE, Sudo
 from provision.errors import BecomeError, ConnectError
 
 if TYPE_CHECKING:
@@ -45,34 +46,27 @@ _known_hosts_lock = threading.Lock()
 _config_lock = threading.Lock()
 
 
-@dataclass
-class SshOptions:
-    """Connection settings shared by every SSH host of a run (CLI flags)."""
+_configs: dict[str | None, paramiko.SSHConfig] = {}
 
-    ssh_config: str | None = None
-    known_hosts: str | None = None
-    accept_new_host_keys: bool = False
-    become_password: str | None = field(default=None, repr=False)
-    connect_timeout: float = 15.0
-    _config: paramiko.SSHConfig | None = field(default=None, init=False, repr=False, compare=False)
 
-    def config(self) -> paramiko.SSHConfig:
-        """The ssh_config, parsed once for all the hosts of a run."""
-        with _config_lock:
-            if self._config is None:
-                self._config = self._read_config()
-            return self._config
+def ssh_config(options: SshOptions) -> paramiko.SSHConfig:
+    """The ssh_config, parsed once for all the hosts of a run."""
+    with _config_lock:
+        if options.ssh_config not in _configs:
+            _configs[options.ssh_config] = _read_config(options.ssh_config)
+        return _configs[options.ssh_config]
 
-    def _read_config(self) -> paramiko.SSHConfig:
-        path = self.ssh_config or os.path.expanduser("~/.ssh/config")
-        if self.ssh_config and not os.path.isfile(self.ssh_config):
-            raise ConnectError(f"--ssh-config {self.ssh_config}: no such file")
-        if not os.path.isfile(path):
-            return paramiko.SSHConfig()
-        try:
-            return paramiko.SSHConfig.from_path(path)
-        except (OSError, paramiko.ConfigParseError) as exc:
-            raise ConnectError(f"cannot read ssh config {path}: {exc}") from None
+
+def _read_config(given: str | None) -> paramiko.SSHConfig:
+    path = given or os.path.expanduser("~/.ssh/config")
+    if given and not os.path.isfile(given):
+        raise ConnectError(f"--ssh-config {given}: no such file")
+    if not os.path.isfile(path):
+        return paramiko.SSHConfig()
+    try:
+        return paramiko.SSHConfig.from_path(path)
+    except (OSError, paramiko.ConfigParseError) as exc:
+        raise ConnectError(f"cannot read ssh config {path}: {exc}") from None
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -126,7 +120,7 @@ class SshConnection(Connection):
         itself, a plain transport (no sudo, no command of ours runs on it)."""
         super().__init__(target.name)
         self.options = options or SshOptions()
-        cfg = self.options.config().lookup(target.ssh_host)
+        cfg = ssh_config(self.options).lookup(target.ssh_host)
         self.hostname = str(cfg.get("hostname") or target.ssh_host)
         self.user = target.user or _first(cfg.get("user")) or getpass.getuser()
         port = target.port or _first(cfg.get("port")) or 22
@@ -146,17 +140,22 @@ class SshConnection(Connection):
         self.sessions = 0  # command round trips made (for the docs' claim and its test)
         self._policy = _HostKeyPolicy(self.known_hosts, accept_new)
         self._hops: list[SshConnection] = []  # the ProxyJump chain this connection goes through
-        self._sudo: list[str] = []
-        self._password: bytes | None = None
-        self._prompt = f"[provision sudo {secrets.token_hex(8)}] password: ".encode()
-        self._ready = f"provision-ready-{secrets.token_hex(8)}".encode()
+        self._sudo = Sudo(self.user, self.options.become_password)
         self._client = self._connect(cfg, _depth, _via)
-        if self.user != "root" and not _hop:
+        self._hop = _hop
+        self._ready = False
+
+    def ready(self) -> SshConnection:
+        """Find how to become root when the login user is not root (a command on the host: run
+        once the playbook is valid, not when connecting)."""
+        if not self._ready and self.user != "root" and not self._hop:
             try:
                 self._become()
             except BaseException:
                 self.close()
                 raise
+        self._ready = True
+        return self
 
     # ------------------------------------------------------------------ connecting
 
@@ -242,41 +241,28 @@ class SshConnection(Connection):
         return client
 
     def _become(self) -> None:
-        """Find how to be root: passwordless sudo, or sudo with the password, sent only when sudo
-        asks for it (its prompt, a random one, seen on stderr): a command sudo lets run without a
-        password never gets the password as its input."""
-        probe = self._raw(shlex.join(["sudo", "-n", "true"]), None, self.timeout + 15, None)
-        if probe.ok:
-            self._sudo = ["sudo", "-n", "--"]
+        """Find how to be root (see sudo.py): passwordless sudo, or the password handshake."""
+        self._sudo.decide(self._raw(shlex.join(PROBE), None, self.timeout + 15, None))
+        if not self._sudo.asks:
             return
-        if "not found" in probe.err or probe.rc == 127:
-            raise BecomeError(f"{self.user} is not root and sudo is not installed")
-        if self.options.become_password is None:
-            raise BecomeError(f"{self.user} needs a password for sudo: run with "
-                               "--ask-become-pass (or log in as root, or allow NOPASSWD sudo)")
-        self._password = self.options.become_password.encode() + b"\n"
-        self._sudo = ["sudo", "-k", "-S", "-p", self._prompt.decode(), "--", "sh", "-c",
-                      'printf "%s\\n" "$0" >&2; exec "$@"', self._ready.decode()]
         try:
-            check = self._raw(shlex.join([*self._sudo, "true"]), None, self.timeout + 30, None, asks=True)
+            check = self._raw(shlex.join([*self._sudo.prefix, "true"]), None, self.timeout + 30, None, asks=True)
         except BecomeError:
             check = None
         if check is None or not check.ok:
-            self._password = None
-            raise BecomeError(f"sudo did not accept the password for {self.user} "
-                              f"(or {self.user} may not use sudo here)")
+            raise self._sudo.refused()
 
     # ------------------------------------------------------------------ running
 
     def _exec(self, argv: Sequence[str], *, input: bytes | None, timeout: float | None,
               stream: Stream | None) -> CommandResult:
-        result = self._raw(shlex.join([*self._sudo, *argv]), input, timeout, stream,
-                           asks=self._password is not None)
+        result = self._raw(shlex.join([*self._sudo.prefix, *argv]), input, timeout, stream,
+                           asks=self._sudo.asks)
         result.command = display(argv)
         return result
 
     def _start(self, argv: Sequence[str]) -> Process:
-        chan, err = self._open(shlex.join([*self._sudo, *argv]), asks=self._password is not None)
+        chan, err = self._open(shlex.join([*self._sudo.prefix, *argv]), asks=self._sudo.asks)
         return SshProcess(chan, err)
 
     def run_unprivileged(self, argv: Sequence[str], *, timeout: float | None = None) -> CommandResult:
@@ -309,31 +295,14 @@ class SshConnection(Connection):
         return chan, err
 
     def _handshake(self, chan: paramiko.Channel) -> list[bytes]:
-        """Wait until sudo asks for the password (send it) or lets the command run (its ready
-        line); a second prompt means the password was refused."""
-        buf, sent = b"", False
-        deadline = time.monotonic() + self.timeout + 30
-        while True:
-            if self._ready + b"\n" in buf:
-                before, _, after = buf.partition(self._ready + b"\n")
-                return [after] if after else []
-            if self._prompt in buf:
-                if sent or self._password is None:
-                    raise BecomeError(f"sudo did not accept the password for {self.user}")
-                buf = buf.replace(self._prompt, b"", 1)
-                chan.sendall(self._password)
-                sent = True
-                continue
+        def read_err(_: float) -> bytes | None:
             try:
-                chunk = chan.recv_stderr(4096)
+                return bytes(chan.recv_stderr(4096))
             except TimeoutError:
-                if time.monotonic() > deadline:
-                    raise ConnectError("sudo neither asked for a password nor ran the command") from None
-                continue
-            if not chunk:
-                raise BecomeError(f"sudo refused to run the command for {self.user}: "
-                                  f"{buf.decode('utf-8', 'replace').strip()[-200:] or 'no reason given'}")
-            buf += chunk
+                return None
+
+        after = self._sudo.handshake(read_err, chan.sendall, self.timeout + 30)
+        return [after] if after else []
 
     def _raw(self, command: str, data: bytes | None, timeout: float | None,
              stream: Stream | None, *, asks: bool = False) -> CommandResult:
@@ -419,7 +388,7 @@ class SshConnection(Connection):
             into.append(chunk)
 
     def close(self) -> None:
-        self._password = None
+        self._sudo.forget()
         self._client.close()
         for hop in reversed(self._hops):
             hop.close()

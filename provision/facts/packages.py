@@ -122,11 +122,12 @@ class DpkgAudit(Fact[list[str]]):
     topics: ClassVar[frozenset[str]] = frozenset({DPKG})
 
     def command(self) -> str:
-        return ("dpkg --audit 2>&1 | head -n 20; n=$(ls -A /var/lib/dpkg/updates 2>/dev/null | wc -l); "
+        return ("dpkg --audit 2>&1; n=0; for u in /var/lib/dpkg/updates/* /var/lib/dpkg/updates/.[!.]*; do "
+                "[ -e \"$u\" ] && n=$((n + 1)); done; "
                 "[ \"$n\" -gt 0 ] && echo \"dpkg was interrupted ($n pending update file(s))\"; true")
 
     def parse(self, lines: list[str]) -> list[str]:
-        return [ln.rstrip() for ln in lines if ln.strip()]
+        return [ln.rstrip() for ln in lines if ln.strip()][-20:]  # the count line comes last
 
     def describe(self) -> str:
         return "dpkg audit"
@@ -149,8 +150,8 @@ class AptLists(Fact[ListsAge]):
     topics: ClassVar[frozenset[str]] = frozenset({APT_LISTS})
 
     def command(self) -> str:
-        return ("date +%s; find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -printf '%T@\\n' "
-                "2>/dev/null | sort -n | tail -n 1")
+        return ("date +%s; m=; for lt in $(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -printf '%Ts\\n' "
+                "2>/dev/null); do [ -z \"$m\" ] || [ \"$lt\" -gt \"$m\" ] && m=$lt; done; echo \"$m\"")
 
     def parse(self, lines: list[str]) -> ListsAge:
         now = lines[0].strip() if lines else ""

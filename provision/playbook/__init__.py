@@ -38,10 +38,10 @@ from provision.errors import PlaybookError, UsageError
 from provision.paths import builtin_playbooks
 from provision.playbook.checks import CheckDecl, add_checks, parse_checks
 from provision.playbook.checks import prevalidate as prevalidate_checks
-from provision.playbook.yamlsrc import Located, YamlPath, format_path, parse
-from provision.registry import registry
+from provision.registry import lookup, registry
 from provision.render import RenderError, names_in, render_value, template_names_in
 from provision.resource import ResourceType, Spec
+from provision.yamlsrc import Located, YamlPath, format_path, parse
 
 TOP_KEYS = ("name", "description", "imports", "vars", "resources", "checks")
 COMMON_KEYS = ("id", "name", "when")
@@ -72,7 +72,9 @@ class Decl:
 
     @property
     def cls(self) -> ResourceType:
-        return registry()[self.type]
+        found = lookup(self.type)
+        assert found is not None, self.type  # checked when the playbook was loaded
+        return found
 
     @property
     def file(self) -> str:
@@ -247,21 +249,20 @@ def _display(path: Path) -> str:
 
 def _decl(src: Located, i: int, item: Any) -> Decl:
     at: YamlPath = ("resources", i)
-    types_ = registry()
     if not isinstance(item, dict):
-        raise src.error(at, f"each resource is a mapping with one of: {', '.join(types_)}")
+        raise src.error(at, f"each resource is a mapping with one of: {', '.join(registry())}")
     types = [k for k in item if k not in COMMON_KEYS]
     if not types:
-        raise src.error(at, f"no resource type (one of: {', '.join(types_)})")
+        raise src.error(at, f"no resource type (one of: {', '.join(registry())})")
     if len(types) > 1:
-        unknown = [t for t in types if t not in types_]
+        unknown = [t for t in types if not isinstance(t, str) or lookup(t) is None]
         bad = unknown[0] if unknown else types[1]
         why = "unknown key" if unknown else "only one resource type per item"
-        raise src.error(at + (bad,), f"{why} (resource types: {', '.join(types_)}; "
+        raise src.error(at + (bad,), f"{why} (resource types: {', '.join(registry())}; "
                         f"other keys: {', '.join(COMMON_KEYS)})")
     rtype = types[0]
-    if rtype not in types_:
-        raise src.error(at + (rtype,), f"unknown resource type (known: {', '.join(types_)})")
+    if not isinstance(rtype, str) or lookup(rtype) is None:
+        raise src.error(at + (rtype,), f"unknown resource type (known: {', '.join(registry())})")
     body = item[rtype]
     if body is None:
         body = {}

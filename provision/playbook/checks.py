@@ -26,9 +26,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from provision.errors import PlaybookError
-from provision.playbook.yamlsrc import Located, YamlPath
 from provision.render import RenderError, names_in, render_value
 from provision.resource import absolute_path
+from provision.yamlsrc import Located, YamlPath
 
 
 class _Model(BaseModel):

@@ -79,22 +79,36 @@ class JdkHome:
 _JDK = r"""
 home=""
 for p in openjdk-@V@-jdk-headless openjdk-@V@-jre-headless; do
-  b=$(dpkg -L "$p" 2>/dev/null | grep -E '/bin/javac?$' | head -n 1)
-  if [ -n "$b" ]; then home=$(readlink -f "$(dirname "$(dirname "$b")")"); break; fi
+  b=$(dpkg -L "$p" 2>/dev/null | grep -m 1 -E '/bin/javac?$')
+  if [ -n "$b" ]; then home=$(readlink -f "${b%/bin/*}"); break; fi
 done
 if [ -n "$home" ]; then
   echo "home $home"
   [ -x "$home/bin/java" ] && echo "java yes"
   [ -x "$home/bin/javac" ] && echo "javac yes"
-  [ -r "$home/release" ] && sed -n 's/^JAVA_VERSION="\(.*\)"$/release \1/p' "$home/release"
-  base=$(basename "$home")
+  if [ -r "$home/release" ]; then
+    while IFS= read -r l; do
+      case "$l" in 'JAVA_VERSION="'*'"') l=${l#JAVA_VERSION=\"}; echo "release ${l%\"}";; esac
+    done < "$home/release"
+  fi
+  base=${home##*/}
   for j in /usr/lib/jvm/.*.jinfo; do
     [ -r "$j" ] || continue
-    grep -qx "name=$base" "$j" || grep -qx "alias=$base" "$j" || continue
-    sed -n 's/^name=/jinfo-name /p; s/^alias=/jinfo-alias /p' "$j"
+    ours=; tools=
+    while IFS= read -r l; do
+      case "$l" in
+        "name=$base"|"alias=$base") ours=1;;
+        'hl '*|'jre '*|'jdkhl '*|'jdk '*) tools="$tools$l
+";;
+      esac
+    done < "$j"
+    [ -n "$ours" ] || continue
+    while IFS= read -r l; do
+      case "$l" in name=*) echo "jinfo-name ${l#name=}";; alias=*) echo "jinfo-alias ${l#alias=}";; esac
+    done < "$j"
     # one awk for every tool (not a readlink and a grep each): where its link points now, and
     # whether this JDK's path is registered in dpkg's alternatives database
-    grep -E '^(hl|jre|jdkhl|jdk) ' "$j" | while read -r kind name path; do
+    printf '%s' "$tools" | while read -r kind name path; do
       [ -e "$path" ] && echo "$kind $name $path"
     done | awk -v links="$(find /etc/alternatives -maxdepth 1 -type l -printf '%f=%l\n' 2>/dev/null)" '
       BEGIN { n = split(links, l, "\n"); for (i = 1; i <= n; i++) { k = index(l[i], "=")

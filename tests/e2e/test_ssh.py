@@ -1,5 +1,6 @@
 """Issue 4 end to end: provisioning real lab hosts over SSH (each a booted Debian 12 root with its
-own sshd on 127.0.0.N), through inventories, with host-key checks and sudo."""
+own sshd on 127.0.0.N), through inventories, with host-key checks and sudo. The tests that take a
+``transport`` run with both SSH transports (OpenSSH, the default, and paramiko)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ import pytest
 from conftest import provision
 
 pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(params=["openssh", "paramiko"])
+def transport(request, monkeypatch) -> str:
+    monkeypatch.setenv("PROVISION_SSH_TRANSPORT", request.param)  # the CLI runs in a subprocess
+    return request.param
 
 
 def ssh_args(fleet) -> list[str]:
@@ -64,7 +71,7 @@ def test_ten_hosts_converge_from_a_clean_base_and_stay_converged(fleet_factory, 
     assert all(h["changed"] == 0 and not h["failed"] for h in second.json["hosts"]), second.json
 
 
-def test_converged_host_costs_one_connection_and_one_round_trip(fleet_factory, jdk_root):
+def test_converged_host_costs_one_connection_and_one_round_trip(transport, fleet_factory, jdk_root):
     fleet = fleet_factory(1, base=jdk_root)
     host = fleet.hosts[0]
     assert provision("apply", "java17", "-H", host.name, *ssh_args(fleet)).rc == 0
@@ -77,7 +84,7 @@ def test_converged_host_costs_one_connection_and_one_round_trip(fleet_factory, j
     assert exec_requests(host) - requests == 1
 
 
-def test_unknown_host_key_is_refused_unless_accepted_and_a_changed_key_always(fleet_factory, jdk_root,
+def test_unknown_host_key_is_refused_unless_accepted_and_a_changed_key_always(transport, fleet_factory, jdk_root,
                                                                               tmp_path):
     fleet = fleet_factory(1, base=jdk_root)
     host = fleet.hosts[0]
@@ -116,7 +123,7 @@ def _keygen(tmp_path) -> list[str]:
     return (tmp_path / "other.pub").read_text().split()[:2]
 
 
-def test_sudo_user_with_a_password(fleet_factory, jdk_root, tmp_path):
+def test_sudo_user_with_a_password(transport, fleet_factory, jdk_root, tmp_path):
     password = "Lab-s3cret-" + str(time.time_ns())[-6:]
     fleet = fleet_factory(1, base=jdk_root, sudo_password=password)
     host = fleet.hosts[0]
@@ -155,7 +162,7 @@ def test_sudo_user_with_a_password(fleet_factory, jdk_root, tmp_path):
         assert password not in text, f"the sudo password appears in {where}"
 
 
-def test_sudo_password_goes_only_where_sudo_asks_for_it(fleet_factory, jdk_root):
+def test_sudo_password_goes_only_where_sudo_asks_for_it(transport, fleet_factory, jdk_root):
     """dev may run sh without a password: sudo never asks, so the password must never be sent (it
     used to be prepended to every command's input, and the write script wrote it into the file)."""
     password = "Lab-nopw-" + str(time.time_ns())[-6:]
@@ -174,7 +181,7 @@ def test_sudo_password_goes_only_where_sudo_asks_for_it(fleet_factory, jdk_root)
         assert password.encode() not in data, f"the sudo password was written into {path}"
 
 
-def test_one_host_down_among_five(fleet_factory, jdk_root, tmp_path):
+def test_one_host_down_among_five(transport, fleet_factory, jdk_root, tmp_path):
     fleet = fleet_factory(5, base=jdk_root)
     down = fleet.hosts[2]
     down.shutdown()
@@ -195,7 +202,7 @@ def test_one_host_down_among_five(fleet_factory, jdk_root, tmp_path):
     assert json.loads(r.stdout)["ok"] is False
 
 
-def test_a_proxyjump_chain_uses_every_hop_as_a_plain_transport(fleet_factory, jdk_root, tmp_path):
+def test_a_proxyjump_chain_uses_every_hop_as_a_plain_transport(transport, fleet_factory, jdk_root, tmp_path):
     """ProxyJump a,b: through a to b, through b to the target; the hops' users are not root and
     need a password for sudo: a hop that tried to become root would fail."""
     fleet = fleet_factory(3, base=jdk_root, sudo_password="hop-pw", password_hosts={0, 1})
@@ -216,3 +223,18 @@ def test_a_proxyjump_chain_uses_every_hop_as_a_plain_transport(fleet_factory, jd
             f"a command ran on the jump host {hop.name}"
     assert target.sshd_log().count("Accepted publickey") - before[target.name] == 1
     assert b"JAVA_HOME" not in a.root.file("/etc/environment").read_bytes()
+
+
+def test_openssh_honours_what_only_openssh_reads(fleet_factory, jdk_root, tmp_path, monkeypatch):
+    """An ssh_config that reaches the host only through ``Include`` (which paramiko ignores): the
+    OpenSSH transport reads it as the user's own ssh does."""
+    monkeypatch.setenv("PROVISION_SSH_TRANSPORT", "openssh")
+    fleet = fleet_factory(1, base=jdk_root)
+    host = fleet.hosts[0]
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Include {fleet.ssh_config}\n")
+    r = provision("plan", "java17", "-H", host.name, "--ssh-config", str(config), "--json")
+    assert r.rc == 0 and "Debian 12" in r.stderr, r
+    monkeypatch.setenv("PROVISION_SSH_TRANSPORT", "paramiko")
+    r = provision("plan", "java17", "-H", host.name, "--ssh-config", str(config), "--json")
+    assert r.rc == 1 and r.json["hosts"][0]["unreachable"], r  # paramiko does not follow Include

@@ -180,6 +180,9 @@ class PopenProcess(Process):
             kill(self.proc)
             rc = -1
         self._err_reader.join(timeout=5)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None and not self._err_reader.is_alive():
+                pipe.close()
         track(self.proc, False)
         return rc
 

@@ -15,6 +15,7 @@ import testinfra.host
 from testinfra.backend.base import BaseBackend, CommandResult
 
 from provision.connections.base import Connection
+from provision.verify.shell import Shells
 
 COMMAND_TIMEOUT = 300.0
 
@@ -24,10 +25,11 @@ class ConnectionBackend(BaseBackend):
 
     NAME = "provision"
 
-    def __init__(self, conn: Connection, name: str | None = None) -> None:
+    def __init__(self, conn: Connection, name: str | None = None, shells: Shells | None = None) -> None:
         # sudo stays off: the connection already runs commands as root (sudo, if needed, is its job)
         super().__init__(name or conn.label)
         self.conn = conn
+        self.shells = shells  # run the commands in long-running shells (see shell.py)
 
     def get_pytest_id(self) -> str:
         return str(self.hostname)
@@ -39,13 +41,13 @@ class ConnectionBackend(BaseBackend):
     def run(self, command: str, *args: str, **kwargs: Any) -> CommandResult:
         cmd = self.get_command(command, *args)  # testinfra's quoting: every argument shlex-quoted
         timeout = kwargs.get("timeout", COMMAND_TIMEOUT)
-        r = self.conn.run(["sh", "-c", cmd], timeout=timeout)
+        r = self.shells.run(cmd, timeout) if self.shells else self.conn.run(["sh", "-c", cmd], timeout=timeout)
         return self.result(r.rc, self.encode(cmd), r.stdout, r.stderr)
 
 
-def make_host(conn: Connection, name: str | None = None) -> testinfra.host.Host:
+def make_host(conn: Connection, name: str | None = None, shells: Shells | None = None) -> testinfra.host.Host:
     """A testinfra ``Host`` for ``conn`` (not cached: testinfra's class-level cache is not used)."""
-    backend = ConnectionBackend(conn, name)
+    backend = ConnectionBackend(conn, name, shells)
     host = testinfra.host.Host(backend)
     backend.set_host(host)
     return host

@@ -123,17 +123,15 @@ def java_major(version: str) -> int | None:
 
 
 def tool_version(tool: str, want: int) -> Test:
+    """``tool -version`` reports ``want``: read from the JDK run (``jdk_run``), which prints both
+    versions (javac -version, java -showversion) while compiling and running a program."""
     def test(probe: Probe) -> tuple[bool, str]:
-        r = probe.run("%s -version", tool)
-        text = r.stderr + r.stdout  # java prints on stderr; javac on stdout (newer) or stderr
-        if r.rc == 127 or "not found" in text and r.rc != 0:
+        rc, text = jdk_run(probe)[tool]
+        if rc == 127 or "not found" in text and rc != 0:
             return False, f"{tool} is not on the PATH"
-        if tool == "java":
-            m = re.search(r'version "([^"]+)"', text)
-        else:
-            m = re.search(r"javac (\S+)", text)
-        if r.rc != 0 or not m:
-            return False, f"{tool} -version failed (exit {r.rc}): {first_line(text)}"
+        m = re.search(r'version "([^"]+)"', text) if tool == "java" else re.search(r"javac (\S+)", text)
+        if not m:
+            return False, f"{tool} -version failed (exit {rc}): {first_line(text)}"
         major = java_major(m.group(1))
         if major != want:
             return False, f"{tool} -version reports {m.group(1)}, not {want}"
@@ -166,24 +164,45 @@ HELLO = """public class ProvisionCheck {
 }
 """
 
-_COMPILE_AND_RUN = r"""
+# One run of each tool proves it all: javac prints its version while it compiles, java its
+# version (-showversion) before running the program. The JVM options make a short run cheap (the
+# JIT's first tier only, one GC thread); IgnoreUnrecognizedVMOptions keeps other JVMs working.
+_JDK_RUN = r"""
 d=$(mktemp -d) || exit 90
 trap 'rm -rf "$d"' EXIT
 printf '%s' "$1" > "$d/ProvisionCheck.java" || exit 91
 cd "$d" || exit 92
-javac -d "$d" ProvisionCheck.java 2>&1 || { echo "javac failed"; exit 93; }
-java -cp "$d" ProvisionCheck 2>&1 || { echo "java failed"; exit 94; }
+o="-XX:+IgnoreUnrecognizedVMOptions -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+echo "@@javac"; javac $(for x in $o; do printf ' -J%s' "$x"; done) -version -d "$d" ProvisionCheck.java 2>&1
+echo "@@javac-rc $?"
+echo "@@java"; java $o -showversion -cp "$d" ProvisionCheck 2>&1
+echo "@@java-rc $?"
 """
+
+
+def jdk_run(probe: Probe) -> dict[str, tuple[int, str]]:
+    """{"javac": (exit status, output), "java": (...)} of compiling and running HELLO (run once
+    per host: the checks share it)."""
+    r = probe.run("sh -c %s sh %s", _JDK_RUN, HELLO)
+    found: dict[str, tuple[int, str]] = {"javac": (r.rc or 1, r.stderr), "java": (r.rc or 1, r.stderr)}
+    for tool in ("javac", "java"):
+        m = re.search(rf"^@@{tool}\n(.*?)^@@{tool}-rc (\d+)$", r.stdout, re.S | re.M)
+        if m:
+            found[tool] = (int(m.group(2)), m.group(1))
+    return found
 
 
 def compile_and_run(want: int) -> Test:
     def test(probe: Probe) -> tuple[bool, str]:
-        r = probe.run("sh -c %s sh %s", _COMPILE_AND_RUN, HELLO)
-        out = r.stdout.strip()
-        if r.rc != 0:
-            return False, f"exit {r.rc}: {' | '.join(out.splitlines()[-3:]) or first_line(r.stderr)}"
-        if out != f"provision-verify {want}":
-            return False, f"the program printed {out!r}, expected 'provision-verify {want}'"
+        run = jdk_run(probe)
+        for tool in ("javac", "java"):
+            rc, text = run[tool]
+            if rc != 0:
+                lines = [ln for ln in text.splitlines() if ln.strip() and "version" not in ln]
+                return False, f"{tool} failed (exit {rc}): {' | '.join(lines[-3:]) or 'no output'}"
+        printed = [ln.strip() for ln in run["java"][1].splitlines() if ln.startswith("provision-verify")]
+        if printed != [f"provision-verify {want}"]:
+            return False, f"the program printed {printed!r}, expected 'provision-verify {want}'"
         return True, f"javac compiled and java ran a one-class program (Java {want})"
     return test
 

@@ -22,6 +22,7 @@ from provision.render import RenderError, eval_condition
 from provision.verify.backend import make_host
 from provision.verify.checks import Check, CheckEnv, Probe, failing
 from provision.verify.custom import playbook_check
+from provision.verify.shell import Shells
 
 
 class Outcome(StrEnum):
@@ -170,11 +171,15 @@ def run_check(check: Check, probe: Probe) -> CheckResult:
                        time.monotonic() - t0)
 
 
+CHECK_THREADS = 4  # a host's checks run this many at a time, each thread with its own shell
+
+
 @dataclass
 class _Session:
     report: HostReport
     conn: Connection | None = None
     probe: Probe | None = None
+    shells: Shells | None = None
 
 
 def _verify_host(playbook: Playbook, name: str, target: Any, connect: Callable[[Any], Connection],
@@ -203,14 +208,15 @@ def _verify_host(playbook: Playbook, name: str, target: Any, connect: Callable[[
         report.checks.append(CheckResult("provision: facts are readable", "facts", FAILED, str(exc)))
         report.duration = time.monotonic() - started
         return session
-    session.probe = probe = Probe(make_host(conn, name), conn, options.user)
+    session.shells = Shells(conn)
+    session.probe = probe = Probe(make_host(conn, name, session.shells), conn, options.user)
     if options.user:
         exists = probe.run("id -u %s", options.user)
         if exists.rc != 0:
             report.checks.append(CheckResult("provision: --user exists", "options", FAILED,
                                              f"no user {options.user!r} on this host"))
-    for check in checks:
-        report.checks.append(run_check(check, probe))
+    with ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix=f"verify-{name}") as pool:
+        report.checks += list(pool.map(lambda c: run_check(c, probe), checks))  # in the checks' order
     report.duration = time.monotonic() - started
     return session
 
@@ -245,6 +251,8 @@ def verify(playbook: Playbook, targets: Sequence[Any], connect: Callable[[Any], 
                     report.duration += time.monotonic() - t0
     finally:
         for s in sessions:
+            if s.shells is not None:
+                s.shells.close()
             if s.conn is not None:
                 try:
                     s.conn.close()

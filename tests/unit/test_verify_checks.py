@@ -185,12 +185,35 @@ def test_ssh_session_check_uses_a_plain_session_of_the_connection():
     assert result.message == f"a new SSH session has JAVA_HOME=/opt/other, expected {HOME}"
 
 
-def test_java_version_parsing():
-    check = java17_checks()["jdk: java -version reports 17"]
-    probe, _ = probe_for([(r"^java -version$", 0, "", 'openjdk version "21.0.5" 2024-10-15\n')])
-    assert run_check(check, probe).message == "java -version reports 21.0.5, not 17"
-    probe, _ = probe_for([(r"^java -version$", 127, "", "sh: 1: java: not found\n")])
-    assert run_check(check, probe).message == "java is not on the PATH"
+def jdk_run_output(javac: tuple[int, str], java: tuple[int, str]) -> str:
+    """What the JDK run (checks._JDK_RUN) prints: each tool's output and exit status."""
+    return (f"@@javac\n{javac[1]}@@javac-rc {javac[0]}\n"
+            f"@@java\n{java[1]}@@java-rc {java[0]}\n")
+
+
+JDK21 = jdk_run_output((0, "javac 21.0.5\n"),
+                       (0, 'openjdk version "21.0.5" 2024-10-15\nOpenJDK Runtime Environment\nprovision-verify 21\n'))
+MISSING = jdk_run_output((127, "sh: 1: javac: not found\n"), (127, "sh: 1: java: not found\n"))
+JRE_ONLY = jdk_run_output((127, "sh: 1: javac: not found\n"),
+                          (1, 'openjdk version "17.0.15" 2025-04-15\nError: Could not find or load main class '
+                              'ProvisionCheck\n'))
+
+
+@pytest.mark.parametrize("output, check, message", [
+    (JDK21, "jdk: java -version reports 17", "java -version reports 21.0.5, not 17"),
+    (JDK21, "jdk: javac -version reports 17", "javac -version reports 21.0.5, not 17"),
+    (JDK21, "jdk: javac compiles and java runs a program",
+     "the program printed ['provision-verify 21'], expected 'provision-verify 17'"),
+    (MISSING, "jdk: java -version reports 17", "java is not on the PATH"),
+    (MISSING, "jdk: javac -version reports 17", "javac is not on the PATH"),
+    (JRE_ONLY, "jdk: java -version reports 17", "java -version: openjdk version \"17.0.15\" 2025-04-15"),
+    (JRE_ONLY, "jdk: javac compiles and java runs a program",
+     "javac failed (exit 127): sh: 1: javac: not found"),
+])
+def test_one_jdk_run_answers_the_version_and_compile_checks(output, check, message):
+    probe, conn = probe_for([(r"ProvisionCheck", 0, output, "")])
+    assert run_check(java17_checks()[check], probe).message == message
+    assert len(conn.seen) == 1
 
 
 def test_a_check_that_raises_fails_with_the_error_instead_of_stopping_the_run():

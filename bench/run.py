@@ -1,37 +1,32 @@
 #!/usr/bin/env python3
-"""Benchmark: provision against Ansible (ansible-core) and pyinfra on the same job, as ratios.
+"""Benchmark: provision against Ansible (ansible-core), pyinfra, pytest-testinfra and a bash
+floor on the same job and the same lab hosts, as ratios measured side by side in one run.
 
-What is measured: wall-clock seconds of one command run by each tool against a fleet of N real lab
-hosts (tests/lab: Debian 12 roots booted on this machine, each with its own sshd on 127.0.0.N),
-booted fresh for every tool and repeat from the lab's jdk base (openjdk-17-jdk-headless installed,
-no JAVA_HOME), so apt downloads do not dominate:
+Scenarios (every tool, the tools' order rotating from one repeat to the next):
 
-1. converge: the JDK is already installed; JAVA_HOME is added to /etc/environment;
-2. no-op: the same command again on the converged hosts (the common daily case);
-3. bash floor: a hand-written `ssh host '<check> || <fix>'` per host, in parallel (converge, then
-   no-op), i.e. what the job costs with nothing but OpenSSH.
+- startup: ``--version`` and ``--help`` of each tool's command (no host);
+- converge@N: N hosts booted from the lab's jdk base (openjdk-17-jdk-headless installed, no
+  JAVA_HOME): the package is already there, JAVA_HOME is written;
+- noop@N: the same command again on the converged hosts (the daily case); it must be reported
+  as "no change" by the tool and leave /etc/environment and dpkg's status untouched;
+- first@1: one fresh host (the lab's base: no JDK): apt-get update, then the JDK installed (every
+  tool updates the lists; the .debs are put in the host's apt cache beforehand, for every tool,
+  so that the mirror's speed does not decide);
+- verify@N: on the converged hosts, ``provision verify java17`` against pytest-testinfra running
+  bench/testinfra_java17.py (the same checks, hand-written) over its paramiko backend, with
+  pytest-xdist spreading them over N workers;
+- for each run: wall seconds, peak memory (max RSS of the tool's process), SSH connections and
+  sessions per host (counted in each host's sshd log).
 
-Each scenario reports the median of --repeat runs and its ratio to provision's median, plus SSH
-connections and sessions per host, counted in each host's sshd log (LogLevel DEBUG1).
+The bash floor is one OpenSSH connection per host running ``<check> || <fix>``: what the job costs
+with nothing but ssh. A run counts only when its result is checked (JAVA_HOME and the package on
+every host; verify: every check passed); a tool that fails is reported as FAILED, not timed.
 
-Why it is fair: every tool gets the same hosts (same base image, same loopback sshd, booted the same
-way), the same job (package present without recommends + a JAVA_HOME line in /etc/environment),
-the same parallelism (N forks / --parallel N / N ssh processes) and host key checking on, against
-the lab's known_hosts. Each tool runs in its fastest documented configuration: Ansible with
-pipelining, no fact gathering and a fixed interpreter (no discovery), its default ControlPersist
-multiplexing with a fresh control path per run (a run never reuses the previous run's connection).
-A run only counts when the result is checked: JAVA_HOME on every host afterwards, and the no-op run
-reported no change by the tool *and* left /etc/environment and dpkg's status untouched. A tool
-that fails is reported as failed, not timed.
-
-Not equal, and reported rather than hidden: Ansible needs Python (and python3-apt for its apt module)
-on every target; provision and pyinfra need only a POSIX shell. python3 + python3-apt are
-installed into the Ansible fleets before the timed runs (from .debs fetched once into
-bench/.cache); that install time is reported beside Ansible's numbers, never inside them.
-provision's java17 playbook also checks that the JDK is the default java (one more thing done).
-
-Run as root from the repository root with the project venv:  .venv/bin/python bench/run.py --hosts 10
-The first run creates bench/.venv (pip install ansible-core pyinfra). Not run by CI or pytest.
+Run as root from the repository root with the project venv:
+    .venv/bin/python bench/run.py                 # everything: 1, 10 and 50 hosts, 3 repeats
+    .venv/bin/python bench/run.py --smoke         # 1 host, 1 repeat, every tool and scenario
+The first run creates bench/.venv (bench/requirements.txt) and fetches python3 + python3-apt .debs
+for the Ansible hosts into bench/.cache. Results: bench/RESULTS.md and bench/results.json.
 """
 
 from __future__ import annotations
@@ -47,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -66,40 +62,60 @@ JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"  # the lab is amd64; provision 
 LINE = f'JAVA_HOME="{JAVA_HOME}"'
 JAVA_HOME_RE = re.compile(r'^JAVA_HOME="?/usr/lib/jvm/java-17-openjdk-[a-z0-9]+"?$', re.MULTILINE)
 TIMEOUT = 1800
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as a user runs them
 
-ANSIBLE_PLAY = f"""- hosts: all
+ANSIBLE_PLAY = """- hosts: all
   gather_facts: false
   tasks:
     - name: OpenJDK 17
-      apt: {{name: {PKG}, state: present, install_recommends: false}}
+      apt: {{name: {pkg}, state: present, install_recommends: false{update}}}
     - name: JAVA_HOME in /etc/environment
-      lineinfile: {{path: /etc/environment, regexp: '^JAVA_HOME=', line: '{LINE}'}}
+      lineinfile: {{path: /etc/environment, regexp: '^JAVA_HOME=', line: '{line}'}}
 """
-PYINFRA_DEPLOY = f"""from pyinfra.operations import apt, files
-apt.packages(name="OpenJDK 17", packages=["{PKG}"], no_recommends=True)
+PYINFRA_DEPLOY = """from pyinfra.operations import apt, files
+apt.packages(name="OpenJDK 17", packages=["{pkg}"], no_recommends=True{update})
 files.line(name="JAVA_HOME in /etc/environment", path="/etc/environment", line="^JAVA_HOME=",
-           replace={LINE!r})
+           replace={line!r})
 """
-BASH_JOB = (f"dpkg-query -W -f='${{Status}}' {PKG} 2>/dev/null | grep -q 'ok installed' || "
-            f"{{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {PKG} "
-            f">/dev/null && echo CHANGED; }}; grep -q '^JAVA_HOME=' /etc/environment || "
-            f"{{ echo '{LINE}' >> /etc/environment && echo CHANGED; }}")
+BASH_JOB = ("{update}dpkg-query -W -f='${{Status}}' {pkg} 2>/dev/null | grep -q 'ok installed' || "
+            "{{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {pkg} "
+            ">/dev/null && echo CHANGED; }}; grep -q '^JAVA_HOME=' /etc/environment || "
+            "{{ echo '{line}' >> /etc/environment && echo CHANGED; }}")
 
 
-def sh(argv: list, *, env: dict | None = None, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL, text=True, env=env, timeout=timeout, check=False)
+def timed(argv: list, *, env: dict | None = None, cwd: Path | None = None, timeout: float = TIMEOUT) -> dict:
+    """Run argv: its output, exit status, wall seconds and peak memory (max RSS of the process, MB,
+    from wait4: the largest of the process and the children it waited for)."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, env=env or ENV, cwd=cwd)
+    chunks: list[bytes] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stdout.read(65536), b"")))
+    reader.start()
+    killer = threading.Timer(timeout, proc.kill)
+    killer.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - t0
+    killer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+    reader.join()
+    proc.stdout.close()
+    return {"seconds": seconds, "rc": proc.returncode, "out": b"".join(chunks).decode("utf-8", "replace"),
+            "rss_mb": usage.ru_maxrss / 1024}
 
 
 # -- the tools -------------------------------------------------------------------------------------
 class Tool:
     name = ""
+    version_cmd: list = []
+    help_cmd: list = []
 
     def prepare(self, fleet, work: Path) -> float:
         """Untimed setup on the fleet; returns the seconds it took (0 when there is none)."""
         return 0.0
 
-    def command(self, fleet, work: Path) -> tuple[list, dict | None]:
+    def command(self, fleet, work: Path, *, update: bool = False) -> tuple[list, dict | None]:
         raise NotImplementedError
 
     def after(self, work: Path) -> None:
@@ -112,12 +128,15 @@ class Tool:
 
 class Provision(Tool):
     name = "provision"
+    version_cmd = [PROVISION, "--version"]
+    help_cmd = [PROVISION, "--help"]
 
-    def command(self, fleet, work):
+    def command(self, fleet, work, *, update=False):
         inv = work / "inv.yml"
-        inv.write_text("hosts:\n" + "".join(f"  {h.name}: {{}}\n" for h in fleet))
+        inv.write_text("hosts:\n" + "".join(f"  {h.name}: {{}}\n" for h in fleet.hosts))
+        # update: provision decides itself (lists older than a day: the bench makes them so)
         return [PROVISION, "apply", "java17", "-i", inv, "--ssh-config", fleet.ssh_config,
-                "--known-hosts", fleet.known_hosts, "--forks", len(fleet), "--json", "-q"], None
+                "--known-hosts", fleet.known_hosts, "--forks", max(10, len(fleet.hosts)), "--json", "-q"], None
 
     def reported_noop(self, out, n):
         doc = json.loads(out[out.index("{"):])  # --json on stdout; -q keeps stderr short
@@ -125,8 +144,20 @@ class Provision(Tool):
         return len(hosts) == n and all(h["changed"] == 0 and not h["failed"] for h in hosts)
 
 
+class ProvisionParamiko(Provision):
+    name = "provision (paramiko)"
+    version_cmd: list = []
+    help_cmd: list = []
+
+    def command(self, fleet, work, *, update=False):
+        argv, _ = super().command(fleet, work, update=update)
+        return [*argv, "--ssh-transport", "paramiko"], None
+
+
 class Ansible(Tool):
     name = "ansible"
+    version_cmd = [VENV / "bin" / "ansible-playbook", "--version"]
+    help_cmd = [VENV / "bin" / "ansible-playbook", "--help"]
 
     def prepare(self, fleet, work):
         """python3 + python3-apt on every host (Ansible's modules run in Python on the target)."""
@@ -139,27 +170,29 @@ class Ansible(Tool):
             host.sh("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
                     "--no-download python3 python3-apt >/dev/null")
 
-        with ThreadPoolExecutor(len(fleet)) as pool:
-            list(pool.map(install, fleet))
+        with ThreadPoolExecutor(min(16, len(fleet.hosts))) as pool:
+            list(pool.map(install, fleet.hosts))
         return time.monotonic() - t0
 
-    def command(self, fleet, work):
-        (work / "play.yml").write_text(ANSIBLE_PLAY)
+    def command(self, fleet, work, *, update=False):
+        (work / "play.yml").write_text(ANSIBLE_PLAY.format(pkg=PKG, line=LINE, update=", update_cache: true"
+                                                           if update else ""))
         (work / "inventory.ini").write_text(
-            "[lab]\n" + "".join(f"{h.name}\n" for h in fleet)
+            "[lab]\n" + "".join(f"{h.name}\n" for h in fleet.hosts)
             + f"[lab:vars]\nansible_user=root\nansible_ssh_common_args=-F {fleet.ssh_config}\n")
         (work / "ansible.cfg").write_text(
-            f"[defaults]\nforks = {len(fleet)}\nhost_key_checking = True\ngathering = explicit\n"
+            f"[defaults]\nforks = {len(fleet.hosts)}\nhost_key_checking = True\ngathering = explicit\n"
             f"interpreter_python = /usr/bin/python3\nnocolor = True\nlocal_tmp = {work}/tmp\n"
             f"[ssh_connection]\npipelining = True\ncontrol_path_dir = {tempfile.mkdtemp(dir=work)}\n")
-        env = {**os.environ, "ANSIBLE_CONFIG": str(work / "ansible.cfg")}
+        env = {**ENV, "ANSIBLE_CONFIG": str(work / "ansible.cfg")}
         return [VENV / "bin" / "ansible-playbook", "-i", work / "inventory.ini", work / "play.yml"], env
 
     def after(self, work):
         """Close the ControlPersist masters this run left (the next run must connect afresh)."""
         for sock in work.glob("tmp*/*"):
             if sock.is_socket():
-                sh(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "lab"], timeout=30)
+                subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "lab"], capture_output=True,
+                               timeout=30, check=False)
 
     def reported_noop(self, out, n):
         recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out, re.MULTILINE)
@@ -168,14 +201,17 @@ class Ansible(Tool):
 
 class Pyinfra(Tool):
     name = "pyinfra"
+    version_cmd = [VENV / "bin" / "pyinfra", "--version"]
+    help_cmd = [VENV / "bin" / "pyinfra", "--help"]
 
-    def command(self, fleet, work):
-        (work / "deploy.py").write_text(PYINFRA_DEPLOY)
+    def command(self, fleet, work, *, update=False):
+        (work / "deploy.py").write_text(PYINFRA_DEPLOY.format(pkg=PKG, line=LINE, update=", update=True"
+                                                              if update else ""))
         hosts = [(h.name, {"ssh_hostname": h.address, "ssh_user": "root", "ssh_key": str(fleet.key),
                            "ssh_known_hosts_file": str(fleet.known_hosts),
-                           "ssh_strict_host_key_checking": "yes"}) for h in fleet]
+                           "ssh_strict_host_key_checking": "yes"}) for h in fleet.hosts]
         (work / "inventory.py").write_text(f"hosts = {hosts!r}\n")
-        return [VENV / "bin" / "pyinfra", "-y", "--parallel", len(fleet), "--no-wait",
+        return [VENV / "bin" / "pyinfra", "-y", "--parallel", len(fleet.hosts), "--no-wait",
                 work / "inventory.py", work / "deploy.py"], None
 
     def reported_noop(self, out, n):
@@ -187,18 +223,20 @@ class Pyinfra(Tool):
 class Bash(Tool):
     name = "bash (floor)"
 
-    def command(self, fleet, work):
+    def command(self, fleet, work, *, update=False):
         script = work / "fanout.sh"
         script.write_text("".join(f"ssh -F {fleet.ssh_config} root@{h.name} \"$1\" > {work}/{h.name}.out 2>&1 "
-                                  f"|| echo FAILED {h.name} & \n" for h in fleet)
+                                  f"|| echo FAILED {h.name} & \n" for h in fleet.hosts)
                           + f"wait\ncat {work}/*.out\n")
-        return ["sh", script, BASH_JOB], None
+        job = BASH_JOB.format(pkg=PKG, line=LINE, update="apt-get update -q >/dev/null; " if update else "")
+        return ["sh", script, job], None
 
     def reported_noop(self, out, n):
         return "CHANGED" not in out and "FAILED" not in out
 
 
-TOOLS = {t.name: t for t in (Provision(), Ansible(), Pyinfra(), Bash())}
+TOOLS = {t.name: t for t in (Provision(), ProvisionParamiko(), Ansible(), Pyinfra(), Bash())}
+VERIFIERS = ("provision verify", "testinfra")
 
 
 # -- checks and counts -----------------------------------------------------------------------------
@@ -215,23 +253,27 @@ def fingerprint(host) -> tuple:
 
 
 def ssh_counts(fleet) -> tuple[int, int]:
-    logs = [h.sshd_log() for h in fleet]
+    logs = [h.sshd_log() for h in fleet.hosts]
     return (sum(log.count("Accepted publickey") for log in logs),
             sum(len(re.findall(r"Starting session: ", log)) for log in logs))
 
 
-def timed_run(tool: Tool, fleet, work: Path) -> dict:
-    argv, env = tool.command(fleet, work)
+def run_counted(argv: list, fleet, work: Path, env: dict | None = None, cwd: Path | None = None) -> dict:
     conns0, sess0 = ssh_counts(fleet)
-    t0 = time.monotonic()
-    proc = sh(argv, env=env)
-    seconds = time.monotonic() - t0
-    tool.after(work)
+    r = timed(argv, env=env, cwd=cwd)
     conns, sess = ssh_counts(fleet)
     with (work / "output.log").open("a") as log:
-        log.write(f"$ {' '.join(map(str, argv))}\n{proc.stdout}\n")
-    return {"seconds": seconds, "rc": proc.returncode, "out": proc.stdout,
-            "connections": (conns - conns0) / len(fleet), "sessions": (sess - sess0) / len(fleet)}
+        log.write(f"$ {' '.join(map(str, argv))}\n{r['out']}\n")
+    n = len(fleet.hosts)
+    r.update(connections=(conns - conns0) / n, sessions=(sess - sess0) / n)
+    return r
+
+
+def tool_run(tool: Tool, fleet, work: Path, *, update: bool = False) -> dict:
+    argv, env = tool.command(fleet, work, update=update)
+    r = run_counted(argv, fleet, work, env)
+    tool.after(work)
+    return r
 
 
 def noop_reported(tool: Tool, out: str, n: int) -> bool:
@@ -241,46 +283,119 @@ def noop_reported(tool: Tool, out: str, n: int) -> bool:
         return False
 
 
-def one_round(tool: Tool, n: int, logdir: Path) -> dict:
-    """A fresh fleet: prepare, converge, no-op; every run checked. {scenario: result}; a scenario
-    that failed has an "error", one that did not run is missing."""
+def converge_and_noop(tool: Tool, n: int, logdir: Path, verify: str | None) -> dict:
+    """A fresh fleet of n converged-but-JAVA_HOME hosts: prepare, converge, no-op (and verify);
+    every run checked. {scenario: result}; a failed scenario has an "error". ``verify``: which
+    verifier goes first on these hosts (None: no verify scenario)."""
     results: dict = {}
-    stage = "prepare"
+    stage = f"converge@{n}"
     try:
         with lab.hosts.Fleet(lab.jdk_base(), n) as fleet:
-            work = Path(tempfile.mkdtemp(prefix=f"{tool.name.split()[0]}-", dir=logdir))
+            work = Path(tempfile.mkdtemp(prefix=f"{tool.name.split()[0]}-{n}-", dir=logdir))
             results["prepare_seconds"] = tool.prepare(fleet, work)
-            stage = "converge"
-            first = timed_run(tool, fleet, work)
-            bad = [h.name for h in fleet if not converged(h)]
+            first = tool_run(tool, fleet, work)
+            bad = [h.name for h in fleet.hosts if not converged(h)]
             if first["rc"] != 0 or bad:
-                first["error"] = f"rc={first['rc']}, not converged: {bad}"
-            results["converge"] = first
+                first["error"] = f"rc={first['rc']}, not converged: {bad[:5]}"
+            results[stage] = first
             if "error" in first:
                 return results
-            stage = "noop"
-            before = [fingerprint(h) for h in fleet]
-            again = timed_run(tool, fleet, work)
-            touched = [h.name for h, fp in zip(fleet, before, strict=True) if fingerprint(h) != fp]
+            stage = f"noop@{n}"
+            before = [fingerprint(h) for h in fleet.hosts]
+            again = tool_run(tool, fleet, work)
+            touched = [h.name for h, fp in zip(fleet.hosts, before, strict=True) if fingerprint(h) != fp]
             reported = noop_reported(tool, again["out"], n)
-            if again["rc"] != 0 or touched or not reported or not all(converged(h) for h in fleet):
-                again["error"] = f"rc={again['rc']}, files changed on {touched}, tool reported no-op: {reported}"
-            results["noop"] = again
+            if again["rc"] != 0 or touched or not reported or not all(converged(h) for h in fleet.hosts):
+                again["error"] = f"rc={again['rc']}, files changed on {touched[:5]}, tool reported no-op: {reported}"
+            results[stage] = again
+            if verify:
+                stage = f"verify@{n}"
+                results.update(verify_both(fleet, work, n, verify))
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:  # a failure, not a crash
-        results.setdefault("converge" if stage == "prepare" else stage, {"error": f"{stage}: {exc!r}"})
+        results.setdefault(stage, {"error": f"{stage}: {exc!r}"})
     return results
+
+
+def verify_both(fleet, work: Path, n: int, first: str = "provision verify") -> dict:
+    """provision verify and testinfra on the same converged hosts, in the order given."""
+    hosts = [h.name for h in fleet.hosts]
+    shutil.copy(BENCH / "testinfra_java17.py", work / "test_java17.py")  # run outside this repository
+    commands = {
+        "provision verify": ([PROVISION, "verify", "java17", *[a for h in hosts for a in ("-H", h)],
+                              "--ssh-config", fleet.ssh_config, "--known-hosts", fleet.known_hosts, "-q",
+                              "--forks", max(10, n)], None),
+        "testinfra": ([VENV / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", n,
+                       "--hosts=" + ",".join(f"paramiko://root@{h}" for h in hosts),
+                       f"--ssh-config={fleet.ssh_config}", "test_java17.py"], work),
+    }
+    out = {}
+    for name in sorted(commands, key=lambda k: k != first):
+        argv, cwd = commands[name]
+        r = run_counted(argv, fleet, work, cwd=cwd)
+        if r["rc"] != 0:
+            r["error"] = f"rc={r['rc']}: {r['out'][-300:]}"
+        out[f"verify@{n}:{name}"] = r
+    return out
+
+
+def first_run(tool: Tool, logdir: Path) -> dict:
+    """One fresh host (no JDK): the tool's first run, with apt-get update."""
+    stage = "first@1"
+    try:
+        with lab.hosts.Fleet(lab.ensure_base(), 1) as fleet:
+            work = Path(tempfile.mkdtemp(prefix=f"{tool.name.split()[0]}-first-", dir=logdir))
+            host = fleet.hosts[0]
+            archives = host.root.file("/var/cache/apt/archives")
+            for deb in (lab.jdk_base() / "var/cache/apt/archives").glob("*.deb"):
+                if not (archives / deb.name).exists():
+                    shutil.copy(deb, archives / deb.name)
+            host.sh("find /var/lib/apt/lists -maxdepth 1 -type f -exec touch -d '2 days ago' {} +")
+            prep = tool.prepare(fleet, work)
+            r = tool_run(tool, fleet, work, update=True)
+            r["prepare_seconds"] = prep
+            if r["rc"] != 0 or not converged(host):
+                r["error"] = f"rc={r['rc']}, converged: {converged(host)}"
+            return {stage: r}
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        return {stage: {"error": f"{stage}: {exc!r}"}}
+
+
+def startup(tools: list[Tool], repeat: int) -> dict:
+    out: dict = {}
+    for i in range(repeat):
+        for tool in tools[i % len(tools):] + tools[:i % len(tools)]:
+            for what, argv in (("--version", tool.version_cmd), ("--help", tool.help_cmd)):
+                if argv:
+                    r = timed(argv)
+                    if r["rc"] != 0:
+                        r["error"] = f"rc={r['rc']}"
+                    out.setdefault(f"startup {what}", {}).setdefault(tool.name, []).append(r)
+    return out
 
 
 # -- setup, report ---------------------------------------------------------------------------------
 def ensure_tools() -> dict:
-    if not (VENV / "bin" / "pyinfra").exists() or not (VENV / "bin" / "ansible-playbook").exists():
-        print("creating bench/.venv (pip install ansible-core pyinfra)", file=sys.stderr)
+    needed = ("pyinfra", "ansible-playbook", "pytest")
+    if not all((VENV / "bin" / b).exists() for b in needed) or not _xdist():
+        print("creating bench/.venv (pip install -r bench/requirements.txt)", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "ansible-core", "pyinfra"], check=True)
-    code = "import importlib.metadata as m; print(m.version('ansible-core'), m.version('pyinfra'))"
-    out = sh([VENV / "bin" / "python", "-c", code]).stdout.split()
-    return {"provision": sh([PROVISION, "--version"]).stdout.split()[-1],
-            "ansible-core": out[0], "pyinfra": out[1], "openssh": sh(["ssh", "-V"]).stdout.strip()}
+        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "-r",
+                        str(BENCH / "requirements.txt")], check=True)
+    code = ("import importlib.metadata as m; print(*(m.version(p) for p in "
+            "('ansible-core', 'pyinfra', 'pytest-testinfra', 'pytest-xdist', 'paramiko')))")
+    out = subprocess.run([VENV / "bin" / "python", "-c", code], capture_output=True, text=True, check=True)
+    a, p, t, x, pk = out.stdout.split()
+    ssh = subprocess.run(["ssh", "-V"], capture_output=True, text=True, check=False)
+    prov = subprocess.run([PROVISION, "--version"], capture_output=True, text=True, check=True)
+    commit = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%h %s"], capture_output=True,
+                            text=True, check=False).stdout.strip()
+    return {"provision": f"{prov.stdout.split()[-1]} ({commit})", "ansible-core": a, "pyinfra": p,
+            "pytest-testinfra": t, "pytest-xdist": x, "paramiko (testinfra, pyinfra)": pk,
+            "openssh": (ssh.stderr or ssh.stdout).strip()}
+
+
+def _xdist() -> bool:
+    return any((VENV / "lib").glob("python*/site-packages/xdist"))
 
 
 def ensure_debs() -> None:
@@ -298,82 +413,150 @@ def ensure_debs() -> None:
 def machine() -> dict:
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())
-    return {"cpus": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
-            "python": platform.python_version()}
+    mem = next((int(ln.split()[1]) // 1024 for ln in Path("/proc/meminfo").read_text().splitlines()
+                if ln.startswith("MemTotal")), 0)
+    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_mb": mem, "kernel": platform.release(),
+            "python": platform.python_version(), "os": platform.freedesktop_os_release().get("PRETTY_NAME", "")}
 
 
-def summarise(rounds: dict, scenario: str) -> dict:
-    out = {}
-    for name, rs in rounds.items():
-        runs = [r.get(scenario) for r in rs]
-        errors = [r.get("error", "") if r else "did not run (converge failed)" for r in runs
-                  if r is None or "error" in r]
-        if errors:
-            out[name] = {"failed": True, "error": errors[0]}
-            continue
-        out[name] = {"failed": False, "median": statistics.median(r["seconds"] for r in runs),
-                     "runs": [round(r["seconds"], 2) for r in runs],
-                     "connections_per_host": statistics.median(r["connections"] for r in runs),
-                     "sessions_per_host": statistics.median(r["sessions"] for r in runs)}
-    base = out.get("provision", {}).get("median")
-    for r in out.values():
-        if not r["failed"] and base:
-            r["ratio"] = round(r["median"] / base, 2)
+def summarise(runs: list[dict | None]) -> dict:
+    errors = [r.get("error", "") if r else "did not run (an earlier stage failed)" for r in runs
+              if r is None or "error" in r]
+    if errors or not runs:
+        return {"failed": True, "error": (errors or ["no run"])[0]}
+    secs = [r["seconds"] for r in runs]
+    out = {"failed": False, "median": statistics.median(secs), "min": min(secs), "max": max(secs),
+           "runs": [round(s, 3) for s in secs], "rss_mb": max(r.get("rss_mb", 0.0) for r in runs)}
+    if "connections" in runs[0]:
+        out["connections_per_host"] = statistics.median(r["connections"] for r in runs)
+        out["sessions_per_host"] = statistics.median(r["sessions"] for r in runs)
     return out
 
 
+def with_ratios(rows: dict, base: str, floor: str | None) -> dict:
+    b = rows.get(base, {})
+    f = rows.get(floor or "", {})
+    for r in rows.values():
+        if not r["failed"] and not b.get("failed", True):
+            r["vs_provision"] = round(r["median"] / b["median"], 2)
+        if floor and not r["failed"] and not f.get("failed", True):
+            r["vs_floor"] = round(r["median"] / f["median"], 2)
+    return rows
+
+
 def table(title: str, rows: dict) -> str:
-    header = f"{'tool':<14} {'median s':>9} {'vs provision':>13} {'conn/host':>10} {'sessions/host':>14}  runs"
-    lines = [f"\n{title}", header]
+    lines = [f"\n{title}\n", "| tool | median s | min–max s | vs provision | vs floor | peak MB | conn/host | "
+             "sessions/host |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, r in rows.items():
         if r["failed"]:
-            lines.append(f"{name:<14} {'FAILED':>9}  {r['error'][:200]}")
-        else:
-            ratio = f"{r['ratio']:.2f}x" if "ratio" in r else "-"
-            lines.append(f"{name:<14} {r['median']:>9.2f} {ratio:>13} {r['connections_per_host']:>10.1f} "
-                         f"{r['sessions_per_host']:>14.1f}  {r['runs']}")
+            lines.append(f"| {name} | FAILED | {r['error'][:160].replace('|', '/')} | | | | | |")
+            continue
+        lines.append(f"| {name} | {r['median']:.2f} | {r['min']:.2f}–{r['max']:.2f} | "
+                     f"{_x(r.get('vs_provision'))} | {_x(r.get('vs_floor'))} | {r['rss_mb']:.0f} | "
+                     f"{_n(r.get('connections_per_host'))} | {_n(r.get('sessions_per_host'))} |")
     return "\n".join(lines)
+
+
+def _x(v: float | None) -> str:
+    return f"{v:.2f}x" if v is not None else "–"
+
+
+def _n(v: float | None) -> str:
+    return f"{v:.1f}" if v is not None else "–"
+
+
+def markdown(result: dict) -> str:
+    m, v = result["machine"], result["versions"]
+    head = [
+        "# bench results", "",
+        f"{result['date']}; {m['cpus']} CPUs ({m['cpu']}), {m['memory_mb']} MB, {m['os']}, kernel "
+        f"{m['kernel']}, Python {m['python']}. Hosts: lab hosts on this machine (sharing its CPUs), "
+        f"{result['repeat']} repeat(s), median (min–max). Written by `bench/run.py` "
+        f"({'smoke: not a measurement' if result['smoke'] else 'full run'}).", "",
+        "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
+    ]
+    body = []
+    for scenario, rows in result["scenarios"].items():
+        body.append(table(f"**{scenario}**", rows))
+    if result.get("ansible_python3_install_seconds"):
+        body.append(f"\nNot in the times above: Ansible needed python3 + python3-apt installed on every host "
+                    f"first (median {result['ansible_python3_install_seconds']:.1f} s per fleet, from cached .debs).")
+    return "\n".join(head + body) + "\n"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--hosts", type=int, default=10)
+    ap.add_argument("--sizes", default="1,10,50", help="fleet sizes for converge/no-op (default 1,10,50)")
+    ap.add_argument("--verify-size", type=int, default=10, help="fleet size of the verify scenario")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated: " + ", ".join(TOOLS))
+    ap.add_argument("--smoke", action="store_true", help="1 host, 1 repeat: the bench still works (CI)")
+    ap.add_argument("--out", default=str(BENCH / "RESULTS.md"))
     ap.add_argument("--json-out", default=str(BENCH / "results.json"))
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/run.py boots lab hosts: run it as root")
+    sizes = [1] if args.smoke else [int(s) for s in args.sizes.split(",")]
+    repeat = 1 if args.smoke else args.repeat
+    verify_size = 1 if args.smoke else args.verify_size
     tools = [TOOLS[t.strip()] for t in args.tools.split(",")]
     versions = ensure_tools()
     lab.jdk_base()
     if any(t.name == "ansible" for t in tools):
         ensure_debs()
     logdir = Path(tempfile.mkdtemp(prefix="bench-", dir="/var/tmp"))
-    print(f"{args.hosts} hosts, {args.repeat} repeats; tool output in {logdir}", file=sys.stderr)
-    rounds: dict = {t.name: [] for t in tools}
-    for i in range(args.repeat):
+    print(f"sizes {sizes}, {repeat} repeat(s); tool output in {logdir}", file=sys.stderr)
+    runs: dict[str, dict[str, list]] = {}
+
+    def add(results: dict, tool: str) -> None:
+        for scenario, r in results.items():
+            if scenario == "prepare_seconds":
+                continue
+            name = tool
+            if scenario.startswith("verify@"):
+                scenario, name = scenario.split(":", 1)
+            runs.setdefault(scenario, {}).setdefault(name, []).append(r)
+
+    prep: list[float] = []
+    for i in range(repeat):
         order = tools[i % len(tools):] + tools[:i % len(tools)]  # rotate: no tool always goes first
+        for n in sizes:
+            for tool in order:
+                print(f"repeat {i + 1}/{repeat}: {n} host(s), {tool.name}", file=sys.stderr)
+                verify = VERIFIERS[i % 2] if tool.name == "provision" and n == verify_size else None
+                got = converge_and_noop(tool, n, logdir, verify)
+                if tool.name == "ansible" and "prepare_seconds" in got:
+                    prep.append(got["prepare_seconds"])
+                add(got, tool.name)
         for tool in order:
-            print(f"round {i + 1}/{args.repeat}: {tool.name}", file=sys.stderr)
-            rounds[tool.name].append(one_round(tool, args.hosts, logdir))
+            print(f"repeat {i + 1}/{repeat}: first run, {tool.name}", file=sys.stderr)
+            add(first_run(tool, logdir), tool.name)
+        if verify_size not in sizes:
+            with lab.hosts.Fleet(lab.jdk_base(), verify_size) as fleet:
+                work = Path(tempfile.mkdtemp(prefix="verify-", dir=logdir))
+                tool_run(TOOLS["provision"], fleet, work)
+                add(verify_both(fleet, work, verify_size, VERIFIERS[i % 2]), "provision")
+    for name, by_tool in startup(tools, 2 if args.smoke else 10).items():
+        runs[name] = by_tool
+    scenarios: dict = {}
+    order = ["startup --version", "startup --help", *[f"{s}@{n}" for s in ("noop", "converge") for n in sizes],
+             "first@1", f"verify@{verify_size}"]
+    for scenario in sorted(runs, key=lambda s: order.index(s) if s in order else len(order)):
+        rows = {tool: summarise(r) for tool, r in runs[scenario].items()}
+        base = "provision verify" if scenario.startswith("verify") else "provision"
+        scenarios[scenario] = with_ratios(rows, base, None if scenario.startswith(("verify", "startup"))
+                                          else "bash (floor)")
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
-              "versions": versions, "hosts": args.hosts, "repeat": args.repeat,
-              "scenarios": {s: summarise(rounds, s) for s in ("converge", "noop")}}
-    prep = [r["prepare_seconds"] for r in rounds.get("ansible", []) if "prepare_seconds" in r]
+              "versions": versions, "sizes": sizes, "repeat": repeat, "smoke": args.smoke, "scenarios": scenarios}
     if prep:
         result["ansible_python3_install_seconds"] = round(statistics.median(prep), 2)
-    print(f"\nprovision {versions['provision']}, ansible-core {versions['ansible-core']}, pyinfra "
-          f"{versions['pyinfra']}; {result['machine']['cpus']} CPUs; {args.hosts} hosts; "
-          f"median of {args.repeat}")
-    print(table("converge (JDK present, JAVA_HOME missing):", result["scenarios"]["converge"]))
-    print(table("no-op (already converged):", result["scenarios"]["noop"]))
-    if prep:
-        print(f"\nansible only: python3 + python3-apt installed on every host first "
-              f"(not in the times above): median {result['ansible_python3_install_seconds']:.1f}s "
-              f"for {args.hosts} hosts in parallel")
     Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    Path(args.out).write_text(markdown(result))
+    print(markdown(result))
+    failed = [f"{s}: {t}" for s, rows in scenarios.items() for t, r in rows.items() if r["failed"]]
+    if failed:
+        print("failed: " + "; ".join(failed), file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -233,7 +233,7 @@ def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: t
             options.lock_timeout = lock_timeout
         if keep_runs is not None:
             options.keep_runs = keep_runs
-        reporter = ConsoleReporter(multi=len(hosts) > 1, diff=diff, verbose=verbose, quiet=quiet)
+        reporter = ConsoleReporter(hosts=len(hosts), diff=diff, verbose=verbose, quiet=quiet)
         with interrupts.handled(options.stop, lambda line: click.echo(line, err=True), reporter.running):
             results = engine.run(pb, hosts, mode, reporter, forks=targets.forks, connect=connect, options=options)
     if len(hosts) > 1:
@@ -319,7 +319,7 @@ def rollback(targets: Targets, run_id: str | None, check: bool, force: bool, all
     from provision.rollback import UndoOptions, undo
 
     hosts = targets.resolve()
-    reporter = ConsoleReporter(multi=len(hosts) > 1)
+    reporter = ConsoleReporter(hosts=len(hosts))
     options = UndoOptions(run_id=run_id, check=check, force=force, allow_extra_removals=allow_extra_removals,
                           lock_timeout=lock_timeout, command=" ".join(["provision", *sys.argv[1:]])[:300])
     mode = CHECK if check else APPLY

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import threading
 from typing import Any, TextIO
@@ -18,12 +19,18 @@ _STATUS_COLOUR = {Status.OK: "green", Status.CHANGED: "yellow", Status.SKIPPED: 
 _PLAN_WORD = {Status.CHANGED: "change", Status.OK: "ok", Status.SKIPPED: "skip", Status.FAILED: "failed"}
 
 
+COMPACT_FROM = 6  # hosts from which each host gets one line (its summary), not its every step
+
+
 class ConsoleReporter:
-    """Human output on stderr. With several hosts every line carries the host's name."""
+    """Human output on stderr. With several hosts every line carries the host's name; with many
+    (``hosts`` >= COMPACT_FROM, unless -v) each host prints one line when it is done, failures
+    in full, and a terminal shows one status line (hosts done, failed, what the others are doing)
+    that updates in place."""
 
     def __init__(self, *, multi: bool = False, diff: bool = False, verbose: int = 0,
-                 stream: TextIO | None = None, quiet: bool = False) -> None:
-        self.multi = multi
+                 stream: TextIO | None = None, quiet: bool = False, hosts: int = 1) -> None:
+        self.multi = multi or hosts > 1
         self.diff = diff
         self.verbose = verbose
         self.quiet = quiet
@@ -31,6 +38,11 @@ class ConsoleReporter:
         self.colour = self.stream.isatty()
         self.lock = threading.Lock()
         self.doing: dict[str, str] = {}  # host → the step it is on (for an interrupt's message)
+        self.compact = hosts >= COMPACT_FROM and not verbose
+        self.total = hosts
+        self.done = 0
+        self.failed = 0
+        self._status = ""  # the status line on screen (terminal only)
 
     def running(self) -> dict[str, str]:
         with self.lock:
@@ -39,8 +51,32 @@ class ConsoleReporter:
     def _emit(self, host: str, text: str) -> None:
         prefix = f"[{host}] " if self.multi else ""
         with self.lock:
+            self._clear_status()
             for line in text.splitlines() or [""]:
                 click.echo(prefix + line, file=self.stream, color=self.colour)
+            self._show_status()
+
+    def _clear_status(self) -> None:
+        if self._status:
+            self.stream.write("\r\033[K")
+            self._status = ""
+
+    def _show_status(self) -> None:
+        if not (self.compact and self.colour and not self.quiet) or self.done >= self.total:
+            return
+        running = [f"{h} ({what[:40]})" for h, what in sorted(self.doing.items())][:3]
+        more = len(self.doing) - len(running)
+        line = (f"[{self.done}/{self.total} hosts done, {self.failed} failed] "
+                + ("running: " + ", ".join(running) + (f" and {more} more" if more > 0 else "") if running else ""))
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        self._status = line[:width]
+        self.stream.write(self._status)
+        self.stream.flush()
+
+    def _refresh(self) -> None:
+        with self.lock:
+            self._clear_status()
+            self._show_status()
 
     def _style(self, text: str, status: Status) -> str:
         if not self.colour:
@@ -48,11 +84,15 @@ class ConsoleReporter:
         return click.style(text, fg=_STATUS_COLOUR.get(status), bold=status == Status.FAILED)
 
     def host_started(self, host: str) -> None:
-        if self.multi and not self.quiet:
+        if self.compact:
+            with self.lock:
+                self.doing[host] = "connecting"
+            self._refresh()
+        elif self.multi and not self.quiet:
             self._emit(host, "connecting…")
 
     def facts_gathered(self, host: str, facts: HostFacts) -> None:
-        if self.quiet:
+        if self.quiet or self.compact:
             return
         wsl = f", WSL{facts.wsl.version}" if facts.wsl.version else ""
         self._emit(host, f"{host}: {facts.os.label} {facts.arch}, kernel {facts.kernel}, "
@@ -61,7 +101,9 @@ class ConsoleReporter:
     def progress(self, host: str, message: str) -> None:
         with self.lock:
             self.doing[host] = message
-        if not self.quiet:
+        if self.compact:
+            self._refresh()
+        elif not self.quiet:
             self._emit(host, f"  … {message}")
 
     def output(self, host: str, line: str) -> None:
@@ -71,7 +113,7 @@ class ConsoleReporter:
     def resource_done(self, host: str, r: ResourceResult, mode: Mode) -> None:
         with self.lock:
             self.doing.pop(host, None)
-        if self.quiet and r.status != Status.FAILED:
+        if (self.quiet or self.compact) and r.status != Status.FAILED:
             return
         word = str(r.status) if mode == Mode.APPLY else _PLAN_WORD[r.status]
         head = f"  {self._style(f'{word:<8}', r.status)} {r.label}"
@@ -92,6 +134,8 @@ class ConsoleReporter:
     def host_done(self, host: str, result: HostResult, mode: Mode) -> None:
         with self.lock:
             self.doing.pop(host, None)
+            self.done += 1
+            self.failed += bool(result.failed)
         verb = "changed" if mode == Mode.APPLY else "to change"
         status = Status.FAILED if result.failed else (Status.CHANGED if result.changed else Status.OK)
         summary = (f"{host}: {result.changed} {verb}, {result.count(Status.OK)} ok, "
@@ -111,6 +155,7 @@ class ConsoleReporter:
             rows.append(f"{r.host:<{width}}  {r.changed:>7}  {('yes' if r.failed and not r.unreachable else 'no'):>6}"
                         f"  {('yes' if r.unreachable else 'no'):>11}  {r.duration:5.1f}s")
         with self.lock:
+            self._clear_status()
             click.echo("\n".join(rows), file=self.stream)
 
 

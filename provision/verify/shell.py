@@ -93,8 +93,16 @@ class Shells:
     def close(self) -> None:
         with self._lock:
             shells, self._all = self._all, []
-        for shell in reversed(shells):  # the first may be the SSH master's own session: it goes last
-            try:
-                shell.close()
-            except ConnectError:
-                pass
+        # all at once: one of them may be the SSH master's own session, which ends only after the others
+        closers = [threading.Thread(target=_close, args=(shell,)) for shell in shells]
+        for t in closers:
+            t.start()
+        for t in closers:
+            t.join()
+
+
+def _close(shell: Shell) -> None:
+    try:
+        shell.close()
+    except ConnectError:
+        pass

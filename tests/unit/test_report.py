@@ -1,0 +1,67 @@
+"""Console output with many hosts: one line per host when it is done, failures in full, a final
+table; a terminal also gets one status line that is rewritten in place, never a scroll of steps."""
+
+from __future__ import annotations
+
+import io
+
+from provision.engine import HostResult, ResourceResult
+from provision.facts import HostFacts
+from provision.plan import Change, Mode, Status
+from provision.report import COMPACT_FROM, ConsoleReporter
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def drive(reporter: ConsoleReporter, n: int) -> list[HostResult]:
+    results = []
+    for i in range(n):
+        host = f"h{i:02}"
+        reporter.host_started(host)
+        reporter.facts_gathered(host, HostFacts())
+        reporter.progress(host, "apt-get install openjdk-17-jdk-headless")
+        ok = ResourceResult("jdk", "jdk", "OpenJDK", Status.OK, "installed")
+        changed = ResourceResult("java_home", "env_file", "JAVA_HOME", Status.CHANGED,
+                                 changes=[Change("set JAVA_HOME", "missing")])
+        failed = ResourceResult("x", "apt", "extra", Status.FAILED, "apt-get install failed: boom")
+        resources = [ok, changed] + ([failed] if i == 3 else [])
+        for r in resources:
+            reporter.resource_done(host, r, Mode.APPLY)
+        result = HostResult(host, resources, failed=i == 3, duration=0.5)
+        reporter.host_done(host, result, Mode.APPLY)
+        results.append(result)
+    return results
+
+
+def test_many_hosts_print_one_line_each_and_failures_in_full():
+    out = io.StringIO()
+    reporter = ConsoleReporter(hosts=COMPACT_FROM * 5, stream=out)
+    reporter.table(drive(reporter, COMPACT_FROM * 5))
+    lines = out.getvalue().splitlines()
+    summaries = [ln for ln in lines if ": 1 changed, 1 ok" in ln]
+    assert len(summaries) == COMPACT_FROM * 5
+    assert [ln for ln in lines if "boom" in ln] == ["[h03]   failed   extra: apt-get install failed: boom"]
+    assert not any("connecting" in ln or "…" in ln or "set JAVA_HOME" in ln for ln in lines)
+    assert len(lines) == 2 * COMPACT_FROM * 5 + 2  # a summary each, the failure, the table (header + rows)
+    assert "\r" not in out.getvalue()  # not a terminal: no status line
+
+
+def test_a_terminal_gets_a_status_line_rewritten_in_place():
+    out = Terminal()
+    reporter = ConsoleReporter(hosts=COMPACT_FROM, stream=out)
+    drive(reporter, COMPACT_FROM)
+    text = out.getvalue()
+    assert "\r\033[K" in text and "hosts done, " in text and "running: " in text
+    assert f"[{COMPACT_FROM - 1}/{COMPACT_FROM} hosts done, 1 failed]" in text
+    assert text.endswith("\n")  # the last host done: no status line left on screen
+
+
+def test_a_few_hosts_show_every_step():
+    out = io.StringIO()
+    reporter = ConsoleReporter(hosts=2, stream=out)
+    drive(reporter, 2)
+    text = out.getvalue()
+    assert "[h00] connecting…" in text and "[h01]   … apt-get install" in text and "set JAVA_HOME" in text

@@ -498,6 +498,54 @@ def facts(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool
         sys.exit(1)
 
 
+@cli.group(help="Render a playbook for another engine, for hosts that provision themselves.")
+def export() -> None:
+    pass
+
+
+@export.command("cloud-init", help="Render PLAYBOOK as cloud-init user data (#cloud-config) for a target "
+                "described by --facts (nothing is contacted). Each resource uses cloud-init's own modules "
+                "where one fits (packages, write_files) and runcmd where none does; a resource that "
+                "cannot be expressed faithfully is refused (exit 2). Check the result with "
+                "'cloud-init schema --config-file FILE', prove a booted host with 'provision verify'. "
+                "See docs/cloud-init.md.\n\n" + _playbooks_help())
+@click.argument("playbook", required=False, default=DEFAULT_PLAYBOOK)
+@click.option("-e", "--extra-var", "extra", multiple=True, metavar="KEY=VALUE",
+              help="Set a playbook variable. Repeatable.")
+@click.option("--facts", "facts_text_", required=True, metavar="os=…,arch=…,wsl=…",
+              help="The target: os (debian-12, debian-13, ubuntu-22.04, ubuntu-24.04), arch (default "
+                   "amd64), wsl (0, 1 or 2; default 0, or 2 with --wsl-instance).")
+@click.option("-o", "--output", metavar="PATH", type=click.Path(),
+              help="Write here (a directory with --wsl-instance) instead of stdout.")
+@click.option("--wsl-instance", metavar="NAME",
+              help="A new WSL instance's name: write NAME.user-data into %USERPROFILE%\\.cloud-init\\ "
+                   "(found through WSL interop) or into -o DIR; implies wsl=2.")
+@edge
+def export_cloud_init(playbook: str, extra: tuple[str, ...], facts_text_: str, output: str | None,
+                      wsl_instance: str | None) -> None:
+    from provision import cloudinit, wslfiles
+
+    facts = cloudinit.parse_facts(facts_text_)
+    if wsl_instance is not None:
+        wslfiles.check_instance_name(wsl_instance)
+        if "wsl=" not in facts_text_.replace(" ", ""):
+            facts.wsl = 2
+        elif facts.wsl != 2:
+            raise UsageError("--wsl-instance: cloud-init runs in WSL2 distros only (wsl=2)")
+    pb = _load(playbook, extra)
+    text = cloudinit.export(pb, facts, instance=wsl_instance or "")
+    dest = wslfiles.user_data_path(wsl_instance, output) if wsl_instance else output
+    if dest is None:
+        click.echo(text, nl=False)
+        return
+    wslfiles.write_atomically(dest, text.encode())
+    click.echo(f"wrote {dest}", err=True)
+    if wsl_instance:
+        click.echo(f"cloud-init reads it when a WSL instance named {wsl_instance} first starts (on Windows: "
+                   f"wsl --install <distro>, or --name {wsl_instance} on recent WSL); see docs/cloud-init.md",
+                   err=True)
+
+
 def facts_text(target: str, f: HostFacts, gathered: list[tuple[str, str]]) -> str:
     w = f.wsl
     lines = [f"{target}:",

@@ -8,6 +8,8 @@ found through the ``provision.resources`` entry-point group) and owns all of it:
   with its reason;
 - ``apply(plan, ctx)``: the effects, through the apply context (atomic writes, facts kept current);
 - ``checks(rid, outputs, env)``: the testinfra checks that prove its state (``provision verify``);
+- ``export(out)``: its part of cloud-init user data (``provision export cloud-init``), or
+  NotExportable when it cannot be expressed faithfully there;
 - ``template_fields``: which keys name a template file (checked when the playbook loads).
 
 See docs/extending.md for a worked example.
@@ -28,6 +30,7 @@ from provision.facts import Fact, Facts, FileContent, FileState, gather
 from provision.plan import Outputs, ResourcePlan
 
 if TYPE_CHECKING:
+    from provision.cloudinit import CloudConfig
     from provision.verify.checks import Check, CheckEnv
 
 from provision.journal import STATE_DIR
@@ -173,6 +176,14 @@ class Resource(Generic[S, D]):
     def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:
         """The checks that prove this resource's desired state on a host (``rid``: its id)."""
         raise NotImplementedError
+
+    def export(self, out: CloudConfig) -> Outputs:
+        """Render this resource into cloud-init user data for the host ``out.host`` describes (its
+        facts are given, not read); add a line to ``out.summary``; return the outputs later
+        resources see. Raise NotExportable when it cannot be expressed faithfully."""
+        from provision.cloudinit import NotExportable
+
+        raise NotExportable(f"the {self.type_name} resource type has no cloud-init export")
 
 
 AnyResource = Resource[Any, Any]

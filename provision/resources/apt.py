@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from provision import packaging
+from provision.cloudinit import CloudConfig, NotExportable
 from provision.facts import Fact, Facts
 from provision.packaging import InstallPlan, RemovePlan
 from provision.plan import Outputs, ResourcePlan
@@ -93,6 +94,15 @@ class Apt(Resource[AptSpec, AptData]):
             packaging.apply_install(ctx, data, self.spec.packages, lock_timeout=self.spec.lock_timeout)
         else:
             packaging.apply_remove(ctx, data, lock_timeout=self.spec.lock_timeout)
+        return {}
+
+    def export(self, out: CloudConfig) -> Outputs:
+        s = self.spec
+        if s.state == "absent":
+            raise NotExportable("state: absent (cloud-init installs packages, it does not remove them)")
+        out.install(s.packages, no_recommends=s.no_install_recommends, update=s.update != "never")
+        out.summary.append(f"{self.label()}: packages" + (" (without recommends)" if s.no_install_recommends
+                                                          else ""))
         return {}
 
     def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:

@@ -19,12 +19,35 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from provision.cloudinit import CloudConfig, NotExportable
 from provision.errors import ResourceError
 from provision.facts import HOST, Fact, Facts, FileContent
 from provision.formats import pamenv
 from provision.plan import Change, Outputs, ResourcePlan, unified_diff, world_readable
 from provision.resource import ApplyContext, Resource, Spec, absolute_path
 from provision.verify.checks import Check, CheckEnv, Probe, env_value, java_home_checks, read_file
+
+# The edit as cloud-init's runcmd makes it at first boot (the file's content is not known before):
+# for each key, nothing when pam_env already applies exactly our line (the last line setting the
+# key), else our marked line is changed in place, else the marker and the line are appended. Other
+# lines stay as they are; the file is replaced atomically with its mode and owner. Values were
+# checked by pamenv.check_value (no quote, backslash, $, newline), so the line is literal.
+_EDIT = r"""set -eu
+f=$1; shift
+[ -e "$f" ] || { : > "$f"; chmod 0644 "$f"; }
+while [ $# -ge 2 ]; do
+  k=$1 v=$2; shift 2
+  line="$k=\"$v\""
+  last=$(grep -E "^[[:space:]]*(export[[:space:]]+)?$k=" "$f" | tail -n 1) || true
+  [ "$last" = "$line" ] && continue
+  t=$(mktemp "$f.provision.XXXXXX")
+  awk -v k="$k" -v line="$line" -v marker='# managed by provision' '
+    prev == marker && index($0, k "=") == 1 && !done { print line; done = 1; prev = $0; next }
+    { print; prev = $0 }
+    END { if (!done) { print marker; print line } }' "$f" > "$t"
+  chmod --reference="$f" "$t"; chown --reference="$f" "$t"; mv -f "$t" "$f"
+done
+"""
 
 
 class EnvFileSpec(Spec):
@@ -160,6 +183,19 @@ class EnvFile(Resource[EnvFileSpec, bytes]):
         cur = ctx.facts.get(FileContent(self.spec.path))
         ctx.write_file(self.spec.path, plan.payload(), mode=cur.mode if cur.exists else 0o644,
                        uid=cur.uid if cur.exists else 0, gid=cur.gid if cur.exists else 0)
+        return {}
+
+    def export(self, out: CloudConfig) -> Outputs:
+        s = self.spec
+        if s.state == "absent":
+            raise NotExportable("state: absent (removing lines at first boot is not a first-boot job: "
+                                "run provision apply over SSH)")
+        wanted = self.wanted()
+        out.run(["sh", "-c", _EDIT, "provision-env-file", s.path,
+                 *[part for kv in wanted.items() for part in kv]])
+        out.summary.append(f"{self.label()}: runcmd: sets {', '.join(f'{k}={v}' for k, v in wanted.items())} "
+                           "by an idempotent edit "
+                           "(the file's other lines are kept)")
         return {}
 
     def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from provision import packaging
+from provision.cloudinit import CloudConfig, NotExportable
 from provision.errors import ResourceError
 from provision.facts import DPKG, HOST, Candidate, Fact, Facts, PackageState
 from provision.facts.base import APT_LISTS
@@ -45,6 +46,39 @@ from provision.verify.checks import (
 
 JVM_DIR = "/usr/lib/jvm"
 FLAVOURS = ("jdk", "jdk-headless", "jre", "jre-headless")
+
+
+# The OpenJDK major versions each release's archive has (its main/universe components), for
+# `provision export cloud-init`, where there is no host to ask. A release not listed is not checked.
+DISTRO_JDKS: dict[str, tuple[int, ...]] = {
+    "debian-12": (17,),
+    "debian-13": (21, 25),
+    "ubuntu-22.04": (8, 11, 17, 18, 19, 21),
+    "ubuntu-24.04": (8, 11, 17, 21),
+}
+
+# At first boot, after cloud-init installed the packages (runcmd): the home must be where Debian's
+# packages put it (the export predicted it), then, with $2 = 1, each alternative this JDK's .jinfo
+# lists, registered and pointing elsewhere, is set to it (what apply does; nothing on a host with
+# one JDK).
+_FIRST_BOOT = r"""set -eu
+home=$1
+if ! [ -x "$home/bin/java" ] || ! [ -x "$home/bin/javac" ]; then
+  echo "provision: no JDK at $home (bin/java and bin/javac)" >&2; exit 1
+fi
+[ "$2" = 1 ] || exit 0
+base=${home##*/}
+for j in /usr/lib/jvm/.*.jinfo; do
+  [ -r "$j" ] && grep -qx -e "name=$base" -e "alias=$base" "$j" || continue
+  grep -E '^(hl|jre|jdkhl|jdk) ' "$j" | while read -r kind name path; do
+    [ -e "$path" ] || continue
+    update-alternatives --query "$name" 2>/dev/null | grep -qx "Alternative: $path" || continue
+    [ "$(readlink "/etc/alternatives/$name" 2>/dev/null)" = "$path" ] || update-alternatives --set "$name" "$path"
+  done
+  exit 0
+done
+echo "provision: no .jinfo file names $base: the default java was not checked" >&2
+"""
 
 
 def jdk_packages(version: int) -> list[str]:
@@ -365,6 +399,26 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
                 if still:
                     raise ResourceError(f"update-alternatives did not take: {describe_off(still)}")
         return outputs_for(jdk, jdk.home)
+
+    def export(self, out: CloudConfig) -> Outputs:
+        s = self.spec
+        host = out.host
+        if s.state == "absent":
+            raise NotExportable("state: absent (cloud-init installs packages, it does not remove them: "
+                                "remove the JDK with provision apply over SSH)")
+        have = DISTRO_JDKS.get(f"{host.os.id}-{host.os.version_id}")
+        if have is not None and s.version not in have:
+            raise NotExportable(f"{host.os.label} has no OpenJDK {s.version} packages (it has "
+                                f"{', '.join(map(str, have))}: e.g. -e java_version={have[-1]})")
+        pkgs = packages_for(s)
+        no_rec = s.headless if s.no_install_recommends is None else s.no_install_recommends
+        out.install(pkgs, no_recommends=no_rec, update=True)  # a new image's lists: assume stale
+        home = predicted_home(s.version, host.arch)
+        out.run(["sh", "-c", _FIRST_BOOT, "provision-jdk", home, "1" if s.default else "0"])
+        out.summary.append(f"{self.label()}: packages {' '.join(pkgs)}"
+                           + (" (without recommends)" if no_rec else "") + f"; runcmd: checks {home}"
+                           + (f", makes JDK {s.version} the default java/javac" if s.default else ""))
+        return outputs_for(JdkHome(s.version), home)
 
     def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:
         s = self.spec

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from provision.cloudinit import CloudConfig, NotExportable
 from provision.facts import HOST, Fact, Facts, FileContent
 from provision.plan import Outputs, ResourcePlan
 from provision.resource import ApplyContext, Resource, Spec, absolute_path
@@ -79,6 +80,14 @@ class ProfileScript(Resource[ProfileScriptSpec, FileWrite]):
 
     def apply(self, plan: ResourcePlan[FileWrite], ctx: ApplyContext) -> Outputs:
         apply_whole_file(ctx, plan.payload())
+        return {}
+
+    def export(self, out: CloudConfig) -> Outputs:
+        content = self.content()
+        if content is None:
+            raise NotExportable("state: absent (cloud-init writes files, it does not remove them)")
+        out.write_file(self.path, content, mode=0o644, owner="root:root")
+        out.summary.append(f"{self.label()}: write_files")
         return {}
 
     def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:

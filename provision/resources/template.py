@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from provision.cloudinit import CloudConfig, NotExportable
 from provision.facts import Fact, Facts, FileContent
 from provision.plan import Outputs, ResourcePlan
 from provision.resource import ApplyContext, Resource, Spec, absolute_path
@@ -67,6 +68,17 @@ class Template(Resource[TemplateSpec, FileWrite]):
 
     def apply(self, plan: ResourcePlan[FileWrite], ctx: ApplyContext) -> Outputs:
         apply_whole_file(ctx, plan.payload())
+        return {}
+
+    def export(self, out: CloudConfig) -> Outputs:
+        s = self.spec
+        content = self.content()
+        if content is None:
+            raise NotExportable("state: absent (cloud-init writes files, it does not remove them)")
+        mode = parse_mode(s.mode)
+        out.write_file(s.dest, content, mode=0o644 if mode is None else mode,
+                       owner=f"{s.owner or 'root'}:{s.group or 'root'}")
+        out.summary.append(f"{self.label()}: write_files")
         return {}
 
     def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:

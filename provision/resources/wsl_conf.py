@@ -32,6 +32,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from provision import packaging, wsl
+from provision.cloudinit import CloudConfig, NotExportable
 from provision.errors import ResourceError
 from provision.facts import HOST, Fact, Facts, FileContent, PackageState
 from provision.formats import wslconf, wslconf_edit
@@ -246,6 +247,29 @@ class WslConf(Resource[WslConfSpec, WslConfPlan]):
             if back != data.content or wslconf.read(back).stop is not None:
                 raise ResourceError(f"{s.path} does not read back as written")
         return plan.outputs
+
+    def export(self, out: CloudConfig) -> Outputs:
+        """cloud-init starts only under systemd, so on WSL2 it reads user data in a distro that
+        already boots systemd (Ubuntu's WSL images ship [boot] systemd=true): boot.systemd=true is
+        then a no-op. Anything else would change /etc/wsl.conf after WSL has read it."""
+        s = self.spec
+        host = out.host
+        outputs: Outputs = {"systemd": bool(host.wsl.version), "restart_required": False}
+        if s.state == "absent" or not host.wsl.version:
+            why = "state: absent leaves the file as it is" if s.state == "absent" else "not WSL (wsl=0)"
+            out.summary.append(f"{self.label()}: nothing to do ({why})")
+            return outputs
+        if host.wsl.version < 2:
+            raise NotExportable("WSL1 has no systemd, and cloud-init runs only under systemd: convert the "
+                                "distro with `wsl --set-version <distro> 2`, or use provision apply")
+        other = {k: v for k, v in self.wanted().items() if not (k.lower() == "boot.systemd" and v == "true")}
+        if other:
+            raise NotExportable(f"{', '.join(f'{k}={v}' for k, v in other.items())}: cloud-init runs "
+                                "after WSL has read /etc/wsl.conf, under systemd; set these with "
+                                "provision apply")
+        out.summary.append(f"{self.label()}: nothing to do (cloud-init runs only when systemd is already "
+                           "PID 1, from [boot] systemd=true)")
+        return outputs
 
     def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:
         """Keys of /etc/wsl.conf as WSL reads them; on WSL2 with boot.systemd, systemd is up."""

@@ -119,5 +119,9 @@ def test_a_plugin_resource_type_is_planned_applied_and_verified_like_a_built_in(
     bad.write_text("resources:\n  - timezone:\n      name: ../../etc/passwd\n")
     refused = provision("plan", str(bad), *target, env=env)
     assert refused.rc == 2 and "a zone name like Europe/Berlin" in refused.stderr, refused
+    exported = provision("export", "cloud-init", str(book), "--facts", "os=debian-12", env=env)
+    assert exported.rc == 2 and exported.stdout == "", exported  # refused, never dropped silently
+    assert "tz.yml:2: resources[0].timezone: timezone cannot be exported to cloud-init: the timezone " \
+        "resource type has no cloud-init export" in exported.stderr, exported
     without = provision("plan", str(book), *target)  # the same playbook without the plugin installed
     assert without.rc == 2 and "timezone: unknown resource type" in without.stderr, without

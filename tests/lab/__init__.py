@@ -178,6 +178,12 @@ def jdk_base() -> Path:
     return ensure_base("jdk17", parent="base", packages=("openjdk-17-jdk-headless",))
 
 
+def cloudinit_base() -> Path:
+    """The base with cloud-init and systemd-sysv installed: a cloud image's first boot (the JDK's
+    .debs are in its apt cache, as in the plain base)."""
+    return ensure_base("cloudinit", parent="base", packages=("cloud-init", "systemd-sysv"))
+
+
 class Root:
     """An overlayfs copy of a base. ``path`` is the root to use; ``upper`` holds every change.
     ``layers`` are extra read-only directories stacked above the base (the top one first)."""

@@ -1,0 +1,212 @@
+"""A playbook as cloud-init user data (``provision export cloud-init``).
+
+There is no host to ask: the target is described by facts given on the command line (``os``,
+``arch``, ``wsl``). Each resource renders its own part through ``Resource.export`` into a
+``CloudConfig``, with cloud-init's own modules where one fits (``packages``/``package_update``,
+``write_files``) and ``runcmd`` only where none does (an idempotent edit of /etc/environment, the
+default java). A resource that cannot be expressed faithfully raises ``NotExportable`` and the
+whole export is refused (exit 2), never dropped silently.
+
+cloud-init runs its modules in a fixed order, not the playbook's: ``write_files`` in the init stage,
+``runcmd`` is written in the config stage and run in the final stage after
+``package_update``/``packages``. Resources that need an installed package therefore use ``runcmd``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from provision import __version__
+from provision.errors import ProvisionError, UsageError
+from provision.facts.host import HostFacts, OsRelease, WslFacts
+
+if TYPE_CHECKING:
+    from provision.plan import Outputs
+    from provision.playbook import Playbook
+
+# Releases the export knows (for templates, codenames and which OpenJDKs the distribution has).
+KNOWN_OS: dict[str, tuple[str, str, str, str]] = {
+    "debian-12": ("debian", "12", "bookworm", "Debian GNU/Linux 12 (bookworm)"),
+    "debian-13": ("debian", "13", "trixie", "Debian GNU/Linux 13 (trixie)"),
+    "ubuntu-22.04": ("ubuntu", "22.04", "jammy", "Ubuntu 22.04 LTS"),
+    "ubuntu-24.04": ("ubuntu", "24.04", "noble", "Ubuntu 24.04 LTS"),
+}
+ARCHES = ("amd64", "arm64", "armhf", "ppc64el", "s390x", "riscv64", "i386")
+NO_RECOMMENDS_CONF = "/etc/apt/apt.conf.d/00provision-no-recommends"
+_SECRET_VAR = re.compile(r"pass|secret|token|private|credential", re.I)
+
+
+class NotExportable(ProvisionError):
+    """This resource cannot be expressed faithfully as cloud-init user data."""
+
+
+@dataclass
+class ExportFacts:
+    """The target as ``--facts`` describes it."""
+
+    os: str
+    arch: str = "amd64"
+    wsl: int = 0
+
+    def host(self, instance: str = "") -> HostFacts:
+        os_id, version, codename, pretty = KNOWN_OS[self.os]
+        wsl = WslFacts(version=self.wsl, distro=instance, sbin_init=bool(self.wsl))
+        # cloud-init's boot stages run under systemd (on WSL too: it needs [boot] systemd=true)
+        return HostFacts(os=OsRelease(os_id, version, codename, pretty, "debian" if os_id == "ubuntu" else ""),
+                         arch=self.arch, pid1="systemd", user="root", wsl=wsl)
+
+    def describe(self) -> str:
+        return f"os={self.os},arch={self.arch},wsl={self.wsl}"
+
+
+def parse_facts(text: str) -> ExportFacts:
+    """``os=ubuntu-24.04,arch=amd64,wsl=2`` → ExportFacts (os is required). Raises UsageError."""
+    given: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = (s.strip() for s in part.partition("="))
+        if not sep or key not in ("os", "arch", "wsl"):
+            raise UsageError(f"--facts: {part!r} is not os=…, arch=… or wsl=… (e.g. "
+                             "--facts os=ubuntu-24.04,arch=amd64,wsl=2)")
+        if key in given:
+            raise UsageError(f"--facts: {key} is given twice")
+        given[key] = value.lower()
+    if "os" not in given:
+        raise UsageError("--facts: os=… is required (the target cannot be asked): one of "
+                         + ", ".join(KNOWN_OS))
+    if given["os"] not in KNOWN_OS:
+        raise UsageError(f"--facts: os={given['os']} is not known; one of {', '.join(KNOWN_OS)}")
+    arch = given.get("arch", "amd64")
+    if arch not in ARCHES:
+        raise UsageError(f"--facts: arch={arch} is not a Debian architecture ({', '.join(ARCHES)})")
+    wsl = given.get("wsl", "0")
+    if wsl not in ("0", "1", "2"):
+        raise UsageError(f"--facts: wsl={wsl}: 0 (not WSL), 1 or 2")
+    return ExportFacts(given["os"], arch, int(wsl))
+
+
+@dataclass
+class CloudConfig:
+    """What the resources render: cloud-init modules' keys, and a line per resource for the header."""
+
+    host: HostFacts
+    packages: list[str] = field(default_factory=list)
+    packages_with_recommends: list[str] = field(default_factory=list)
+    package_update: bool = False
+    write_files: list[dict[str, Any]] = field(default_factory=list)
+    runcmd: list[list[str]] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)
+
+    def install(self, packages: list[str], *, no_recommends: bool, update: bool) -> None:
+        into = self.packages if no_recommends else self.packages_with_recommends
+        into.extend(p for p in packages if p not in into)
+        self.package_update = self.package_update or update
+
+    def write_file(self, path: str, content: bytes, *, mode: int = 0o644, owner: str = "root:root") -> None:
+        if any(f["path"] == path for f in self.write_files):
+            raise NotExportable(f"{path} is written twice")
+        entry: dict[str, Any] = {"path": path, "owner": owner, "permissions": f"0{mode:03o}"}
+        try:
+            entry["content"] = content.decode("utf-8")
+        except UnicodeDecodeError:
+            entry["encoding"] = "b64"
+            entry["content"] = base64.b64encode(content).decode()
+        self.write_files.append(entry)
+
+    def run(self, argv: list[str]) -> None:
+        """A command for the final stage, after the packages are installed (runcmd)."""
+        self.runcmd.append(argv)
+
+    def document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {}
+        write_files = list(self.write_files)
+        runcmd = list(self.runcmd)
+        with_rec = [p for p in self.packages_with_recommends if p not in self.packages]
+        if self.packages and not with_rec:
+            # cloud-init's packages module installs with apt's default (recommends): this
+            # apt.conf snippet, removed by the first runcmd, makes it install what apply installs
+            write_files.insert(0, {"path": NO_RECOMMENDS_CONF, "owner": "root:root", "permissions": "0644",
+                                   "content": "// provision: the packages of this user data install without "
+                                              "recommends; removed by runcmd\n"
+                                              'APT::Install-Recommends "false";\n'})
+            runcmd.insert(0, ["rm", "-f", NO_RECOMMENDS_CONF])
+        elif self.packages:  # both kinds: the packages module takes those with recommends
+            runcmd.insert(0, ["sh", "-c", 'DEBIAN_FRONTEND=noninteractive exec apt-get install -y -q '
+                              '--no-install-recommends -o Dpkg::Options::=--force-confold "$@"',
+                              "provision-packages", *self.packages])
+        if self.package_update:
+            doc["package_update"] = True
+        if with_rec or self.packages:
+            doc["packages"] = with_rec or list(self.packages)
+        if write_files:
+            doc["write_files"] = write_files
+        if runcmd:
+            doc["runcmd"] = runcmd
+        return doc
+
+
+def export(playbook: Playbook, facts: ExportFacts, *, instance: str = "") -> str:
+    """The playbook as ``#cloud-config`` text for the target ``facts`` describes. Raises
+    PlaybookError (a resource that cannot be exported, named with its file and line)."""
+    from provision.engine import label_of, resolve
+
+    host = facts.host(instance)
+    out = CloudConfig(host)
+    ctx: dict[str, Any] = {**playbook.vars, "facts": host}
+    for d in playbook.resources:
+        label = label_of(d, ctx, d.type)
+        resource = resolve(d, ctx, playbook)
+        if resource is None:
+            out.summary.append(f"{label}: not included (when: {d.when} is false for these facts)")
+            continue
+        try:
+            outputs: Outputs = resource.export(out)
+        except NotExportable as exc:
+            raise d.error((), f"{label} cannot be exported to cloud-init: {exc}") from None
+        ctx[d.id] = outputs
+    return render(out, playbook, facts)
+
+
+def _vars_line(playbook: Playbook) -> str:
+    shown = {k: ("<redacted>" if _SECRET_VAR.search(k) else json.dumps(v, default=str))
+             for k, v in playbook.vars.items()}
+    return ", ".join(f"{k}={v}" for k, v in shown.items()) or "(none)"
+
+
+def _source(playbook: Playbook) -> str:
+    from provision.paths import playbooks_dir
+
+    file = Path(playbook.file)
+    return "built-in" if file.parent == playbooks_dir() else str(file)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings as literal blocks (readable scripts and files)."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def render(out: CloudConfig, playbook: Playbook, facts: ExportFacts) -> str:
+    head = [
+        "#cloud-config",
+        f"# Rendered by provision {__version__} from playbook {playbook.name} ({_source(playbook)})",
+        f"# variables: {_vars_line(playbook)}",
+        f"# for a target with {facts.describe()} (given, not read: check it with provision verify)",
+        "# what each resource became:",
+        *[f"#   {line}" for line in out.summary],
+    ]
+    doc = out.document()
+    body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
+                     default_flow_style=False) if doc else "{}\n"  # nothing to do: an empty mapping
+    return "\n".join(line.rstrip() for line in head) + "\n" + body

@@ -93,19 +93,22 @@ def cli():
     return provision
 
 
-@pytest.fixture(scope="session")
-def pam_env(tmp_path_factory):
-    """A function: envfiles (bytes) → what the system's real pam_env.so gives a session from each
-    (tests/pamenv/harness.c, built with gcc against libpam; apt: gcc libpam0g-dev)."""
+def _pam_harness(tmp_path_factory) -> Path:
     import shutil
 
     if shutil.which("gcc") is None or not Path("/usr/include/security/pam_appl.h").exists():
         message = "the pam_env harness needs gcc and libpam0g-dev (apt-get install gcc libpam0g-dev)"
         (pytest.fail if IN_CI else pytest.skip)(message)
-    work = tmp_path_factory.mktemp("pamenv")
-    harness = work / "harness"
+    harness = tmp_path_factory.mktemp("pamenv-build") / "harness"
     subprocess.run(["gcc", "-Wall", "-Werror", "-o", str(harness), str(REPO / "tests/pamenv/harness.c"),
                     "-lpam"], check=True, capture_output=True)
+    return harness
+
+
+def _pam_reader(harness: Path, work: Path, run, seen: Path | None = None) -> object:
+    """envfiles (bytes) → what pam_env gives a session from each; ``run(argv)`` runs the harness
+    (here, or inside a root, where the directory ``work`` is at ``seen``)."""
+    seen = seen or work
     (work / "empty.conf").write_text("")
     runs = iter(range(1_000_000))
 
@@ -114,10 +117,10 @@ def pam_env(tmp_path_factory):
         for data in files:
             n = next(runs)
             (work / f"env{n}").write_bytes(data)
-            (work / f"s{n}").write_text(f"session required pam_env.so readenv=1 envfile={work}/env{n} "
-                                        f"user_readenv=0 conffile={work}/empty.conf\n")
+            (work / f"s{n}").write_text(f"session required pam_env.so readenv=1 envfile={seen}/env{n} "
+                                        f"user_readenv=0 conffile={seen}/empty.conf\n")
             services.append(f"s{n}")
-        out = subprocess.run([str(harness), str(work), *services], capture_output=True, check=True).stdout
+        out = run([str(harness), str(seen), *services])
         results, pos = [], 0
         for _ in services:
             line_end = out.index(b"\n", pos)
@@ -133,3 +136,32 @@ def pam_env(tmp_path_factory):
         return results
 
     return read
+
+
+@pytest.fixture(scope="session")
+def pam_env(tmp_path_factory):
+    """A function: envfiles (bytes) → what the system's real pam_env.so (1.5 on Debian 12) gives a
+    session from each (tests/pamenv/harness.c, built with gcc against libpam; apt: gcc libpam0g-dev)."""
+    harness = _pam_harness(tmp_path_factory)
+    work = tmp_path_factory.mktemp("pamenv")
+    return _pam_reader(harness, work, lambda argv: subprocess.run(argv, capture_output=True, check=True).stdout)
+
+
+@pytest.fixture(scope="session")
+def pam_env17(tmp_path_factory):
+    """The same, through Debian 13's libpam and pam_env.so (1.7), inside a lab Debian 13 root (the
+    harness built here runs there against that root's libpam.so.0)."""
+    lab_or_skip()
+    harness = _pam_harness(tmp_path_factory)
+    with lab.Root(lab.trixie_base(), name="pam17") as root:
+        work = Path("/pamenv")
+        root.file("/pamenv").mkdir()
+        (root.file("/pamenv") / "harness").write_bytes(harness.read_bytes())
+        (root.file("/pamenv") / "harness").chmod(0o755)
+        version = root.out("dpkg-query -W -f='${Version}' libpam-modules")
+        assert version.startswith("1.7"), version
+
+        def run(argv: list[str]) -> bytes:
+            return root.sh(" ".join(argv)).stdout
+
+        yield _pam_reader(work / "harness", root.file("/pamenv"), run, seen=work)

@@ -69,3 +69,23 @@ def test_setting_java_home_changes_nothing_else_and_absent_undoes_it(case, readi
     else:
         assert undone == original  # state: absent gives the file back byte for byte
     assert back == before
+
+
+@pytest.fixture(scope="module")
+def readings17(pam_env17) -> dict[str, dict[str, str]]:
+    files = {c["name"]: decode(c["input"]) for c in TABLE}
+    return dict(zip(files, pam_env17(list(files.values())), strict=True))
+
+
+def expected17(case: dict) -> dict[str, str]:
+    got = case.get("pam17", case["pam15"])
+    return {k: re.sub(r"@LONG\((\d+)\)@", lambda m: "a" * int(m.group(1)), v) for k, v in got.items()}
+
+
+@pytest.mark.parametrize("case", TABLE, ids=lambda c: c["name"])
+def test_pam_env_17_of_debian_13_reads_like_the_table_says(case, readings17):
+    """Debian 13's real pam_env.so (1.7, in a lab Debian 13 root) against the table's pam17 column
+    and provision's 1.7 reader (what the plan's "pam_env 1.7 reads … differently" notes rest on)."""
+    real = readings17[case["name"]]
+    assert real == expected17(case), "the table is wrong about pam_env 1.7"
+    assert pamenv.effective17(decode(case["input"])) == real, "provision's 1.7 reader is wrong"

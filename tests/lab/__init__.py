@@ -98,11 +98,11 @@ def _lock(name: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _prepare_apt(root: Path) -> None:
+def _prepare_apt(root: Path, suite: str = SUITE) -> None:
     main, security = mirror()
     (root / "etc/apt/sources.list").write_text(
-        f"deb {main} {SUITE} main\ndeb {main} {SUITE}-updates main\n"
-        f"deb {security} {SUITE}-security main\n")
+        f"deb {main} {suite} main\ndeb {main} {suite}-updates main\n"
+        f"deb {security} {suite}-security main\n")
     # Only the snippets that set Acquire:: options: others call hooks a minimal root lacks.
     for snippet in Path("/etc/apt/apt.conf.d").glob("*"):
         with contextlib.suppress(OSError, UnicodeDecodeError):
@@ -128,19 +128,22 @@ def mirror_network_trust(root: Path) -> None:
         (root / "etc/pip.conf").write_text(f"[global]\ncert = {bundle}\n")
 
 
-def _recipe_key(name: str, parent: str | None, packages: tuple[str, ...]) -> str:
-    text = "|".join([RECIPE_VERSION, name, parent or "", ",".join(packages), *mirror(), SUITE])
+def _recipe_key(name: str, parent: str | None, packages: tuple[str, ...], suite: str = SUITE) -> str:
+    text = "|".join([RECIPE_VERSION, name, parent or "", ",".join(packages), *mirror(), suite])
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def ensure_base(name: str = "base", *, packages: tuple[str, ...] = (), parent: str | None = None) -> Path:
-    """A cached root file system; built on first use (a few minutes), reused afterwards."""
+def ensure_base(name: str = "base", *, packages: tuple[str, ...] = (), parent: str | None = None,
+                suite: str = SUITE, prefetch: tuple[str, ...] = PREFETCH) -> Path:
+    """A cached root file system; built on first use (a few minutes), reused afterwards. A base
+    without a parent is ``debootstrap --variant=minbase <suite>`` with BASE_PACKAGES, and
+    ``prefetch``'s .debs downloaded into its apt cache."""
     missing = requirements_missing()
     if missing:
         raise LabUnavailable(missing)
     parent_root = ensure_base(parent) if parent else None
     wanted = packages if parent else BASE_PACKAGES + packages
-    key = _recipe_key(name, parent, wanted)
+    key = _recipe_key(name, parent, wanted + (() if parent or prefetch == PREFETCH else prefetch), suite)
     home = LAB_DIR / f"{name}-{key}"
     rootfs = home / "rootfs"
     with _lock(f"build-{name}"):
@@ -153,15 +156,15 @@ def ensure_base(name: str = "base", *, packages: tuple[str, ...] = (), parent: s
         if parent_root is not None:
             run(["cp", "-a", "--reflink=auto", str(parent_root), str(building)])
         else:
-            run(["debootstrap", "--variant=minbase", SUITE, str(building), mirror()[0]], timeout=1800)
-            _prepare_apt(building)
+            run(["debootstrap", "--variant=minbase", suite, str(building), mirror()[0]], timeout=1800)
+            _prepare_apt(building, suite)
         apt = ("export DEBIAN_FRONTEND=noninteractive; set -e; apt-get -q update >/dev/null; "
                "apt-get -y -q install --no-install-recommends {pkgs} >/dev/null")
         if wanted:
             in_root(building, apt.format(pkgs=" ".join(wanted)))
         if parent_root is None:
             in_root(building, "apt-get -y -q install --download-only --no-install-recommends "
-                              + " ".join(PREFETCH) + " >/dev/null; rm -f /etc/ssh/ssh_host_*")
+                              + " ".join(prefetch) + " >/dev/null; rm -f /etc/ssh/ssh_host_*")
             # The lab's debootstrap root has no /etc/hostname of its own: give it one.
             (building / "etc/hostname").write_text("lab\n")
         building.rename(rootfs)
@@ -176,6 +179,11 @@ def ensure_base(name: str = "base", *, packages: tuple[str, ...] = (), parent: s
 def jdk_base() -> Path:
     """The base with openjdk-17-jdk-headless installed (an already converged host, less JAVA_HOME)."""
     return ensure_base("jdk17", parent="base", packages=("openjdk-17-jdk-headless",))
+
+
+def trixie_base() -> Path:
+    """Debian 13 (trixie), built like the Debian 12 base: it has no OpenJDK 17 (21 and 25 only)."""
+    return ensure_base("trixie", suite="trixie", prefetch=("systemd-sysv",))
 
 
 def cloudinit_base() -> Path:

@@ -247,7 +247,7 @@ def test_a_killed_install_is_recovered_by_the_next_apply(base_root, point):
         while _in_root(root) and time.monotonic() < deadline:
             time.sleep(0.1)
         again = provision("apply", "java17", "-H", root.target, "--json")
-        assert again.rc == 0, again
+        assert again.rc == 0, (again.stderr[-3000:], root.out("dpkg --audit; tail -20 /var/log/dpkg.log"))
         assert root.out("dpkg --audit").strip() == ""
         assert list(root.file("/etc").glob(".environment.provision-*")) == []  # no temp file left
         done = provision("apply", "java17", "-H", root.target, "--json")

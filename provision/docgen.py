@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from provision.registry import registry
@@ -24,7 +25,8 @@ keys `id`, `name` and `when` (see playbooks.md). To write a resource type, see e
 def _default(info: FieldInfo) -> str:
     if info.is_required():
         return "required"
-    return f"`{json.dumps(info.default)}`"
+    default = info.default.model_dump() if isinstance(info.default, BaseModel) else info.default
+    return f"`{json.dumps(default)}`"
 
 
 def _type(cls: ResourceType, name: str) -> str:
@@ -35,7 +37,7 @@ def _type(cls: ResourceType, name: str) -> str:
         return " or ".join(str(s.get("type", "?")) for s in schema["anyOf"] if s.get("type") != "null")
     if schema.get("type") == "array":
         return f"list of {schema.get('items', {}).get('type', 'values')}"
-    if schema.get("type") == "object":
+    if schema.get("type") == "object" or "$ref" in schema or "allOf" in schema:
         return "mapping"
     return str(schema.get("type", "value"))
 

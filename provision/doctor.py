@@ -56,6 +56,12 @@ grep -hE '^[[:space:]]*(export[[:space:]]+)?JAVA_HOME=' @FILES@ 2>/dev/null \
   case "$h" in ''|*'$'*|*'`'*) continue;; esac
   j=-; [ -x "$h/bin/java" ] && j=java; c=-; [ -x "$h/bin/javac" ] && c=javac
   printf 'home %s\t%s\t%s\t%s\n' "$h" "$(readlink -f "$h" 2>/dev/null || echo -)" "$j" "$c"
+  if [ "$j" = java ]; then  # where it came from: the package owning its java, its release's IMPLEMENTOR
+    pkg=$(dpkg-query -S "$(readlink -f "$h/bin/java")" 2>/dev/null | head -n 1 | cut -d: -f1)
+    impl=$(sed -n 's/^IMPLEMENTOR="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$h/release" 2>/dev/null | head -n 1)
+    ver=$(sed -n 's/^JAVA_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$h/release" 2>/dev/null | head -n 1)
+    printf 'origin %s\t%s\t%s\t%s\n' "$h" "${pkg:--}" "${impl:--}" "${ver:--}"
+  fi
 done
 """.replace("@FILES@", " ".join(JAVA_HOME_FILES))
 
@@ -97,6 +103,7 @@ class Probe:
     failed_units: list[str] = field(default_factory=list)
     java_home: list[JavaHomeLine] = field(default_factory=list)
     homes: dict[str, tuple[str, bool, bool]] = field(default_factory=dict)  # value → (real, java, javac)
+    origins: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # value → (package, implementor, version)
     java: str = ""  # realpath of the default java, "" if none on PATH
     javac: str = ""
 
@@ -149,6 +156,7 @@ class SystemdState(Fact[SystemdStatus]):
 class JavaHomes:
     lines: list[JavaHomeLine] = field(default_factory=list)  # every JAVA_HOME= line, in order
     homes: dict[str, tuple[str, bool, bool]] = field(default_factory=dict)  # value → (real, java, javac)
+    origins: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # value → (package, implementor, version)
 
 
 @dataclass(frozen=True)
@@ -172,6 +180,10 @@ class JavaHomeSettings(Fact[JavaHomes]):
                 if len(parts) == 4:
                     out.homes[parts[0]] = (parts[1] if parts[1] != "-" else "", parts[2] == "java",
                                            parts[3] == "javac")
+            elif kind == "origin":
+                parts = rest.split("\t")
+                if len(parts) == 4:
+                    out.origins[parts[0]] = tuple("" if x == "-" else x for x in parts[1:])  # type: ignore[assignment]
         return out
 
     def describe(self) -> str:
@@ -204,7 +216,7 @@ FACTS: list[Fact[Any]] = [HOST, FileContent(WSL_CONF), FileContent(ENVIRONMENT),
 def probe_from(facts: Facts) -> Probe:
     st, homes, java = facts.get(SystemdState()), facts.get(JavaHomeSettings()), facts.get(DefaultJava())
     return Probe(system_state=st.state, systemctl_error=st.error, has_systemctl=st.has_systemctl,
-                 failed_units=st.failed_units, java_home=homes.lines, homes=homes.homes,
+                 failed_units=st.failed_units, java_home=homes.lines, homes=homes.homes, origins=homes.origins,
                  java=java["java"], javac=java["javac"])
 
 
@@ -370,8 +382,11 @@ def _java_home(facts: HostFacts, probe: Probe) -> list[Finding]:
         out.append(Finding("JAVA_HOME", PROBLEM, f"JAVA_HOME in {primary.where} is {value}, which {what}",
                            "provision apply java17 sets it to the installed JDK's home"))
     else:
-        out.append(Finding("JAVA_HOME", OK, f"JAVA_HOME is {value} ({primary.where}), a JDK with bin/java "
-                           "and bin/javac"))
+        package, implementor, version = probe.origins.get(value, ("", "", ""))
+        origin = " ".join(x for x in (implementor, version) if x) or "a JDK"
+        origin += f" from the package {package}" if package else " not installed by a package"
+        out.append(Finding("JAVA_HOME", OK, f"JAVA_HOME is {value} ({primary.where}): {origin}, with "
+                           "bin/java and bin/javac"))
     others = [ln for ln in lines if ln is not primary and ln.value != value]
     for ln in others:
         out.append(Finding("JAVA_HOME", WARN, f"JAVA_HOME is set again in {ln.where} to {ln.value!r}, "

@@ -1,4 +1,12 @@
-"""An OpenJDK from the distribution, its home derived from the package, made the default java.
+"""A JDK, its home derived from the package, made the default java: the distribution's OpenJDK,
+or Eclipse Temurin from Adoptium's signed apt repository where the distribution has no such version.
+
+``vendor: auto`` (the default) takes the distribution's OpenJDK when its package lists have the
+version (or, without fresh lists, when the release is known to have it), Temurin otherwise (Debian
+13 has no OpenJDK 17), and keeps whichever is installed already; the plan says which and why.
+``vendor: temurin`` declares the repository (a deb822 source for the host's codename with
+Adoptium's key pinned by fingerprint, fetched on the controller; see apt_repository), installs
+``temurin-<v>-jdk`` and reads its home from the package's files like any other.
 
 ``headless: true`` (the default) installs ``openjdk-<v>-jdk-headless`` with
 ``--no-install-recommends`` (servers, WSL); ``headless: false`` installs ``openjdk-<v>-jdk``
@@ -20,15 +28,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from provision import packaging
 from provision.cloudinit import CloudConfig, NotExportable
 from provision.errors import ResourceError
-from provision.facts import DPKG, HOST, Candidate, Fact, Facts, PackageState
+from provision.facts import DPKG, HOST, AptLists, Candidate, Fact, Facts, FileContent, PackageState
 from provision.facts.base import APT_LISTS
 from provision.plan import Change, Outputs, ResourcePlan
 from provision.resource import ApplyContext, Resource, Spec
+from provision.resources import apt_repository as repos
 from provision.verify.checks import (
     Check,
     CheckEnv,
@@ -46,6 +55,11 @@ from provision.verify.checks import (
 
 JVM_DIR = "/usr/lib/jvm"
 FLAVOURS = ("jdk", "jdk-headless", "jre", "jre-headless")
+VENDORS = ("distro", "temurin")
+ADOPTIUM_URI = "https://packages.adoptium.net/artifactory/deb"
+ADOPTIUM_KEY_URL = "https://packages.adoptium.net/artifactory/api/gpg/key/public"
+ADOPTIUM_FINGERPRINT = "3B04D753C9050D9A5D343F39843C48A565F8F04B"
+TEMURIN_IMPLEMENTOR = "Eclipse Adoptium"
 
 
 # The OpenJDK major versions each release's archive has (its main/universe components), for
@@ -85,6 +99,10 @@ def jdk_packages(version: int) -> list[str]:
     return [f"openjdk-{version}-{f}" for f in FLAVOURS]
 
 
+def temurin_packages(version: int) -> list[str]:
+    return [f"temurin-{version}-jdk", f"temurin-{version}-jre"]
+
+
 # --------------------------------------------------------------------------- facts
 
 @dataclass
@@ -105,6 +123,8 @@ class JdkHome:
     has_java: bool = False
     has_javac: bool = False
     release: str = ""  # JAVA_VERSION from $home/release
+    implementor: str = ""  # IMPLEMENTOR from $home/release (Debian, Ubuntu, Eclipse Adoptium, ...)
+    package: str = ""  # the package whose files hold the home
     jinfo_name: str = ""
     jinfo_alias: str = ""
     alternatives: list[AltEntry] = field(default_factory=list)
@@ -112,9 +132,9 @@ class JdkHome:
 
 _JDK = r"""
 home=""
-for p in openjdk-@V@-jdk-headless openjdk-@V@-jre-headless; do
+for p in @PACKAGES@; do
   b=$(dpkg -L "$p" 2>/dev/null | grep -m 1 -E '/bin/javac?$')
-  if [ -n "$b" ]; then home=$(readlink -f "${b%/bin/*}"); break; fi
+  if [ -n "$b" ]; then home=$(readlink -f "${b%/bin/*}"); echo "package $p"; break; fi
 done
 if [ -n "$home" ]; then
   echo "home $home"
@@ -122,7 +142,10 @@ if [ -n "$home" ]; then
   [ -x "$home/bin/javac" ] && echo "javac yes"
   if [ -r "$home/release" ]; then
     while IFS= read -r l; do
-      case "$l" in 'JAVA_VERSION="'*'"') l=${l#JAVA_VERSION=\"}; echo "release ${l%\"}";; esac
+      case "$l" in
+        'JAVA_VERSION="'*'"') l=${l#JAVA_VERSION=\"}; echo "release ${l%\"}";;
+        'IMPLEMENTOR="'*'"') l=${l#IMPLEMENTOR=\"}; echo "implementor ${l%\"}";;
+      esac
     done < "$home/release"
   fi
   base=${home##*/}
@@ -160,21 +183,26 @@ fi
 
 @dataclass(frozen=True)
 class JdkInstall(Fact[JdkHome]):
-    """Where the installed OpenJDK ``version`` lives (from its package's files), whether it is
-    complete, and its alternatives (from its .jinfo) with where each link points now."""
+    """Where the installed JDK ``version`` of ``vendor`` lives (from its package's files: the
+    distribution's openjdk-<v>-jdk-headless/-jre-headless, or temurin-<v>-jdk/-jre), whether it
+    is complete, and its alternatives (from its .jinfo) with where each link points now."""
 
     version: int
+    vendor: str = "distro"
 
     topics = frozenset({DPKG})
 
     def command(self) -> str:
-        return _JDK.replace("@V@", str(int(self.version)))
+        v = int(self.version)
+        pkgs = [f"temurin-{v}-jdk", f"temurin-{v}-jre"] if self.vendor == "temurin" else \
+            [f"openjdk-{v}-jdk-headless", f"openjdk-{v}-jre-headless"]
+        return _JDK.replace("@PACKAGES@", " ".join(pkgs))
 
     def parse(self, lines: list[str]) -> JdkHome:
         return parse_jdk(self.version, lines)
 
     def describe(self) -> str:
-        return f"jdk {self.version}"
+        return f"jdk {self.version}" + (f" ({self.vendor})" if self.vendor != "distro" else "")
 
     def summarize(self, value: JdkHome) -> str:
         if not value.home:
@@ -194,6 +222,10 @@ def parse_jdk(version: int, lines: list[str]) -> JdkHome:
             jdk.has_javac = True
         elif kind == "release":
             jdk.release = rest
+        elif kind == "implementor":
+            jdk.implementor = rest
+        elif kind == "package":
+            jdk.package = rest
         elif kind == "jinfo-name":
             jdk.jinfo_name = rest
         elif kind == "jinfo-alias":
@@ -223,18 +255,72 @@ class AvailableJdks(Fact[list[int]]):
         return "available jdks"
 
 
+@dataclass(frozen=True)
+class TemurinInstalled(Fact[list[str]]):
+    """The temurin-* packages installed (whether Adoptium's repository is still used)."""
+
+    topics = frozenset({DPKG})
+
+    def command(self) -> str:
+        return ("dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n' 'temurin-*' 2>/dev/null | "
+                "sed -n 's/^[ih][iUFHWt] *//p'")
+
+    def parse(self, lines: list[str]) -> list[str]:
+        return sorted({line.strip() for line in lines if line.strip()})
+
+    def describe(self) -> str:
+        return "temurin packages"
+
+
 # --------------------------------------------------------------------------- the resource
+
+class TemurinRepository(Spec):
+    uri: str = Field(ADOPTIUM_URI, description="Adoptium's apt repository (or a mirror of it).")
+    key_url: str | None = Field(ADOPTIUM_KEY_URL, description="Its signing key's URL, fetched on the "
+                                "controller (https).")
+    key: str | None = Field(None, description="The signing key inline (ASCII-armored), instead of key_url.")
+    fingerprint: str = Field(ADOPTIUM_FINGERPRINT, description="The key's pinned fingerprint: a key that "
+                             "does not match is refused before anything is written.")
+    name: str = Field("adoptium", description="File names: /etc/apt/sources.list.d/<name>.sources, "
+                      "/etc/apt/keyrings/<name>.asc.")
+
+    @field_validator("fingerprint")
+    @classmethod
+    def _fp(cls, v: str) -> str:
+        from provision.formats import openpgp
+
+        try:
+            return openpgp.normalise_fingerprint(v)
+        except openpgp.KeyError_ as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, v: str) -> str:
+        problem = repos.check_uri(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
 
 class JdkSpec(Spec):
     version: int = Field(17, ge=8, le=99, description="Major version, e.g. 17.")
+    vendor: Literal["auto", "distro", "temurin"] = Field(
+        "auto", description="distro: the distribution's OpenJDK; temurin: Eclipse Temurin from Adoptium's "
+        "apt repository; auto: the distribution's when it has the version, else Temurin (an installed one "
+        "is kept).")
     headless: bool = Field(True, description="Install openjdk-<v>-jdk-headless (no X11/GTK); false: "
-                           "openjdk-<v>-jdk, with its recommends, like the manual procedure.")
+                           "openjdk-<v>-jdk, with its recommends, like the manual procedure (distro only: "
+                           "Temurin has one JDK package).")
     state: Literal["present", "absent"] = Field("present", description="Installed, or removed (every "
-                                                "openjdk-<v>-* flavour).")
+                                                "openjdk-<v>-* flavour, temurin-<v>-jdk/-jre, and the "
+                                                "Temurin repository when nothing else uses it).")
     default: bool = Field(True, description="Make this JDK's java, javac and the other tools the "
                           "default (update-alternatives) when another JDK outranks it.")
     no_install_recommends: bool | None = Field(None, description="Install without recommends "
                                                "(default: the same as headless).")
+    repository: TemurinRepository = Field(TemurinRepository(), description="Where Temurin comes from "
+                                          "(vendor temurin, or auto without a distribution OpenJDK).")
     cache_max_age: int = Field(86400, ge=0, description="Seconds after which the package lists "
                                "count as old (apt-get update first).")
     lock_timeout: int = Field(300, ge=0, description="Seconds to wait for the dpkg lock.")
@@ -246,17 +332,24 @@ class JdkSpec(Spec):
 
 @dataclass
 class JdkPlan:
+    vendor: str = "distro"
     install: packaging.InstallPlan | None = None
     remove: packaging.RemovePlan | None = None
+    repo: repos.RepoPlan | None = None  # Temurin's repository: added (present) or removed (absent)
+    candidate_after_repo: bool = False  # the package's candidate is known once the repository is read
     alternatives: list[AltEntry] = field(default_factory=list)
 
 
-def packages_for(spec: JdkSpec) -> list[str]:
+def packages_for(spec: JdkSpec, vendor: str = "distro") -> list[str]:
+    if vendor == "temurin":
+        return [f"temurin-{spec.version}-jdk"]
     return [f"openjdk-{spec.version}-jdk-headless" if spec.headless else f"openjdk-{spec.version}-jdk"]
 
 
-def predicted_home(version: int, arch: str) -> str:
-    # Debian's naming (checked after install against the package's own files).
+def predicted_home(version: int, arch: str, vendor: str = "distro") -> str:
+    # Debian's and Adoptium's naming (checked after install against the package's own files).
+    if vendor == "temurin":
+        return f"{JVM_DIR}/temurin-{version}-jdk-{arch or 'amd64'}"
     return f"{JVM_DIR}/java-{version}-openjdk-{arch or 'amd64'}"
 
 
@@ -279,25 +372,38 @@ def no_candidate(version: int, pkg: str, facts: Facts) -> str:
     text = f"{pkg} has no installation candidate on {facts.get(HOST).os.label}"
     if others:
         text += (f". OpenJDK versions available there: {', '.join(map(str, others))} "
-                 f"(e.g. -e java_version={others[-1]}), or add a vendor repository "
-                 f"(Adoptium's temurin-{version}-jdk) for Java {version}")
+                 f"(e.g. -e java_version={others[-1]}), or use vendor: temurin (Adoptium's "
+                 f"temurin-{version}-jdk) for Java {version}")
     else:
         text += ": no OpenJDK package is in this release's package lists"
     return text
 
 
-def outputs_for(jdk: JdkHome, home: str) -> Outputs:
+def outputs_for(jdk: JdkHome, home: str, vendor: str = "distro") -> Outputs:
     return {"home": home, "version": jdk.version, "java": f"{home}/bin/java",
-            "javac": f"{home}/bin/javac", "release": jdk.release}
+            "javac": f"{home}/bin/javac", "release": jdk.release, "vendor": vendor}
+
+
+def temurin_repo(spec: JdkSpec, facts: Facts) -> repos.Repo:
+    host = facts.get(HOST)
+    r = spec.repository
+    if not host.os.codename:
+        raise ResourceError("Temurin's repository is per release, and this host's os-release names no "
+                            "VERSION_CODENAME")
+    return repos.Repo(r.name, (r.uri,), (host.os.codename,), ("main",), key=r.key,
+                      key_url=None if r.key is not None else r.key_url, fingerprint=r.fingerprint,
+                      label=f"Eclipse Temurin (jdk {spec.version})")
 
 
 class Jdk(Resource[JdkSpec, JdkPlan]):
     type_name = "jdk"
     spec_type = JdkSpec
-    summary = "OpenJDK from the distribution: installed, home derived from the package, default java"
+    summary = ("a JDK (the distribution's OpenJDK, or Eclipse Temurin from Adoptium's repository): "
+               "installed, home derived from the package, default java")
     output_docs = {"home": "JDK home (contains bin/java and bin/javac)", "version": "major version",
                    "java": "path of its java", "javac": "path of its javac",
-                   "release": "JAVA_VERSION from its release file (empty before install)"}
+                   "release": "JAVA_VERSION from its release file (empty before install)",
+                   "vendor": "distro or temurin: where it came from"}
     example = """\
 - jdk:
     version: 17
@@ -308,41 +414,92 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
         s = self.spec
         return f"jdk {s.version}{' (headless)' if s.headless and s.state == 'present' else ''}"
 
-    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
-        v = self.spec.version
-        yield JdkInstall(v)
-        if self.spec.state == "absent":
-            yield from packaging.remove_facts(jdk_packages(v))
-            return
-        wanted = packages_for(self.spec)
-        yield from packaging.install_facts(wanted, known)
-        candidate = Candidate(wanted[0])
-        if candidate in known and known.peek(candidate) is None:
-            yield AvailableJdks()  # to say which versions there are instead
+    # -- which vendor ------------------------------------------------------------------------
+    def choose(self, facts: Facts) -> tuple[str, str]:
+        """(vendor, why) on this host; needs the facts facts() asked for."""
+        s = self.spec
+        if s.vendor != "auto":
+            return s.vendor, f"vendor: {s.vendor}"
+        v = s.version
+        if facts.get(JdkInstall(v, "distro")).home:
+            return "distro", f"the distribution's OpenJDK {v} is installed"
+        if facts.get(JdkInstall(v, "temurin")).home:
+            return "temurin", f"Temurin {v} is installed"
+        host = facts.get(HOST)
+        pkg = packages_for(s)[0]
+        if facts.peek(Candidate(pkg)):
+            return "distro", f"{host.os.label} has OpenJDK {v}"
+        age = facts.get(AptLists()).age
+        if age is None or age > s.cache_max_age:  # no fresh lists: what the release is known to have
+            from provision.cloudinit import KNOWN_OS
 
+            known = next((k for k, o in KNOWN_OS.items() if o[:2] == (host.os.id, host.os.version_id)), None)
+            have = DISTRO_JDKS.get(known or "")
+            if not have or v in have:
+                return "distro", (f"{host.os.label} has OpenJDK {v}" if have else
+                                  "the package lists are not fresh: the distribution's OpenJDK is tried first")
+        return "temurin", (f"{host.os.label} has no OpenJDK {v} packages: Eclipse Temurin {v} from "
+                           "Adoptium's repository")
+
+    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+        s = self.spec
+        v = s.version
+        vendors = VENDORS if s.vendor == "auto" else (s.vendor,)
+        for vendor in vendors:
+            yield JdkInstall(v, vendor)
+        if s.state == "absent":
+            yield from packaging.remove_facts(jdk_packages(v) + temurin_packages(v))
+            if s.vendor != "distro":
+                yield from repos.repo_facts(s.repository.name)
+                yield TemurinInstalled()
+            return
+        if "distro" in vendors:
+            wanted = packages_for(s)
+            yield from packaging.install_facts(wanted, known)
+            candidate = Candidate(wanted[0])
+            if candidate in known and known.peek(candidate) is None and s.vendor == "distro":
+                yield AvailableJdks()  # to say which versions there are instead
+        if "temurin" in vendors:
+            yield from repos.repo_facts(s.repository.name)
+            yield from packaging.install_facts(packages_for(s, "temurin"), known)
+
+    # -- plan ---------------------------------------------------------------------------------
     def plan(self, facts: Facts) -> ResourcePlan[JdkPlan]:
         s = self.spec
-        jdk = facts.get(JdkInstall(s.version))
-        arch = facts.get(HOST).arch
         if s.state == "absent":
-            changes, reason, removal = packaging.plan_remove(
-                jdk_packages(s.version), facts, purge=s.purge, allow_extra=s.allow_extra_removals)
-            home = jdk.home or predicted_home(s.version, arch)
-            return ResourcePlan(changes, reason or f"JDK {s.version} is not installed",
-                                outputs=outputs_for(jdk, home), data=JdkPlan(remove=removal))
-
-        wanted = packages_for(s)
-        no_rec = s.headless if s.no_install_recommends is None else s.no_install_recommends
-        changes, _, install = packaging.plan_install(
-            wanted, facts, no_recommends=no_rec, update="auto", cache_max_age=s.cache_max_age,
-            candidate_error=lambda pkg, f: no_candidate(s.version, pkg, f))
-        data = JdkPlan(install=install)
-        if install.missing:
+            return self._plan_absent(facts)
+        vendor, why = self.choose(facts)
+        jdk = facts.get(JdkInstall(s.version, vendor))
+        arch = facts.get(HOST).arch
+        wanted = packages_for(s, vendor)
+        data = JdkPlan(vendor=vendor)
+        changes: list[Change] = []
+        if vendor == "temurin":
+            repo_changes, _, data.repo = repos.plan_repo(temurin_repo(s, facts), facts)
+            changes += repo_changes
+            if not data.repo.update:
+                data.repo = data.repo if repo_changes else None
+        installed = facts.get(PackageState(wanted[0])).installed
+        if not installed:
+            if data.repo is not None and data.repo.update:  # the candidate comes with the new lists
+                data.install = packaging.InstallPlan(missing=wanted, no_recommends=True)
+                data.candidate_after_repo = True
+                changes.append(Change(f"apt-get install --no-install-recommends {wanted[0]}",
+                                      f"{why}; from {s.repository.uri}, once its lists are downloaded"))
+            else:
+                no_rec = s.headless if s.no_install_recommends is None else s.no_install_recommends
+                if vendor == "temurin":
+                    no_rec = True
+                inst_changes, _, data.install = packaging.plan_install(
+                    wanted, facts, no_recommends=no_rec, update="auto", cache_max_age=s.cache_max_age,
+                    candidate_error=lambda pkg, f: self._no_candidate(vendor, pkg, f))
+                inst_changes[-1].reason = f"{why}; {inst_changes[-1].reason}"
+                changes += inst_changes
             if s.default:
                 changes[-1].reason += (f"; then JDK {s.version} is made the default java/javac if "
                                        "another JDK outranks it")
-            return ResourcePlan(changes, "", outputs=outputs_for(jdk, predicted_home(s.version, arch)),
-                                data=data)
+            return ResourcePlan(changes, "", data=data,
+                                outputs=outputs_for(jdk, predicted_home(s.version, arch, vendor), vendor))
 
         if not jdk.home:
             raise ResourceError(f"{', '.join(wanted)} is installed but no JDK home was found in its files")
@@ -351,8 +508,8 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
         if problems:
             raise ResourceError(f"JDK {s.version} is installed but broken: {'; '.join(problems)} "
                                 f"(reinstall {wanted[0]})")
-        installed = packaging.describe_installed([facts.get(PackageState(p)) for p in wanted])
-        reason = f"JDK {s.version} installed ({installed}), home {jdk.home}"
+        state = packaging.describe_installed([facts.get(PackageState(p)) for p in wanted])
+        reason = f"JDK {s.version} installed ({state}), home {jdk.home}"
         if s.default:
             off = off_default(jdk)
             if off:
@@ -363,25 +520,73 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
                 reason += "; it is the default java and javac"
             else:
                 reason += "; no alternatives registered for it (no .jinfo file found)"
-        return ResourcePlan(changes, "" if changes else reason, outputs=outputs_for(jdk, jdk.home),
+        if vendor == "temurin" and not changes:
+            reason += f"; {repos.sources_path(s.repository.name)} in place"
+        return ResourcePlan(changes, "" if changes else reason, outputs=outputs_for(jdk, jdk.home, vendor),
                             data=data)
 
+    def _no_candidate(self, vendor: str, pkg: str, facts: Facts) -> str:
+        if vendor == "temurin":
+            host = facts.get(HOST)
+            return (f"{pkg} is not in {self.spec.repository.uri} for {host.os.codename}/{host.arch} "
+                    "(Adoptium may not publish this version for this release)")
+        return no_candidate(self.spec.version, pkg, facts)
+
+    def _plan_absent(self, facts: Facts) -> ResourcePlan[JdkPlan]:
+        s = self.spec
+        v = s.version
+        vendors = VENDORS if s.vendor == "auto" else (s.vendor,)
+        pkgs = (jdk_packages(v) if "distro" in vendors else []) + \
+            (temurin_packages(v) if "temurin" in vendors else [])
+        changes, reason, removal = packaging.plan_remove(pkgs, facts, purge=s.purge,
+                                                         allow_extra=s.allow_extra_removals)
+        data = JdkPlan(remove=removal)
+        if "temurin" in vendors:
+            others = [p for p in facts.get(TemurinInstalled()) if p not in removal.present]
+            if not others:
+                repo_changes, data.repo = repos.plan_repo_removal(s.repository.name, facts, (s.repository.uri,))
+                for c in repo_changes:
+                    c.reason = "no other Temurin package uses the repository"
+                changes += repo_changes
+                data.repo = data.repo if repo_changes else None
+        # the outputs name the JDK being removed (later resources remove the lines naming its home)
+        installed = [vd for vd in vendors if facts.get(JdkInstall(v, vd)).home]
+        repo_there = "temurin" in vendors and facts.get(FileContent(repos.sources_path(s.repository.name))).exists
+        vendor = installed[0] if installed else "temurin" if repo_there else vendors[0]
+        jdk = facts.get(JdkInstall(v, vendor))
+        home = jdk.home or predicted_home(v, facts.get(HOST).arch, vendor)
+        return ResourcePlan(changes, "" if changes else (reason or f"JDK {v} is not installed"),
+                            outputs=outputs_for(jdk, home, vendor), data=data)
+
+    # -- apply --------------------------------------------------------------------------------
     def apply(self, plan: ResourcePlan[JdkPlan], ctx: ApplyContext) -> Outputs:
         s = self.spec
         data = plan.payload()
-        if data.remove is not None:
-            packaging.apply_remove(ctx, data.remove, lock_timeout=s.lock_timeout)
+        if s.state == "absent":
+            if data.remove is not None:
+                packaging.apply_remove(ctx, data.remove, lock_timeout=s.lock_timeout)
+            if data.repo is not None:
+                repos.apply_repo(ctx, data.repo, lock_timeout=s.lock_timeout)
             after = ctx.run(["readlink", "-f", "/etc/alternatives/java"]).out.strip()
             plan.notes.append(f"java is now {after}" if after else "no java is left on this host")
             return plan.outputs
 
+        vendor = data.vendor
+        wanted = packages_for(s, vendor)
+        if data.repo is not None:
+            repos.apply_repo(ctx, data.repo, lock_timeout=s.lock_timeout)
         if data.install and data.install.missing:
+            if data.candidate_after_repo and ctx.fresh(Candidate(wanted[0])) is None:
+                raise ResourceError(self._no_candidate(vendor, wanted[0], ctx.facts))
+
             def candidate_error(pkg: str, facts: Facts) -> str:
-                ctx.gather([AvailableJdks()])
-                return no_candidate(s.version, pkg, facts)
-            packaging.apply_install(ctx, data.install, packages_for(s), lock_timeout=s.lock_timeout,
+                if vendor == "distro":
+                    ctx.gather([AvailableJdks()])
+                return self._no_candidate(vendor, pkg, facts)
+            packaging.apply_install(ctx, data.install, wanted, lock_timeout=s.lock_timeout,
                                     candidate_error=candidate_error)
-        jdk = ctx.facts.peek(JdkInstall(s.version)) or ctx.fresh(JdkInstall(s.version))
+        fact = JdkInstall(s.version, vendor)
+        jdk = ctx.facts.peek(fact) or ctx.fresh(fact)
         if not (jdk.home and jdk.has_java and jdk.has_javac):
             raise ResourceError(f"JDK {s.version}: no home with bin/java and bin/javac after install "
                                 f"(found {jdk.home or 'none'})")
@@ -394,11 +599,11 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
                 ctx.record({"event": "alternatives", "previous": {a.name: a.current for a in off}})
                 ctx.check(["sh", "-c", script], what="update-alternatives --set")
                 ctx.invalidate(DPKG)
-                jdk = ctx.fresh(JdkInstall(s.version))
+                jdk = ctx.fresh(fact)
                 still = [a for a in off_default(jdk) if a.name in ("java", "javac")]
                 if still:
                     raise ResourceError(f"update-alternatives did not take: {describe_off(still)}")
-        return outputs_for(jdk, jdk.home)
+        return outputs_for(jdk, jdk.home, vendor)
 
     def export(self, out: CloudConfig) -> Outputs:
         s = self.spec
@@ -406,10 +611,14 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
         if s.state == "absent":
             raise NotExportable("state: absent (cloud-init installs packages, it does not remove them: "
                                 "remove the JDK with provision apply over SSH)")
+        if s.vendor == "temurin":
+            raise NotExportable("vendor: temurin: Adoptium's repository is not exported to cloud-init yet; "
+                                "install Temurin with provision apply")
         have = DISTRO_JDKS.get(f"{host.os.id}-{host.os.version_id}")
         if have is not None and s.version not in have:
             raise NotExportable(f"{host.os.label} has no OpenJDK {s.version} packages (it has "
-                                f"{', '.join(map(str, have))}: e.g. -e java_version={have[-1]})")
+                                f"{', '.join(map(str, have))}: e.g. -e java_version={have[-1]}); Temurin, "
+                                "which provision apply would install there, is not exported yet")
         pkgs = packages_for(s)
         no_rec = s.headless if s.no_install_recommends is None else s.no_install_recommends
         out.install(pkgs, no_recommends=no_rec, update=True)  # a new image's lists: assume stale
@@ -418,17 +627,21 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
         out.summary.append(f"{self.label()}: packages {' '.join(pkgs)}"
                            + (" (without recommends)" if no_rec else "") + f"; runcmd: checks {home}"
                            + (f", makes JDK {s.version} the default java/javac" if s.default else ""))
-        return outputs_for(JdkHome(s.version), home)
+        return outputs_for(JdkHome(s.version), home, "distro")
 
     def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:
         s = self.spec
         v = s.version
         label = self.label()
         if s.state == "absent":
-            return [Check(f"{rid}: {p} is absent", label, package_absent(p)) for p in jdk_packages(v)]
-        fact = env.facts.peek(JdkInstall(v))
-        home = str(outputs.get("home") or (fact.home if fact else "") or predicted_home(v, env.host.arch))
-        pkg = packages_for(s)[0]
+            gone = (jdk_packages(v) if s.vendor != "temurin" else []) + \
+                (temurin_packages(v) if s.vendor != "distro" else [])
+            return [Check(f"{rid}: {p} is absent", label, package_absent(p)) for p in gone]
+        vendor = str(outputs.get("vendor") or ("temurin" if s.vendor == "temurin" else "distro"))
+        fact = env.facts.peek(JdkInstall(v, vendor))
+        home = str(outputs.get("home") or (fact.home if fact else "") or predicted_home(v, env.host.arch, vendor))
+        pkg = packages_for(s, vendor)[0]
+        maker = TEMURIN_IMPLEMENTOR if vendor == "temurin" else "the distribution"
 
         def release(probe: Probe) -> tuple[bool, str]:
             data = read_file(probe, f"{home}/release")
@@ -439,7 +652,12 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
                 return False, f"{home}/release has no JAVA_VERSION line"
             if java_major(m.group(1)) != v:
                 return False, f"{home}/release says JAVA_VERSION {m.group(1)}, not {v}"
-            return True, f"{home}/release: JAVA_VERSION {m.group(1)}"
+            who = re.search(r'^IMPLEMENTOR="?([^"\n]*)"?', data.decode("utf-8", "replace"), re.M)
+            implementor = who.group(1) if who else ""
+            if (vendor == "temurin") != (implementor == TEMURIN_IMPLEMENTOR):
+                want = TEMURIN_IMPLEMENTOR if vendor == "temurin" else "the distribution"
+                return False, f"{home}/release says IMPLEMENTOR {implementor or '(none)'}, expected {want}"
+            return True, f"{home}/release: JAVA_VERSION {m.group(1)}, IMPLEMENTOR {implementor or '(none)'}"
 
         def default(probe: Probe) -> tuple[bool, str]:
             wrong = []
@@ -455,11 +673,16 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
         checks = [
             Check(f"{rid}: {pkg} is installed", label, package_installed(pkg)),
             Check(f"{rid}: JDK {v} home has bin/java and bin/javac", label, lambda p: is_jdk(p, home)),
-            Check(f"{rid}: release file says JAVA_VERSION {v}", label, release),
+            Check(f"{rid}: release file says JAVA_VERSION {v}" + (f" from {maker}" if vendor == "temurin" else ""),
+                  label, release),
             Check(f"{rid}: java -version reports {v}", label, tool_version("java", v)),
             Check(f"{rid}: javac -version reports {v}", label, tool_version("javac", v)),
         ]
         if s.default:
             checks.append(Check(f"{rid}: java and javac are JDK {v}'s", label, default))
         checks.append(Check(f"{rid}: javac compiles and java runs a program", label, compile_and_run(v)))
+        if vendor == "temurin":
+            repo = repos.Repo(s.repository.name, (s.repository.uri,), (env.host.os.codename,), ("main",),
+                              fingerprint=s.repository.fingerprint, label=f"Eclipse Temurin (jdk {v})")
+            checks += repos.repository_checks(rid, label, repo)
         return checks

@@ -28,7 +28,7 @@ from provision.facts import (
     WslFacts,
 )
 from provision.facts.packages import RemovalSim
-from provision.resources.jdk import AltEntry, AvailableJdks, JdkHome, JdkInstall
+from provision.resources.jdk import AltEntry, AvailableJdks, JdkHome, JdkInstall, TemurinInstalled
 
 NOW = 1_800_000_000
 
@@ -54,7 +54,11 @@ def answer(fact: Fact[Any], d: dict[str, Any]) -> object:
         age = apt.get("lists_age", 3600)
         return ListsAge(None if age is None else NOW - age, NOW)
     if isinstance(fact, Removal):
-        sim = apt.get("removals", {}).get(",".join(fact.packages), [])
+        removals = apt.get("removals", {})
+        key = ",".join(fact.packages)
+        if key not in removals:  # a jdk (vendor auto) also names Temurin's packages
+            key = ",".join(p for p in fact.packages if not p.startswith("temurin-"))
+        sim = removals.get(key, [])
         if isinstance(sim, dict):
             return RemovalSim(list(sim.get("removes", [])), list(sim.get("orphans", [])))
         return RemovalSim(list(sim), [])
@@ -68,12 +72,17 @@ def answer(fact: Fact[Any], d: dict[str, Any]) -> object:
             return FileState(fact.path, exists=False)
         mode = int(str(d.get("modes", {}).get(fact.path, "644")), 8)
         return FileState(fact.path, exists=True, content=content.encode(), mode=mode)
+    if isinstance(fact, TemurinInstalled):
+        return sorted(p for p, (status, _) in d.get("packages", {}).items()
+                      if p.startswith("temurin-") and status[:1] in "ih")
     if isinstance(fact, JdkInstall):
-        j = d.get("jdks", {}).get(fact.version) or d.get("jdks", {}).get(str(fact.version)) or {}
+        table = d.get("jdks" if fact.vendor == "distro" else "temurin_jdks", {})
+        j = table.get(fact.version) or table.get(str(fact.version)) or {}
         alts = [AltEntry(kind=a[0], name=a[1], path=a[2], registered=a[3], current=a[4])
                 for a in j.get("alternatives", [])]
         return JdkHome(fact.version, home=j.get("home", ""), has_java=j.get("java", False),
-                       has_javac=j.get("javac", False), release=j.get("release", ""), alternatives=alts)
+                       has_javac=j.get("javac", False), release=j.get("release", ""), alternatives=alts,
+                       package=j.get("package", ""))
     raise AssertionError(f"factsdata has no rule for {fact.describe()}")
 
 

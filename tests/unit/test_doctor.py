@@ -50,12 +50,15 @@ def test_probe_facts_are_parsed():
 line /etc/profile.d/jdk.sh:3:export JAVA_HOME="/usr/lib/jvm/java-17-openjdk-arm64"
 line /root/.bashrc:9:export JAVA_HOME=/opt/jdk # mine
 home /usr/lib/jvm/java-17-openjdk-arm64\t/usr/lib/jvm/java-17-openjdk-arm64\tjava\tjavac
-home /opt/jdk\t-\t-\t-""".replace("\\t", "\t").splitlines())
+home /opt/jdk\t-\t-\t-
+origin /usr/lib/jvm/java-17-openjdk-arm64\topenjdk-17-jre-headless\tDebian\t17.0.15"""
+        .replace("\\t", "\t").splitlines())
     assert [(j.path, j.line, j.value) for j in homes.lines] == [
         ("/etc/environment", 3, "/usr/lib/jvm/java-17-openjdk-arm64"),
         ("/etc/profile.d/jdk.sh", 3, "/usr/lib/jvm/java-17-openjdk-arm64"),
         ("/root/.bashrc", 9, "/opt/jdk")]
     assert homes.homes["/opt/jdk"] == ("", False, False)
+    assert homes.origins == {"/usr/lib/jvm/java-17-openjdk-arm64": ("openjdk-17-jre-headless", "Debian", "17.0.15")}
     state = doctor.SystemdState().parse([
         "state offline", "error System has not been booted with systemd as init system (PID 1). Can't "
         "operate. Failed to connect to bus: Host is down", "failed ssh.service loaded failed failed"])

@@ -34,19 +34,56 @@ class LockWait:
         return f"process {self.pid}" + (f" ({self.name})" if self.name else "")
 
 
+_STATUS = re.compile(r"^(dlstatus|pmstatus):([^:]*):([\d.]+):(.*)$")
+_QUIET = re.compile(r"^(dlstatus|pmstatus|pmconffile|media-change):|^\(Reading database \.\.\. \d+%")
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
 @dataclass
 class AptWatch:
-    """A stream for one apt-get run: passes every line on, turns lock waits into progress lines."""
+    """A stream for one apt-get run: passes apt's lines on (without its status and database
+    chatter), turns lock waits into progress lines and apt's status (``APT::Status-Fd``) into
+    status updates: download percent, size and speed, then the package being unpacked or set up."""
 
     progress: Callable[[str], None]
     passthrough: Stream | None = None
     clock: Callable[[], float] = time.monotonic
     wait: LockWait | None = None
+    status: Callable[[str], None] | None = None
+    download: int = 0  # bytes apt said it would download (for sizes and speed), 0 = unknown
+    packages: int = 0
     _last: float = field(default=-1e9, repr=False)
+    _started: float | None = field(default=None, repr=False)
+
+    def _status(self, kind: str, percent: float, text: str) -> None:
+        if self.status is None:
+            return
+        if kind == "dlstatus":
+            now = self.clock()
+            self._started = now if self._started is None else self._started
+            msg = f"downloading {percent:.0f}%"
+            if self.download:
+                done = self.download * percent / 100
+                msg += f" of {_mb(self.download)}"
+                elapsed = now - self._started
+                if elapsed > 1 and done:
+                    msg += f", {_mb(done / elapsed)}/s"
+        else:
+            count = f" {self.packages} packages" if self.packages else ""
+            msg = f"installing{count} {percent:.0f}%: {text.strip()}"
+        self.status(msg)
 
     def __call__(self, line: str) -> None:
-        if self.passthrough is not None:
+        s = _STATUS.match(line.strip())
+        if s is not None:
+            self._status(s.group(1), float(s.group(3)), s.group(4))
+        if self.passthrough is not None and not _QUIET.match(line.strip()):
             self.passthrough(line)
+        if s is not None:
+            return
         m = _WAITING.search(line)
         if m is None:
             return

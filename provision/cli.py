@@ -66,6 +66,7 @@ def edge(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # noqa: BLE001 - the edge: one line, traceback on request
             if click.get_current_context().find_root().params.get("debug"):
                 traceback.print_exc()
+                raise Failure(f"internal error: {type(exc).__name__}: {exc}") from None
             raise Failure(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the "
                           "traceback)") from None
 
@@ -185,7 +186,24 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--json", "as_json", is_flag=True, help="Print a JSON result document on stdout.")(fn)
     fn = click.option("-v", "--verbose", count=True, help="Show the output of long commands (apt).")(fn)
     fn = click.option("-q", "--quiet", is_flag=True, help="Only print failures and the summary.")(fn)
+    fn = click.option("--assume", "assume", multiple=True, metavar="wsl=N",
+                      help="Say what a chroot target will be when it cannot be detected: --assume wsl=2 "
+                           "prepares a root file system for `wsl --import` (wsl.conf, profile.d).")(fn)
     return fn
+
+
+def parse_assume(items: tuple[str, ...], hosts: list[Target]) -> int | None:
+    """--assume wsl=N → N (only for chroot targets: a running host says what it is)."""
+    wsl: int | None = None
+    for item in items:
+        key, sep, value = item.partition("=")
+        if key.strip() != "wsl" or value.strip() not in ("0", "1", "2"):
+            raise UsageError(f"--assume {item}: only wsl=0, wsl=1 or wsl=2 can be assumed")
+        wsl = int(value)
+    if wsl is not None and any(t.kind != "chroot" for t in hosts):
+        raise UsageError("--assume is for chroot targets (a root file system that will become a WSL "
+                         "distro); a running host is asked what it is")
+    return wsl
 
 
 @click.group(help="Turn this machine, a root file system or many hosts into a ready Java development "
@@ -193,9 +211,40 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                   "Quick start: 'provision plan' shows what the default playbook would change on this "
                   "machine; 'provision apply' does it.")
 @click.version_option(__version__, prog_name="provision")
-@click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
-def cli(debug: bool) -> None:
-    pass
+@click.option("--debug", is_flag=True, help="Show a traceback on internal errors (also after the command).")
+@click.option("--color", "--colour", "color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True, help="Colour on a terminal only, never with NO_COLOR or TERM=dumb (auto); "
+                                      "always; never. Also after the command.")
+def cli(debug: bool, color: str) -> None:
+    from provision import colour
+
+    colour.set_mode(color)
+
+
+GLOBAL_FLAGS = ("--debug",)
+GLOBAL_VALUED = ("--color", "--colour")
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """``provision apply --debug`` means ``provision --debug apply``: the global options are
+    accepted after the command too (never after ``--``)."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        if arg in GLOBAL_FLAGS or arg.split("=", 1)[0] in GLOBAL_VALUED and "=" in arg:
+            front.append(arg)
+        elif arg in GLOBAL_VALUED and i + 1 < len(argv):
+            front += [arg, argv[i + 1]]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
 
 
 def _load(playbook: str, extra: tuple[str, ...]) -> Playbook:
@@ -223,8 +272,12 @@ After = Callable[["list[HostResult]", "list[Target]", "Callable[[Target], Connec
 
 def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: tuple[str, ...],
              as_json: bool, verbose: int, quiet: bool, diff: bool, after: After | None = None,
-             lock_timeout: float | None = None, keep_runs: int | None = None) -> None:
+             lock_timeout: float | None = None, keep_runs: int | None = None,
+             assume: tuple[str, ...] = ()) -> None:
+    from provision.plan import Mode
+
     with _prepared(playbook, extra, targets) as (pb, hosts, connect):
+        assumed_wsl = parse_assume(assume, hosts)
         from provision import engine, interrupts  # imported once the SSH logins are under way
         from provision.report import ConsoleReporter, document, print_json
 
@@ -233,9 +286,16 @@ def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: t
             options.lock_timeout = lock_timeout
         if keep_runs is not None:
             options.keep_runs = keep_runs
+        options.assume_wsl = assumed_wsl
         reporter = ConsoleReporter(hosts=len(hosts), diff=diff, verbose=verbose, quiet=quiet)
+        if mode == Mode.CHECK:
+            click.echo("dry run (--check): nothing is changed on the targets", err=True)
         with interrupts.handled(options.stop, lambda line: click.echo(line, err=True), reporter.running):
-            results = engine.run(pb, hosts, mode, reporter, forks=targets.forks, connect=connect, options=options)
+            try:
+                results = engine.run(pb, hosts, mode, reporter, forks=targets.forks, connect=connect,
+                                     options=options)
+            finally:
+                reporter.finish()
     if len(hosts) > 1:
         reporter.table(results)
     if as_json:
@@ -251,17 +311,18 @@ def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: t
         sys.exit(1)
 
 
-@cli.command(help="Show what PLAYBOOK would change, with reasons and diffs. Changes nothing.\n\n"
-                  + _playbooks_help())
+@cli.command(help="Show what PLAYBOOK would change and why (with --diff, the files' diffs). Changes "
+                  "nothing.\n\n" + _playbooks_help())
 @click.argument("playbook", required=False, default=DEFAULT_PLAYBOOK)
 @target_options
 @run_options
+@click.option("--diff", is_flag=True, help="Show unified diffs of the files that would change.")
 @edge
 def plan(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool, verbose: int,
-         quiet: bool) -> None:
+         quiet: bool, diff: bool, assume: tuple[str, ...]) -> None:
     from provision.plan import Mode
 
-    _execute("plan", Mode.PLAN, playbook, targets, extra, as_json, verbose, quiet, diff=True)
+    _execute("plan", Mode.PLAN, playbook, targets, extra, as_json, verbose, quiet, diff=diff, assume=assume)
 
 
 @cli.command(help="Bring the targets to the state PLAYBOOK describes. A second run changes "
@@ -282,7 +343,8 @@ def plan(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool,
               help="Run journals (and their backups) kept on each target, for history and rollback.")
 @edge
 def apply(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool, verbose: int,
-          quiet: bool, check: bool, diff: bool, restart_wsl: bool, lock_timeout: float, keep_runs: int) -> None:
+          quiet: bool, check: bool, diff: bool, restart_wsl: bool, lock_timeout: float, keep_runs: int,
+          assume: tuple[str, ...]) -> None:
     from provision.plan import Mode
 
     after: After | None = None
@@ -294,7 +356,7 @@ def apply(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool
             restart_hosts(results, hosts, connect, lambda line: click.echo(line, err=True))
         after = restart
     _execute("apply", Mode.CHECK if check else Mode.APPLY, playbook, targets, extra, as_json, verbose, quiet,
-             diff=diff, after=after, lock_timeout=lock_timeout, keep_runs=keep_runs)
+             diff=diff, after=after, lock_timeout=lock_timeout, keep_runs=keep_runs, assume=assume)
 
 
 @cli.command(help="Undo a run on the targets: files it wrote get back their content, mode and owner "
@@ -498,6 +560,116 @@ def facts(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool
         sys.exit(1)
 
 
+@cli.command("list", help="List the built-in playbooks, one line each.")
+@edge
+def list_playbooks() -> None:
+    from provision import playbook as pbmod
+
+    books = builtin_playbooks()
+    width = max((len(n) for n in books), default=0)
+    for name in books:
+        pb = pbmod.load(name)
+        click.echo(f"{name:<{width}}  {pb.description}")
+
+
+def _show_text(pb: Playbook, ref: str) -> str:
+    from provision.playbook.variables import _show
+
+    lines = [f"{pb.name}: {pb.description}" if pb.description else pb.name, f"  file: {pb.file}", "",
+             "variables (-e name=value):"]
+    for name, spec in pb.declared.items():
+        default = json.dumps(spec.default) if not isinstance(spec.default, bool) else _show(spec.default)
+        lines.append(f"  {name}  ({spec.describe_type()}, default {default})")
+        if spec.description:
+            lines.append(f"      {spec.description}")
+    if not pb.declared:
+        lines.append("  (none)")
+    lines += ["", "resources:"]
+    for d in pb.resources:
+        when = f"  when: {d.when}" if d.when is not None else ""
+        lines.append(f"  {d.id} ({d.type}){': ' + d.name if d.name else ''}{when}")
+    if pb.checks:
+        lines += ["", "checks (provision verify):"] + [f"  {c.name}" for c in pb.checks]
+    lines += ["", f"plan it: provision plan {ref}   apply it: provision apply {ref}"]
+    return "\n".join(lines)
+
+
+@cli.command(help="Show a playbook: its variables (type, default, meaning), resources and checks.\n\n"
+                  + _playbooks_help())
+@click.argument("playbook", required=False, default=DEFAULT_PLAYBOOK)
+@click.option("--json", "as_json", is_flag=True, help="Print it as JSON on stdout.")
+@edge
+def show(playbook: str, as_json: bool) -> None:
+    pb = _load(playbook, ())
+    if as_json:
+        click.echo(json.dumps({"provision": __version__, "name": pb.name, "description": pb.description,
+                               "file": pb.file,
+                               "vars": {n: {"type": s.type, "default": s.default, "description": s.description,
+                                            "choices": list(s.choices)} for n, s in pb.declared.items()},
+                               "resources": [{"id": d.id, "type": d.type, "name": d.name, "when": d.when}
+                                             for d in pb.resources],
+                               "checks": [c.name for c in pb.checks]}, indent=2, default=str))
+        return
+    click.echo(_show_text(pb, playbook))
+
+
+@cli.command(help="Check a playbook completely (YAML, keys, types, variables, templates) without a "
+                  "target; exit 0 when valid, 2 with the file:line and key of the first error.\n\n"
+                  + _playbooks_help())
+@click.argument("playbook", required=False, default=DEFAULT_PLAYBOOK)
+@click.option("-e", "--extra-var", "extra", multiple=True, metavar="KEY=VALUE",
+              help="Set a playbook variable (KEY=VALUE or @file.yml). Repeatable.")
+@edge
+def validate(playbook: str, extra: tuple[str, ...]) -> None:
+    pb = _load(playbook, extra)
+    click.echo(f"{playbook}: valid ({len(pb.resources)} resources, {len(pb.vars)} variables)", err=True)
+
+
+@cli.command(help="Print the JSON Schema of the playbook format (generated from the resource types), "
+                  "for editors: see docs/playbooks.md.")
+@click.option("-o", "--output", metavar="FILE", type=click.Path(dir_okay=False), help="Write it here.")
+@edge
+def schema(output: str | None) -> None:
+    from provision.playbook.schema import playbook_schema
+
+    text = json.dumps(playbook_schema(), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from provision.wslfiles import write_atomically
+
+    write_atomically(output, text.encode())
+    click.echo(f"wrote {output}", err=True)
+
+
+@cli.command(help="Write a commented starter playbook.yml and inventory.yml (and the schema for "
+                  "editors, provision-schema.json) into DIRECTORY (default: the current one). Files "
+                  "that exist are left alone.")
+@click.argument("directory", required=False, default=".", type=click.Path(file_okay=False))
+@edge
+def init(directory: str) -> None:
+    from pathlib import Path
+
+    from provision.paths import templates_dir
+    from provision.playbook.schema import playbook_schema
+    from provision.wslfiles import write_atomically
+
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    files = {"playbook.yml": (templates_dir() / "init/playbook.yml").read_bytes(),
+             "inventory.yml": (templates_dir() / "init/inventory.yml").read_bytes(),
+             "provision-schema.json": (json.dumps(playbook_schema(), indent=2) + "\n").encode()}
+    for name, data in files.items():
+        path = target / name
+        if path.exists():
+            click.echo(f"kept {path} (it exists)", err=True)
+            continue
+        write_atomically(str(path), data)
+        click.echo(f"wrote {path}", err=True)
+    click.echo(f"next: provision validate {target / 'playbook.yml'}; provision plan {target / 'playbook.yml'}",
+               err=True)
+
+
 @cli.group(help="Render a playbook for another engine, for hosts that provision themselves.")
 def export() -> None:
     pass
@@ -571,7 +743,7 @@ def main() -> None:
     # model is built: a fifth of a run's start-up, for plugins a command-line tool does not use.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
-        cli(prog_name="provision")
+        cli(args=hoist_global_options(sys.argv[1:]), prog_name="provision")
         code = 0
     except SystemExit as exc:
         if isinstance(exc.code, str):

@@ -14,8 +14,10 @@ java), gathered with the host, file and package facts in one round trip of read-
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -459,11 +461,24 @@ class Report:
                 "findings": [f.as_dict() for f in self.findings]}
 
 
+_COMMAND = re.compile(r"\bprovision (apply|plan|doctor|verify)((?: [a-z0-9][a-z0-9_-]*| --[a-z-]+)*)")
+
+
+def for_target(fix: str, target: str) -> str:
+    """A fix's provision commands as they must be typed for ``target`` (``-H <target>``), so that
+    copying one never provisions the machine doctor runs on instead."""
+    if target == "local":
+        return fix
+    return _COMMAND.sub(lambda m: f"{m.group(0)} -H {shlex.quote(target)}", fix)
+
+
 def examine(conn: Connection, host: str, kind: str) -> Report:
-    """Read the host with the doctor's facts (one round trip, read-only) and diagnose."""
+    """Read the host with the doctor's facts (one round trip, read-only) and diagnose; the fixes
+    name the target."""
     facts = Facts()
     facts.update(gather(conn, FACTS))
-    return Report(host, diagnose(facts, probe_from(facts), kind), facts=facts.get(HOST).summary())
+    findings = [dataclasses.replace(f, fix=for_target(f.fix, host)) for f in diagnose(facts, probe_from(facts), kind)]
+    return Report(host, findings, facts=facts.get(HOST).summary())
 
 
 def text(report: Report) -> str:

@@ -25,6 +25,7 @@ from provision import journal
 from provision.connections import Connection, open_target
 from provision.errors import ConnectError, FactError, PlaybookError, ProvisionError, ResourceError
 from provision.facts import HOST, Fact, Facts, HostFacts, gather
+from provision.facts.host import assume_wsl
 from provision.plan import Change, Mode, Outputs, ResourcePlan, Restart, Status
 from provision.playbook import Decl, Playbook
 from provision.render import RenderError, eval_condition, render_template_file, render_value
@@ -105,6 +106,7 @@ class Reporter(Protocol):
     def host_started(self, host: str) -> None: ...
     def facts_gathered(self, host: str, facts: HostFacts) -> None: ...
     def progress(self, host: str, message: str) -> None: ...
+    def status(self, host: str, message: str) -> None: ...
     def output(self, host: str, line: str) -> None: ...
     def resource_done(self, host: str, result: ResourceResult, mode: Mode) -> None: ...
     def host_done(self, host: str, result: HostResult, mode: Mode) -> None: ...
@@ -120,6 +122,9 @@ class Silent:
         pass
 
     def progress(self, host: str, message: str) -> None:
+        pass
+
+    def status(self, host: str, message: str) -> None:
         pass
 
     def output(self, host: str, line: str) -> None:
@@ -197,6 +202,7 @@ Fetch = Callable[[list[Fact[Any]]], None]  # reads facts from the host into the 
 class RunOptions:
     """How apply treats each target: its lock and its run journal (see provision.journal)."""
 
+    assume_wsl: int | None = None  # --assume wsl=N: a root file system as the WSL distro it will become
     lock_timeout: float = journal.LOCK_TIMEOUT
     keep_runs: int = journal.KEEP_RUNS
     command: str = "provision apply"  # named to a second run that waits for the lock
@@ -216,14 +222,21 @@ def resolve_host(conn: Connection, playbook: Playbook, mode: Mode, reporter: Rep
 
     actx = ApplyContext(conn=conn, facts=facts, run_id=new_run_id(),
                         progress=lambda msg: reporter.progress(result.host, msg),
+                        status=lambda msg: reporter.status(result.host, msg),
                         output=lambda line: reporter.output(result.host, line))
+    def assumed() -> None:
+        if options.assume_wsl is not None:
+            facts.set(HOST, assume_wsl(facts.get(HOST), options.assume_wsl))
+
     if mode != APPLY:
         fetch(first_round(playbook))
+        assumed()
         return walk(playbook, facts, fetch, mode, reporter, result, None, options.stop)
     session, values = journal.Session.open(conn, actx.run_id, first_round(playbook), command=options.command,
                                            progress=actx.progress, lock_timeout=options.lock_timeout,
                                            keep=options.keep_runs)
     facts.update(values)
+    assumed()
     session.header = {"playbook": playbook.name, "file": playbook.file, "vars": playbook.vars,
                       "host": result.host}
     actx.sink = session.record

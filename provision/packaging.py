@@ -32,6 +32,7 @@ from provision.facts import (
     PackageStatus,
     Removal,
 )
+from provision.facts.packages import InstallEstimate, InstallSize
 from provision.plan import Change
 from provision.resource import ApplyContext
 
@@ -48,12 +49,15 @@ def apt_get(*args: str, lock_timeout: int = 300, run_id: str = "") -> list[str]:
             "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", *tag, *args]
 
 
-def run_apt(ctx: ApplyContext, *args: str, what: str, lock_timeout: int, timeout: float) -> CommandResult:
+def run_apt(ctx: ApplyContext, *args: str, what: str, lock_timeout: int, timeout: float,
+            estimate: InstallEstimate | None = None) -> CommandResult:
     """One apt-get run: its output streamed (shown with -v), a progress line naming the dpkg lock's
-    holder while apt waits for it, and on failure an error that says why (the lock, the failed
-    downloads, else apt's last lines)."""
-    watch = AptWatch(ctx.progress, ctx.output)
-    result = ctx.conn.run(apt_get(*args, lock_timeout=lock_timeout, run_id=ctx.run_id), timeout=timeout,
+    holder while apt waits for it, apt's own status (APT::Status-Fd on stdout) as live progress,
+    and on failure an error that says why (the lock, the failed downloads, else apt's last lines)."""
+    watch = AptWatch(ctx.progress, ctx.output, status=ctx.status,
+                     download=estimate.download if estimate else 0, packages=estimate.packages if estimate else 0)
+    status = ["-o", "APT::Status-Fd=1"] if args and args[0] in ("install", "remove", "purge") else []
+    result = ctx.conn.run(apt_get(*status, *args, lock_timeout=lock_timeout, run_id=ctx.run_id), timeout=timeout,
                           stream=watch)
     if not result.ok:
         raise ResourceError(explain_failure(what, result, watch, lock_timeout))
@@ -91,16 +95,35 @@ def no_candidate_message(pkg: str, facts: Facts) -> str:
 
 # --------------------------------------------------------------------------- install
 
-def install_facts(packages: Iterable[str], known: Facts) -> list[Fact[Any]]:
+def install_facts(packages: Iterable[str], known: Facts, *, no_recommends: bool = True) -> list[Fact[Any]]:
     """What plan_install reads: each package's state and the lists' age; then the candidates of
-    those found missing."""
+    those found missing, and what installing them would download and take on disk."""
     states = [PackageState(p) for p in packages]
     out: list[Fact[Any]] = [*states, AptLists(), DpkgAudit()]
+    missing = []
     for s in states:
         status = known.peek(s)
         if status is not None and not status.installed:
             out.append(Candidate(s.name))
+            missing.append(s.name)
+    if missing and all(known.peek(Candidate(m)) is not None for m in missing):
+        out.append(InstallSize(tuple(missing), no_recommends))
     return out
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n < 1e9 else f"{n / 1e9:.2f} GB"
+
+
+def describe_size(est: InstallEstimate | None) -> str:
+    """``25 packages, 41.7 MB to download, 190.0 MB on disk`` (apt's estimate), or ""."""
+    if est is None or not est.packages:
+        return ""
+    parts = [f"{est.packages} package{'s' if est.packages != 1 else ''}"]
+    parts.append(f"{_mb(est.download)} to download" if est.download else "nothing to download")
+    if est.disk:
+        parts.append(f"{_mb(est.disk)} on disk")
+    return ", ".join(parts)
 
 
 def plan_install(packages: list[str], facts: Facts, *, no_recommends: bool, update: str,
@@ -139,6 +162,9 @@ def plan_install(packages: list[str], facts: Facts, *, no_recommends: bool, upda
     if plan.configure:
         why = audit[0] if audit else "a package is half-installed or half-configured"
         changes.append(Change("dpkg --configure -a", f"an earlier install was interrupted: {why}"))
+    size = describe_size(facts.peek(InstallSize(tuple(plan.missing), no_recommends)))
+    if size:
+        reasons.append(size)
     flags = " --no-install-recommends" if no_recommends else ""
     changes.append(Change(f"apt-get install{flags} {' '.join(plan.missing)}", "; ".join(reasons)))
     return changes, "", plan
@@ -170,11 +196,13 @@ def apply_install(ctx: ApplyContext, plan: InstallPlan, packages: list[str], *, 
         if fetches:
             ctx.progress(f"apt-get update: some package lists could not be downloaded: {'; '.join(fetches)}")
     flags = ["--no-install-recommends"] if plan.no_recommends else []
-    ctx.progress(f"apt-get install {' '.join(plan.missing)} (downloading and unpacking can take a minute)")
+    estimate = ctx.facts.peek(InstallSize(tuple(plan.missing), plan.no_recommends))
+    size = describe_size(estimate)
+    ctx.progress(f"apt-get install {' '.join(plan.missing)}" + (f" ({size})" if size else ""))
     ctx.record({"event": "install", "packages": plan.missing, "apt_tag": f"provision::run={ctx.run_id}"})
     try:
         run_apt(ctx, "install", *flags, *plan.missing, what=f"apt-get install {' '.join(plan.missing)}",
-                lock_timeout=lock_timeout, timeout=lock_timeout + 1800)
+                lock_timeout=lock_timeout, timeout=lock_timeout + 1800, estimate=estimate)
     finally:
         ctx.invalidate(DPKG)
     ctx.gather(PackageState(p) for p in packages)

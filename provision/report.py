@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import sys
 import threading
+import time
 from typing import Any, TextIO
 
 import click
 
-from provision import __version__
+from provision import __version__, colour
 from provision.engine import HostResult, ResourceResult
 from provision.facts import HostFacts
 from provision.plan import Mode, Restart, Status
@@ -20,6 +21,42 @@ _PLAN_WORD = {Status.CHANGED: "change", Status.OK: "ok", Status.SKIPPED: "skip",
 
 
 COMPACT_FROM = 6  # hosts from which each host gets one line (its summary), not its every step
+STATUS_EVERY = 10.0  # seconds between two plain status lines of one host (not a terminal)
+
+
+class _Live:
+    """The lines that update in place at the bottom of a terminal (rich's Live display); other
+    output is printed above them."""
+
+    def __init__(self, stream: TextIO, colour: bool) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console(file=stream, force_terminal=True, no_color=not colour, highlight=False,
+                               soft_wrap=False)
+        self.lines: list[str] = []
+        self.live = Live(console=self.console, get_renderable=self._render, transient=True,
+                         refresh_per_second=8, redirect_stdout=False, redirect_stderr=False)
+        self.live.start()
+
+    def _render(self) -> Any:
+        from rich.text import Text
+
+        width = max(20, self.console.width - 1)
+        return Text("\n".join(line[:width] for line in self.lines))
+
+    def print(self, text: str) -> None:
+        from rich.text import Text
+
+        self.console.print(Text.from_ansi(text), soft_wrap=True)
+
+    def show(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.live.refresh()
+
+    def stop(self) -> None:
+        self.lines = []
+        self.live.stop()
 
 
 class ConsoleReporter:
@@ -35,14 +72,17 @@ class ConsoleReporter:
         self.verbose = verbose
         self.quiet = quiet
         self.stream = stream or sys.stderr
-        self.colour = self.stream.isatty()
+        self.colour = colour.enabled(self.stream)
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)()) and os.environ.get("TERM") != "dumb"
+        self.live: _Live | None = None  # started with the first thing to show in place
+        self.statuses: dict[str, str] = {}  # host → its long step's live state
+        self._said: dict[str, float] = {}  # host → when its last plain status line was printed
         self.lock = threading.Lock()
         self.doing: dict[str, str] = {}  # host → the step it is on (for an interrupt's message)
         self.compact = hosts >= COMPACT_FROM and not verbose
         self.total = hosts
         self.done = 0
         self.failed = 0
-        self._status = ""  # the status line on screen (terminal only)
 
     def running(self) -> dict[str, str]:
         with self.lock:
@@ -51,32 +91,58 @@ class ConsoleReporter:
     def _emit(self, host: str, text: str) -> None:
         prefix = f"[{host}] " if self.multi else ""
         with self.lock:
-            self._clear_status()
             for line in text.splitlines() or [""]:
-                click.echo(prefix + line, file=self.stream, color=self.colour)
+                if self.live is not None:
+                    self.live.print(prefix + line)
+                else:
+                    click.echo(prefix + line, file=self.stream, color=self.colour)
             self._show_status()
 
-    def _clear_status(self) -> None:
-        if self._status:
-            self.stream.write("\r\033[K")
-            self._status = ""
+    def _status_lines(self) -> list[str]:
+        if self.quiet or not self.tty:
+            return []
+        if self.compact:
+            if self.done >= self.total:
+                return []
+            running = [f"{h} ({(self.statuses.get(h) or what)[:40]})" for h, what in sorted(self.doing.items())][:3]
+            more = len(self.doing) - len(running)
+            return [f"[{self.done}/{self.total} hosts done, {self.failed} failed] "
+                    + ("running: " + ", ".join(running) + (f" and {more} more" if more > 0 else "")
+                       if running else "")]
+        return [f"{'[' + h + '] ' if self.multi else ''}  … {s}" for h, s in sorted(self.statuses.items())]
 
     def _show_status(self) -> None:
-        if not (self.compact and self.colour and not self.quiet) or self.done >= self.total:
-            return
-        running = [f"{h} ({what[:40]})" for h, what in sorted(self.doing.items())][:3]
-        more = len(self.doing) - len(running)
-        line = (f"[{self.done}/{self.total} hosts done, {self.failed} failed] "
-                + ("running: " + ", ".join(running) + (f" and {more} more" if more > 0 else "") if running else ""))
-        width = shutil.get_terminal_size((100, 20)).columns - 1
-        self._status = line[:width]
-        self.stream.write(self._status)
-        self.stream.flush()
+        lines = self._status_lines()
+        if lines and self.live is None:
+            self.live = _Live(self.stream, self.colour)
+        if self.live is not None:
+            self.live.show(lines)
 
     def _refresh(self) -> None:
         with self.lock:
-            self._clear_status()
             self._show_status()
+
+    def finish(self) -> None:
+        """Take the lines shown in place off the screen (the run is over)."""
+        with self.lock:
+            if self.live is not None:
+                self.live.stop()
+                self.live = None
+
+    def status(self, host: str, message: str) -> None:
+        """A long step's state (apt's progress): in place on a terminal, else a line now and then."""
+        if self.quiet:
+            return
+        if self.tty:
+            with self.lock:
+                self.statuses[host] = message
+            self._refresh()
+            return
+        now = time.monotonic()
+        if self.compact or now - self._said.get(host, -1e9) < STATUS_EVERY:
+            return
+        self._said[host] = now
+        self._emit(host, f"  … {message}")
 
     def _style(self, text: str, status: Status) -> str:
         if not self.colour:
@@ -95,7 +161,8 @@ class ConsoleReporter:
         if self.quiet or self.compact:
             return
         wsl = f", WSL{facts.wsl.version}" if facts.wsl.version else ""
-        self._emit(host, f"{host}: {facts.os.label} {facts.arch}, kernel {facts.kernel}, "
+        name = "" if self.multi else f"{host}: "
+        self._emit(host, f"{name}{facts.os.label} {facts.arch}, kernel {facts.kernel}, "
                          f"PID 1 {facts.pid1 or '?'}{wsl}")
 
     def progress(self, host: str, message: str) -> None:
@@ -113,6 +180,7 @@ class ConsoleReporter:
     def resource_done(self, host: str, r: ResourceResult, mode: Mode) -> None:
         with self.lock:
             self.doing.pop(host, None)
+            self.statuses.pop(host, None)
         if (self.quiet or self.compact) and r.status != Status.FAILED:
             return
         word = str(r.status) if mode == Mode.APPLY else _PLAN_WORD[r.status]
@@ -123,8 +191,8 @@ class ConsoleReporter:
                 lines.append(f"{head}: {c.summary}" if not lines else f"{' ' * 11}{c.summary}")
                 if c.reason:
                     lines.append(f"{' ' * 13}because {c.reason}")
-                if c.diff and (self.diff or mode != Mode.APPLY):
-                    lines.extend(" " * 13 + d for d in c.diff.rstrip("\n").splitlines())
+                if c.diff and self.diff:
+                    lines.extend(" " * 13 + colour.diff_line(d, self.colour) for d in c.diff.rstrip("\n").splitlines())
         else:
             lines.append(f"{head}: {r.reason}" if r.reason else head)
         for note in r.notes:
@@ -134,28 +202,31 @@ class ConsoleReporter:
     def host_done(self, host: str, result: HostResult, mode: Mode) -> None:
         with self.lock:
             self.doing.pop(host, None)
+            self.statuses.pop(host, None)
             self.done += 1
             self.failed += bool(result.failed)
         verb = "changed" if mode == Mode.APPLY else "to change"
         status = Status.FAILED if result.failed else (Status.CHANGED if result.changed else Status.OK)
-        summary = (f"{host}: {result.changed} {verb}, {result.count(Status.OK)} ok, "
+        name = "" if self.multi else f"{host}: "
+        summary = (f"{name}{result.changed} {verb}, {result.count(Status.OK)} ok, "
                    f"{result.count(Status.SKIPPED)} skipped, {result.count(Status.FAILED)} failed "
                    f"({result.duration:.1f}s)")
         if result.unreachable or (result.failed and not result.resources):
-            summary = f"{host}: {'unreachable' if result.unreachable else 'failed'}: {result.error}"
+            summary = f"{name}{'unreachable' if result.unreachable else 'failed'}: {result.error}"
         self._emit(host, self._style(summary, status))
         if result.restart_required:
             self._emit(host, restart_text(host, result.restart_required, mode))
 
     def table(self, results: list[HostResult]) -> None:
         """The final per-host table (several hosts)."""
-        width = max(len(r.host) for r in results)
-        rows = [f"{'host':<{width}}  changed  failed  unreachable  time"]
+        width = max(4, *(len(r.host) for r in results))
+        rows = [f"{'host':<{width}}  ok  changed  skipped  failed  unreachable   time"]
         for r in results:
-            rows.append(f"{r.host:<{width}}  {r.changed:>7}  {('yes' if r.failed and not r.unreachable else 'no'):>6}"
-                        f"  {('yes' if r.unreachable else 'no'):>11}  {r.duration:5.1f}s")
+            failed = r.count(Status.FAILED) or (1 if r.failed and not r.unreachable else 0)
+            rows.append(f"{r.host:<{width}}  {r.count(Status.OK):>2}  {r.changed:>7}  {r.count(Status.SKIPPED):>7}"
+                        f"  {failed:>6}  {('yes' if r.unreachable else 'no'):>11}  {r.duration:5.1f}s")
+        self.finish()
         with self.lock:
-            self._clear_status()
             click.echo("\n".join(rows), file=self.stream)
 
 

@@ -78,6 +78,7 @@ class ApplyContext:
     facts: Facts
     run_id: str
     progress: Callable[[str], None] = _quiet
+    status: Callable[[str], None] = _quiet  # a long step's live state (apt's progress): shown in place
     output: Stream | None = None  # streams long commands' output when verbose
     recorded: list[dict[str, object]] = field(default_factory=list)
     sink: Record | None = None

@@ -31,6 +31,14 @@ def restart_commands(facts: HostFacts) -> list[str]:
 
 def restart_info(facts: HostFacts, reason: str) -> Restart:
     """The restart requirement put on a plan (and printed / in --json as restart_required)."""
+    if facts.wsl.assumed:  # an image (--assume): nothing to restart, it boots this way once imported
+        return Restart(
+            reason=reason + " (this root is an image: it starts that way once imported)",
+            where="From Windows (PowerShell), pack the root as a tarball and import it",
+            commands=("wsl --import <Name> <InstallFolder> <rootfs.tar>", "wsl -d <Name>"),
+            notes=("pack it from Linux with: tar -C <root> --numeric-owner -cf rootfs.tar .",
+                   "then check inside: cat /proc/1/comm (systemd), or `provision doctor`"),
+            wsl=WslDistro(facts.wsl.version, facts.wsl.distro, facts.wsl.wsl_exe))
     return Restart(
         reason=reason,
         where="From Windows (PowerShell), stop the distro and start it again",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 from dataclasses import dataclass, field
 
@@ -37,6 +38,15 @@ class WslFacts:
     container: str = ""  # docker | podman | "" (markers /.dockerenv, /run/.containerenv)
     chroot: bool = False  # / is not PID 1's root (a chroot: WSL's init is not ours)
     sbin_init: bool = False  # /sbin/init is executable (WSL ignores boot.systemd without it)
+    assumed: bool = False  # given by --assume wsl=N (an image that will become a WSL distro), not detected
+
+
+def assume_wsl(facts: HostFacts, version: int) -> HostFacts:
+    """``facts`` of a root file system as the WSL distro it will become (``--assume wsl=N``): WSL
+    is what its /etc/wsl.conf and profile.d are written for; nothing runs in it yet (no PID 1)."""
+    wsl = dataclasses.replace(facts.wsl, version=version, chroot=False, container="", assumed=True,
+                              signals=[*facts.wsl.signals, f"assumed (--assume wsl={version})"])
+    return dataclasses.replace(facts, wsl=wsl, pid1="")
 
 
 @dataclass

@@ -213,3 +213,61 @@ class Removal(Fact[RemovalSim]):
 
     def describe(self) -> str:
         return f"removal of {shlex.join(self.packages)}"
+
+
+@dataclass
+class InstallEstimate:
+    packages: int = 0  # newly installed, dependencies included
+    download: int = 0  # bytes still to download (what the apt cache lacks)
+    disk: int = 0  # bytes of disk space the install takes
+
+
+_SIZE = {"B": 1, "kB": 1000, "MB": 1000**2, "GB": 1000**3}
+
+
+def _bytes(number: str, unit: str) -> int:
+    return int(float(number.replace(",", "")) * _SIZE.get(unit, 1))
+
+
+# Simulated (-s) and --print-uris only: nothing is installed or downloaded. (`apt-get install
+# --assume-no` is not safe here: with nothing to ask, apt installs without asking.)
+_INSTALL_SIZE = r"""
+inst=$(apt-get -s -o Debug::NoLocking=1 install @FLAGS@ @NAMES@ 2>/dev/null | sed -n 's/^Inst \([^ ]*\).*/\1/p')
+n=0; for p in $inst; do n=$((n + 1)); done; echo "count $n"
+[ -n "$inst" ] && apt-cache show --no-all-versions $inst 2>/dev/null |
+  awk '/^Installed-Size:/ { s += $2 } END { printf "disk %d\n", s * 1024 }'
+apt-get install --print-uris -qq -o Debug::NoLocking=1 @FLAGS@ @NAMES@ 2>/dev/null |
+  awk '{ s += $3 } END { printf "download %d\n", s }'
+true
+"""
+
+
+@dataclass(frozen=True)
+class InstallSize(Fact[InstallEstimate]):
+    """What ``apt-get install`` of ``packages`` would install (packages, disk space from their
+    Installed-Size) and download (what the apt cache lacks): simulated, no lock, nothing changed."""
+
+    packages: tuple[str, ...]
+    no_recommends: bool = True
+
+    topics: ClassVar[frozenset[str]] = frozenset({DPKG, APT_LISTS})
+
+    def command(self) -> str:
+        flags = "--no-install-recommends" if self.no_recommends else ""
+        return _INSTALL_SIZE.replace("@FLAGS@", flags).replace("@NAMES@", check_names(self.packages))
+
+    def parse(self, lines: list[str]) -> InstallEstimate:
+        est = InstallEstimate()
+        for line in lines:
+            kind, _, value = line.strip().partition(" ")
+            if value.isdigit():
+                if kind == "count":
+                    est.packages = int(value)
+                elif kind == "disk":
+                    est.disk = int(value)
+                elif kind == "download":
+                    est.download = int(value)
+        return est
+
+    def describe(self) -> str:
+        return f"install size {' '.join(self.packages)}"

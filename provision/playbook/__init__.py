@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from provision.errors import PlaybookError, UsageError
 from provision.paths import builtin_playbooks
 from provision.playbook.checks import CheckDecl, add_checks, parse_checks
 from provision.playbook.checks import prevalidate as prevalidate_checks
+from provision.playbook.variables import Declared, Given, VarError, VarSpec, declare, parse_extra
 from provision.registry import lookup, registry
 from provision.render import RenderError, names_in, render_value, template_names_in
 from provision.resource import ResourceType, Spec
@@ -110,6 +110,7 @@ class Playbook:
     search_paths: list[Path]
     checks: list[CheckDecl] = field(default_factory=list)  # `checks:` for provision verify
     fixed: frozenset[str] = frozenset()  # variables set with -e (inventory variables do not override)
+    declared: dict[str, VarSpec] = field(default_factory=dict)  # every variable's type and meaning
 
     def template_dirs(self) -> list[Path]:
         return self.search_paths
@@ -117,7 +118,10 @@ class Playbook:
     def for_host(self, host_vars: dict[str, Any]) -> Playbook:
         """This playbook with a host's inventory variables (only the ones it declares), checked
         again as at load time; raises PlaybookError. The playbook's own -e values still win."""
-        own = {k: v for k, v in host_vars.items() if k in self.vars and k not in self.fixed}
+        types = Declared(dict(self.declared))
+        own = {k: types.apply(v if isinstance(v, Given) else Given(v, f"inventory variable {k}"), k)
+               if k in self.declared else v
+               for k, v in host_vars.items() if k in self.vars and k not in self.fixed}
         if all(self.vars[k] == v for k, v in own.items()):
             return self
         vars_ = {**self.vars, **own}
@@ -139,46 +143,41 @@ def resolve(ref: str) -> Path:
                      f"({', '.join(builtins) or 'none installed'})")
 
 
-def parse_extra_vars(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
-    """``-e key=value`` → {key: value}; values read as YAML scalars (17 → int, false → bool)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not _IDENT.match(key):
-            raise UsageError(f"-e {item!r}: expected key=value with a variable name as key")
-        try:
-            parsed = yaml.safe_load(value) if value.strip() else ""
-        except yaml.YAMLError:
-            parsed = value
-        if isinstance(parsed, (dict, list)) or parsed is None and value.strip():
-            parsed = value
-        out[key] = parsed
-    return out
+def parse_extra_vars(items: tuple[str, ...] | list[str]) -> dict[str, Given]:
+    """``-e key=value`` (YAML scalars, JSON or YAML flow lists and mappings) and ``-e @file.yml``."""
+    return parse_extra(items)
 
 
 def load(ref: str, extra_vars: dict[str, Any] | None = None) -> Playbook:
+    """The playbook ``ref``, validated, with ``extra_vars`` (Given values from -e, or plain values)
+    checked against the variables' declared types."""
     path = resolve(ref)
     vars_: dict[str, Any] = {}
     decls: list[Decl] = []
     dirs: list[Path] = []
     checks: list[CheckDecl] = []
-    meta = _load_file(path, vars_, decls, dirs, stack=[], checks=checks)
+    declared = Declared()
+    meta = _load_file(path, vars_, decls, dirs, stack=[], checks=checks, declared=declared)
     for key, value in (extra_vars or {}).items():
+        given = value if isinstance(value, Given) else Given(value, f"variable {key}")
         if key not in vars_:
             known = ", ".join(sorted(vars_)) or "none"
-            raise UsageError(f"-e {key}: the playbook has no variable {key!r} (it has: {known})")
-        vars_[key] = value
+            where = given.origin.split("=", 1)[0] if given.raw is not None else given.origin
+            raise UsageError(f"{where}: the playbook has no variable {key!r} (it has: {known}; "
+                             f"see provision show {ref})")
+        vars_[key] = declared.apply(given, key)
     _check_ids(decls, vars_)
     _prevalidate(decls, vars_, dirs)
     prevalidate_checks(checks, vars_, {"facts", *(d.id for d in decls)})
     return Playbook(name=meta.get("name") or path.stem, description=meta.get("description") or "",
                     file=str(path), vars=vars_, resources=decls, search_paths=dirs,
-                    checks=checks, fixed=frozenset(extra_vars or ()))
+                    checks=checks, fixed=frozenset(extra_vars or ()), declared=dict(declared.specs))
 
 
 def _load_file(path: Path, vars_: dict[str, Any], decls: list[Decl], dirs: list[Path],
-               stack: list[Path], checks: list[CheckDecl] | None = None) -> dict[str, Any]:
+               stack: list[Path], checks: list[CheckDecl] | None = None,
+               declared: Declared | None = None) -> dict[str, Any]:
+    declared = declared if declared is not None else Declared()
     real = path.resolve()
     if real in stack:
         raise PlaybookError("imports form a cycle: " + " → ".join(p.name for p in stack + [real]),
@@ -213,17 +212,23 @@ def _load_file(path: Path, vars_: dict[str, Any], decls: list[Decl], dirs: list[
             target = child if child is not None and child.is_file() else resolve(ref)
         except UsageError as exc:
             raise src.error(("imports", i), str(exc)) from None
-        _load_file(target, vars_, decls, dirs, stack + [real], checks)
+        _load_file(target, vars_, decls, dirs, stack + [real], checks, declared)
 
     own_vars = doc.get("vars", {})
     if own_vars is None:
         own_vars = {}
     if not isinstance(own_vars, dict):
-        raise src.error(("vars",), "must be a mapping of name: default value")
+        raise src.error(("vars",), "must be a mapping of name: default value (or name: {type, default, "
+                        "description, choices})")
     for key, value in own_vars.items():
         if not isinstance(key, str) or not _IDENT.match(key) or key in RESERVED:
             raise src.error(("vars", key), "not a usable variable name (letters, digits, _; not a reserved word)")
-        vars_[key] = value
+        try:
+            spec = declare(key, value)
+        except VarError as exc:
+            raise src.error(("vars", key), str(exc)) from None
+        declared.specs[key] = spec
+        vars_[key] = spec.default
 
     resources = doc.get("resources")
     if resources is None:

@@ -72,7 +72,8 @@ class Apt(Resource[AptSpec, AptData]):
 
     def facts(self, known: Facts) -> Iterable[Fact[Any]]:
         if self.spec.state == "present":
-            return packaging.install_facts(self.spec.packages, known)
+            return packaging.install_facts(self.spec.packages, known,
+                                           no_recommends=self.spec.no_install_recommends)
         return packaging.remove_facts(self.spec.packages)
 
     def plan(self, facts: Facts) -> ResourcePlan[AptData]:

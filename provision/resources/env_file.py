@@ -165,7 +165,11 @@ class EnvFile(Resource[EnvFileSpec, bytes]):
                 where = {e.key: e.line_no for e in pamenv.read(before).entries if e.kind == "assign"}
                 reason = "; ".join(f"{k} is already {v} (line {where.get(k)})" for k, v in wanted.items())
                 return ResourcePlan([], reason, notes=_reader_notes(s.path, after, secret))
-            change = Change(f"set {', '.join(wanted)} in {s.path}", "; ".join(actions),
+            now = pamenv.effective(before)
+            states = [f"{k} is not set now" if k not in now else f"{k} is {now[k]!r} now"
+                      for k, v in wanted.items() if now.get(k) != v]
+            details = [a for a in actions if a not in {f"added {k}" for k in wanted}]
+            change = Change(f"set {', '.join(wanted)} in {s.path}", "; ".join(states + details),
                             unified_diff(s.path, cur.content if cur.exists else None, after, secret=secret,
                                          keep=ours))
             notes = _notes(s.path, list(wanted), facts.get(HOST).wsl.version) + \

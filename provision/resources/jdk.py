@@ -455,13 +455,30 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
             return
         if "distro" in vendors:
             wanted = packages_for(s)
-            yield from packaging.install_facts(wanted, known)
+            no_rec = s.headless if s.no_install_recommends is None else s.no_install_recommends
+            yield from packaging.install_facts(wanted, known, no_recommends=no_rec)
             candidate = Candidate(wanted[0])
             if candidate in known and known.peek(candidate) is None and s.vendor == "distro":
                 yield AvailableJdks()  # to say which versions there are instead
         if "temurin" in vendors:
+            # cheap in the first round trip (a converged Temurin host needs nothing more); its
+            # candidate only once Temurin is what this host will get
             yield from repos.repo_facts(s.repository.name)
-            yield from packaging.install_facts(packages_for(s, "temurin"), known)
+            if s.vendor == "temurin" or self._temurin_likely(known):
+                yield from packaging.install_facts(packages_for(s, "temurin"), known)
+            else:
+                yield PackageState(packages_for(s, "temurin")[0])
+
+    def _temurin_likely(self, known: Facts) -> bool:
+        """vendor auto: whether what is known so far points to Temurin (not the distribution's)."""
+        v = self.spec.version
+        distro, temurin = known.peek(JdkInstall(v, "distro")), known.peek(JdkInstall(v, "temurin"))
+        if distro is None or temurin is None or distro.home:
+            return False
+        if temurin.home:
+            return True
+        pkg = Candidate(packages_for(self.spec)[0])
+        return pkg in known and known.peek(pkg) is None
 
     # -- plan ---------------------------------------------------------------------------------
     def plan(self, facts: Facts) -> ResourcePlan[JdkPlan]:

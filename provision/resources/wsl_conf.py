@@ -167,7 +167,7 @@ class WslConf(Resource[WslConfSpec, WslConfPlan]):
         notes: list[str] = []
         if wsl.too_old(host, s.min_wsl_version):
             raise ResourceError(wsl.update_message(host, s.min_wsl_version))
-        if not host.wsl.wsl_version and systemd:
+        if not host.wsl.wsl_version and systemd and not host.wsl.assumed:
             notes.append(wsl.unknown_version_note(host, s.min_wsl_version))
 
         cur = facts.get(FileContent(s.path))
@@ -229,7 +229,7 @@ class WslConf(Resource[WslConfSpec, WslConfPlan]):
         else:
             reason = (f"{', '.join(f'{k}={v}' for k, v in wanted.items())} already set in {s.path}"
                       + (" (not active until the distro restarts)" if restart else ""))
-        if host.wsl.distro == "" and restart:
+        if host.wsl.distro == "" and restart and not host.wsl.assumed:
             notes.append("the distro's name is unknown here (no $WSL_DISTRO_NAME or wslpath): find it "
                          "with `wsl.exe -l -v` on Windows")
         return ResourcePlan(changes, reason, outputs=outputs, notes=notes, data=data, restart=restart)

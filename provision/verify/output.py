@@ -19,7 +19,9 @@ def summary(reports: list[HostReport], *, verbose: int = 0, quiet: bool = False,
             stream: TextIO | None = None) -> None:
     """Per host: every failing check with its message (all checks with -v), then the counts."""
     out = stream or sys.stderr
-    colour = out.isatty()
+    from provision import colour as colours
+
+    colour = colours.enabled(out)
 
     def style(text: str, fg: str | None, bold: bool = False) -> str:
         return click.style(text, fg=fg, bold=bold) if colour else text

@@ -134,11 +134,19 @@ def test_requested_jdk_becomes_default_over_a_higher_priority_one(converged_root
 def test_missing_jdk_version_fails_before_changing_anything(fresh_root):
     root = fresh_root
     before = root.file("/etc/environment").read_bytes()
-    result = provision("apply", "java17", "-H", root.target, "-e", "java_version=11", "--json")
+    result = provision("apply", "java17", "-H", root.target, "-e", "java_version=11", "-e", "vendor=distro",
+                       "--json")
     assert result.rc == 1, result
     jdk = next(r for r in result.json["hosts"][0]["resources"] if r["id"] == "jdk")
     assert jdk["status"] == "failed"
     assert "openjdk-11-jdk-headless has no installation candidate on Debian 12 (bookworm)" in jdk["reason"]
+    # vendor auto turns to Temurin instead; its key cannot be fetched here: refused, nothing written
+    auto = provision("apply", "java17", "-H", root.target, "-e", "java_version=11",
+                     "-e", "temurin_key_url=http://127.0.0.1:9/key.asc", "--json")
+    assert auto.rc == 1, auto
+    reason = next(r for r in auto.json["hosts"][0]["resources"] if r["id"] == "jdk")["reason"]
+    assert reason.startswith("could not fetch the key from http://127.0.0.1:9/key.asc (on this machine)"), reason
+    assert not root.file("/etc/apt/sources.list.d/adoptium.sources").exists()
     assert "17" in jdk["reason"].split("available there:")[1]
     assert root.file("/etc/environment").read_bytes() == before
     state = root.file("/var/lib/provision")  # the apply lock lives there; no run is recorded

@@ -198,7 +198,7 @@ def test_one_host_down_among_five(transport, fleet_factory, jdk_root, tmp_path):
             assert b"JAVA_HOME=" in host.root.file("/etc/environment").read_bytes()
     table = r.stderr[r.stderr.index("host "):]
     row = next(line for line in table.splitlines() if line.startswith(down.name))
-    assert row.split()[1:4] == ["0", "no", "yes"], row
+    assert row.split()[1:6] == ["0", "0", "0", "0", "yes"], row  # ok changed skipped failed unreachable
     assert json.loads(r.stdout)["ok"] is False
 
 

@@ -215,3 +215,24 @@ def test_restart_wsl_terminates_the_distro_through_interop(fleet_factory):
     again = provision("apply", "wsl-systemd", *ssh_args(host), "--json", "--restart-wsl")
     assert again.rc == 0 and again.json["hosts"][0]["changed"] == 0, again
     assert "no restart required" in again.stderr
+
+
+def test_an_image_for_wsl_import_gets_wsl_conf_and_profile_d_with_assume(converged_root):
+    """A root file system that will become a WSL distro cannot be detected as one: --assume wsl=2
+    writes what WSL reads (wsl.conf with systemd, systemd-sysv, profile.d) and says how to import it."""
+    target = ["-H", converged_root.target]
+    skipped = provision("plan", "workstation", *target, "--json")
+    assert skipped.rc == 0 and skipped.json["hosts"][0]["resources"][-1]["status"] == "skipped", skipped
+    first = provision("apply", "workstation", *target, "--assume", "wsl=2", "--json")
+    assert first.rc == 0, first
+    assert converged_root.file("/etc/wsl.conf").read_text() == "[boot]\nsystemd=true\n"
+    assert 'export JAVA_HOME="/usr/lib/jvm/java-17-openjdk-amd64"' in \
+        converged_root.file("/etc/profile.d/jdk.sh").read_text()
+    assert converged_root.sh("test -x /sbin/init", check=False).returncode == 0
+    assert "wsl --import <Name> <InstallFolder> <rootfs.tar>" in first.stderr, first
+    again = provision("apply", "workstation", *target, "--assume", "wsl=2", "--json")
+    assert again.rc == 0 and again.json["hosts"][0]["changed"] == 0, again
+    refused = provision("plan", "workstation", "--assume", "wsl=2")  # this machine: it is asked, not assumed
+    assert refused.rc == 2 and "--assume is for chroot targets" in refused.stderr, refused
+    bad = provision("plan", "workstation", *target, "--assume", "wsl=3")
+    assert bad.rc == 2 and "only wsl=0, wsl=1 or wsl=2" in bad.stderr, bad

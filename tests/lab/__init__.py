@@ -271,3 +271,8 @@ def sweep() -> None:
         if os.path.ismount(merged):
             run(["umount", "-l", str(merged)], check=False)
         shutil.rmtree(d, ignore_errors=True)
+
+
+def vagrant_base() -> Path:
+    """The base with Debian's vagrant package (and so ruby): to check the Vagrantfile."""
+    return ensure_base("vagrant", parent="base", packages=("vagrant",))

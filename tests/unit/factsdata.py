@@ -27,7 +27,7 @@ from provision.facts import (
     Removal,
     WslFacts,
 )
-from provision.facts.packages import RemovalSim
+from provision.facts.packages import InstallEstimate, InstallSize, RemovalSim
 from provision.resources.jdk import AltEntry, AvailableJdks, JdkHome, JdkInstall, TemurinInstalled
 
 NOW = 1_800_000_000
@@ -83,6 +83,9 @@ def answer(fact: Fact[Any], d: dict[str, Any]) -> object:
         return JdkHome(fact.version, home=j.get("home", ""), has_java=j.get("java", False),
                        has_javac=j.get("javac", False), release=j.get("release", ""), alternatives=alts,
                        package=j.get("package", ""))
+    if isinstance(fact, InstallSize):
+        size = apt.get("sizes", {}).get(",".join(fact.packages))
+        return InstallEstimate(*size) if size else InstallEstimate()
     raise AssertionError(f"factsdata has no rule for {fact.describe()}")
 
 

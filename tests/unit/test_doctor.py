@@ -74,3 +74,17 @@ def test_doctor_reads_in_one_read_only_script():
     for word in ("apt-get install", "rm ", "> /etc", "tee ", "sed -i", "systemctl start", "wsl.exe --terminate"):
         assert word not in s, word
     assert s.rstrip().endswith("exit 0")
+
+
+@pytest.mark.parametrize("fix, target, want", [
+    ("provision apply java17 (writes /etc/profile.d/jdk.sh on WSL)", "chroot:/srv/rootfs",
+     "provision apply java17 -H chroot:/srv/rootfs (writes /etc/profile.d/jdk.sh on WSL)"),
+    ("provision apply wsl-systemd (or the default playbook), then restart the distro", "dev@lab11",
+     "provision apply wsl-systemd -H dev@lab11 (or the default playbook), then restart the distro"),
+    ("`provision apply --restart-wsl` here", "lab11", "`provision apply --restart-wsl -H lab11` here"),
+    ("provision apply java17", "chroot:/my root", "provision apply java17 -H 'chroot:/my root'"),
+    ("provision apply java17", "local", "provision apply java17"),
+    ("install systemd-sysv", "lab11", "install systemd-sysv"),
+])
+def test_every_fix_printed_for_a_target_names_that_target(fix, target, want):
+    assert doctor.for_target(fix, target) == want

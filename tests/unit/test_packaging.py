@@ -35,3 +35,13 @@ def test_wheel_ships_playbooks_and_templates_and_finds_them_installed(tmp_path):
     templates, playbooks, types = out.stdout.splitlines()
     assert templates.startswith(str(target)) and playbooks.startswith(str(target))
     assert types == "['jdk', 'env_file', 'profile_script', 'wsl_conf']"
+
+
+def test_the_install_size_is_read_from_apt_s_simulation():
+    from provision.facts.packages import InstallEstimate, InstallSize
+
+    fact = InstallSize(("openjdk-17-jdk-headless",))
+    assert "--assume-no" not in fact.command() and "apt-get -s" in fact.command()  # never installs
+    assert fact.parse(["count 25", "disk 301000000", "download 41700000"]) == InstallEstimate(25, 41_700_000,
+                                                                                             301_000_000)
+    assert fact.parse(["count 0", "download 0"]) == InstallEstimate()

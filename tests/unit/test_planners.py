@@ -42,6 +42,8 @@ def test_plan(case):
     text = plan.reason + " " + " ".join(c.reason for c in plan.changes)
     for expected in case.get("reason_has", []):
         assert expected in text, text
+    for unwanted in case.get("reason_lacks", []):  # the reason says why, it does not repeat the change
+        assert unwanted not in text, text
     if not plan.changes:
         assert plan.reason, "a no-op must say why"
     for expected in case.get("diff_has", []):

@@ -4,6 +4,7 @@ table; a terminal also gets one status line that is rewritten in place, never a 
 from __future__ import annotations
 
 import io
+import re
 
 from provision.engine import HostResult, ResourceResult
 from provision.facts import HostFacts
@@ -41,7 +42,7 @@ def test_many_hosts_print_one_line_each_and_failures_in_full():
     reporter = ConsoleReporter(hosts=COMPACT_FROM * 5, stream=out)
     reporter.table(drive(reporter, COMPACT_FROM * 5))
     lines = out.getvalue().splitlines()
-    summaries = [ln for ln in lines if ": 1 changed, 1 ok" in ln]
+    summaries = [ln for ln in lines if re.fullmatch(r"\[h\d+\] 1 changed, 1 ok, .*", ln)]  # the host named once
     assert len(summaries) == COMPACT_FROM * 5
     assert [ln for ln in lines if "boom" in ln] == ["[h03]   failed   extra: apt-get install failed: boom"]
     assert not any("connecting" in ln or "…" in ln or "set JAVA_HOME" in ln for ln in lines)
@@ -53,10 +54,34 @@ def test_a_terminal_gets_a_status_line_rewritten_in_place():
     out = Terminal()
     reporter = ConsoleReporter(hosts=COMPACT_FROM, stream=out)
     drive(reporter, COMPACT_FROM)
+    reporter.finish()
     text = out.getvalue()
-    assert "\r\033[K" in text and "hosts done, " in text and "running: " in text
+    assert "hosts done, " in text and "running: " in text
     assert f"[{COMPACT_FROM - 1}/{COMPACT_FROM} hosts done, 1 failed]" in text
-    assert text.endswith("\n")  # the last host done: no status line left on screen
+    assert "\x1b[2K" in text  # rich's live display erases its line, rather than scrolling it
+    summaries = [ln for ln in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text).replace("\r", "\n").splitlines()
+                 if re.fullmatch(r"\[h\d+\] 1 changed, 1 ok, .*", ln)]
+    assert len(summaries) == COMPACT_FROM  # each host's line printed once, above the status line
+
+
+def test_apt_progress_updates_in_place_on_a_terminal_and_now_and_then_elsewhere(monkeypatch):
+    from provision import report
+
+    out = Terminal()
+    reporter = ConsoleReporter(hosts=1, stream=out)
+    for i in range(30):
+        reporter.status("h", f"installing 25 packages {i}%: Unpacking p{i}")
+    reporter.finish()
+    assert "installing 25 packages 29%" in out.getvalue()  # the last state reached the screen
+    plain = io.StringIO()
+    clock = iter(range(0, 1000, 3))
+    monkeypatch.setattr(report.time, "monotonic", lambda: next(clock))
+    reporter = ConsoleReporter(hosts=1, stream=plain)
+    for i in range(30):  # every 3 s for 90 s: a line every STATUS_EVERY (10 s)
+        reporter.status("h", f"downloading {i}%")
+    lines = plain.getvalue().splitlines()
+    assert lines[0] == "  … downloading 0%" and 8 <= len(lines) <= 10, lines
+    assert "\x1b" not in plain.getvalue()
 
 
 def test_a_few_hosts_show_every_step():

@@ -530,7 +530,7 @@ def facts(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool
     from provision import engine
     from provision.facts import HOST, to_json
 
-    out: dict[str, Any] = {}
+    out: list[dict[str, Any]] = []
     failed = False
     with _prepared(playbook, extra, targets) as (pb, hosts, connect):
         runs: dict[str, engine.HostRun | ProvisionError] = {}
@@ -546,16 +546,18 @@ def facts(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool
         if isinstance(run, ProvisionError):
             failed = True
             click.echo(f"{target.name}: {run}", err=True)
-            out[target.name] = {"error": str(run)}
+            out.append({"host": target.name, "ok": False, "error": str(run), "facts": {}})
             continue
         gathered = [(f, v) for f, v in run.facts.items() if f != HOST]
         host = run.facts.get(HOST)
-        out[target.name] = {**to_json(host), "gathered": {f.describe(): f.to_json(v) for f, v in gathered}}
+        out.append({"host": target.name, "ok": True, "error": None, "facts": host.summary(),
+                    "host_facts": to_json(host), "gathered": {f.describe(): f.to_json(v) for f, v in gathered}})
         if not as_json:
             click.echo(facts_text(target.name, host, [(f.describe(), f.summarize(v)) for f, v in gathered]),
                        err=True)
-    if as_json:
-        click.echo(json.dumps({"provision": __version__, "hosts": out}, indent=2, default=str))
+    if as_json:  # the shape of every command's document: a list of hosts, each with the same facts
+        click.echo(json.dumps({"provision": __version__, "command": "facts", "playbook": pb.name,
+                               "ok": not failed, "hosts": out}, indent=2, default=str))
     if failed:
         sys.exit(1)
 

@@ -99,10 +99,10 @@ def declare(name: str, value: Any) -> VarSpec:
     return VarSpec(name, spec.type, coerce(spec, value["default"]), description, spec.choices)
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _show(value: Any, limit: int = 60) -> str:
+    """A value in a message: YAML's spelling of booleans, at most ``limit`` characters."""
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 def coerce(spec: VarSpec, value: Any, raw: str | None = None) -> Any:
@@ -187,8 +187,8 @@ def parse_extra(items: tuple[str, ...] | list[str], *, cwd: Path | None = None) 
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not _IDENT.match(key):
-            raise UsageError(f"-e {item!r}: expected key=value with a variable name as key, or @file.yml")
-        out[key] = Given(parse_value(text), f"-e {key}={text}", raw=text)
+            raise UsageError(f"-e {_show(item)!r}: expected key=value with a variable name as key, or @file.yml")
+        out[key] = Given(parse_value(text), f"-e {key}={_show(text)}", raw=text)
     return out
 
 

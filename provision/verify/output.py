@@ -28,7 +28,8 @@ def summary(reports: list[HostReport], *, verbose: int = 0, quiet: bool = False,
 
     lines: list[str] = []
     for r in reports:
-        if not quiet or not r.ok:
+        shown = [c for c in r.checks if not (c.status == PASSED and (quiet or not verbose))]
+        if shown or (verbose and r.skipped):  # a host header only above lines of its own
             lines.append(f"{r.host}:")
         for c in r.checks:
             if c.status == PASSED and (quiet or not verbose):

@@ -15,7 +15,7 @@ from typing import Any
 from provision import engine
 from provision.connections.base import Connection
 from provision.errors import FactError, ProvisionError, ResourceError
-from provision.facts import Fact, Facts, gather
+from provision.facts import HOST, Fact, Facts, gather
 from provision.plan import Mode
 from provision.playbook import Playbook
 from provision.render import RenderError, eval_condition
@@ -58,6 +58,7 @@ class HostReport:
     error: str | None = None  # the host could not be reached or its facts read
     skipped: list[str] = field(default_factory=list)  # resources whose when: is false here
     duration: float = 0.0
+    facts: dict[str, Any] = field(default_factory=dict)  # the host's facts, as every command reports them
 
     @property
     def passed(self) -> int:
@@ -73,7 +74,7 @@ class HostReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"host": self.host, "ok": self.ok, "passed": self.passed, "failed": self.failed,
-                "error": self.error, "skipped_resources": self.skipped,
+                "error": self.error, "facts": self.facts, "skipped_resources": self.skipped,
                 "duration": round(self.duration, 3), "checks": [c.as_dict() for c in self.checks]}
 
 
@@ -202,6 +203,7 @@ def _verify_host(playbook: Playbook, name: str, target: Any, connect: Callable[[
             facts.update(gather(conn, wanted))
 
         fetch(engine.first_round(playbook))
+        report.facts = facts.get(HOST).summary()
         checks, report.skipped = plan_checks(playbook, facts, conn.kind, fetch)
     except ProvisionError as exc:
         report.error = str(exc)

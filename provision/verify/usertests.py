@@ -10,8 +10,8 @@ file, named ``tests: <file>::<test>``. pytest's own output goes to stderr (stdou
 from __future__ import annotations
 
 import contextlib
+import io
 import os
-import sys
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -100,13 +100,15 @@ def run_user_tests(directory: str, probes: dict[str, Probe]) -> dict[str, list[C
     args = [root, "--rootdir", root, "-c", os.devnull, "-p", "no:pytest11.testinfra",
             "-p", "no:cacheprovider", "-q", "--no-header", "--no-summary",
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]  # testinfra is imported already
-    with contextlib.redirect_stdout(sys.stderr):
+    printed = io.StringIO()  # pytest's own progress dots and report: results come through the plugin
+    with contextlib.redirect_stdout(printed):
         rc = pytest.main(args, plugins=[plugin])
     if rc == pytest.ExitCode.NO_TESTS_COLLECTED:
         plugin._add(None, CheckResult(f"tests: {directory} has tests", "tests", FAILED,
                                       f"no test files (test_*.py) with test functions in {directory}"))
     elif rc in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) \
             and not any(plugin.results.values()):
+        tail = " | ".join(line for line in printed.getvalue().splitlines()[-5:] if line.strip())
         plugin._add(None, CheckResult(f"tests: {directory} runs", "tests", FAILED,
-                                      f"pytest stopped (exit {int(rc)}); its output is above"))
+                                      f"pytest stopped (exit {int(rc)}): {tail[-600:]}"))
     return plugin.results

@@ -4,6 +4,7 @@ JUnit report listing every check; drift fails naming the check and the host; the
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -191,6 +192,7 @@ def test_user_test_files_run_against_the_same_host(converged_root, tmp_path):
     assert failing(result.json).keys() == {"tests: test_site.py::test_maven_is_installed"}
     names = {c.get("name") for c in junit_cases(junit)}
     assert {"tests: test_site.py::test_jdk_package", "tests: test_site.py::test_maven_is_installed"} <= names
+    assert not re.search(r"^\.*F\.*\s*(\[\s*\d+%\])?$", result.stderr, re.M), result.stderr  # no raw pytest dots
 
 
 # --------------------------------------------------------------------------- over SSH (booted lab hosts)

@@ -195,7 +195,7 @@ def test_restart_wsl_terminates_the_distro_through_interop(fleet_factory):
 
     facts = provision("facts", "wsl-systemd", *ssh_args(host), "--json")
     assert facts.rc == 0, facts
-    w = facts.json["hosts"][host.name]["wsl"]
+    w = next(h for h in facts.json["hosts"] if h["host"] == host.name)["host_facts"]["wsl"]
     assert (w["version"], w["wsl_version"], w["wsl_version_source"]) == (2, "2.3.26.0", "wsl.exe")
     assert w["wsl_exe"] == "/usr/local/bin/wsl.exe" and w["distro"] == f"Lab-{host.name}"
 

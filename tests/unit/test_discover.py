@@ -94,3 +94,18 @@ def test_schema_is_json_schema_and_init_writes_a_starter_that_validates(tmp_path
     assert inventory["hosts"] == {"build1": {}}
     again = provision("init", str(tmp_path))  # files that exist are left alone
     assert again.rc == 0 and again.stderr.count("(it exists)") == 3
+
+
+def test_every_command_s_json_is_a_list_of_hosts_with_the_same_facts_object():
+    """One document shape: {"provision", "command", "hosts": [{"host", "ok", "error", "facts", …}]}
+    (a target that cannot be reached still gets its entry)."""
+    target = ["-H", "chroot:/nonexistent", "--json"]
+    for argv in (["facts", "java17"], ["plan", "java17"], ["apply", "java17", "--check"], ["verify", "java17"],
+                 ["doctor"]):
+        r = provision(*argv, *target)
+        assert r.rc == 1, (argv, r)
+        doc = json.loads(r.stdout)
+        assert doc["provision"] and isinstance(doc["hosts"], list), (argv, doc)
+        entry = doc["hosts"][0]
+        assert entry["host"] == "chroot:/nonexistent" and entry["error"], (argv, entry)
+        assert {"host", "error", "facts"} <= set(entry), (argv, sorted(entry))

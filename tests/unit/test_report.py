@@ -90,3 +90,21 @@ def test_a_few_hosts_show_every_step():
     drive(reporter, 2)
     text = out.getvalue()
     assert "[h00] connecting…" in text and "[h01]   … apt-get install" in text and "set JAVA_HOME" in text
+
+
+def test_apply_reports_what_was_done_and_plan_what_would_be():
+    from provision.report import past
+
+    assert past("apt-get install --no-install-recommends openjdk-17-jdk-headless") == \
+        "installed openjdk-17-jdk-headless"
+    assert past("create /etc/profile.d/jdk.sh") == "created /etc/profile.d/jdk.sh"
+    assert past("make JDK 17 the default java and javac") == "made JDK 17 the default java and javac"
+    assert past("something new") == "something new (done)"
+    for mode, word in ((Mode.APPLY, "installed openjdk-17-jdk-headless"),
+                       (Mode.PLAN, "apt-get install openjdk-17-jdk-headless")):
+        out = io.StringIO()
+        reporter = ConsoleReporter(stream=out)
+        reporter.resource_done("h", ResourceResult("jdk", "jdk", "OpenJDK", Status.CHANGED,
+                                                   changes=[Change("apt-get install openjdk-17-jdk-headless",
+                                                                   "not installed")]), mode)
+        assert f"OpenJDK: {word}\n" in out.getvalue(), out.getvalue()

@@ -82,3 +82,17 @@ def test_every_documented_command_runs(converged_root, tmp_path):
         if not ok:
             failures.append(f"{doc}: {command!r} → exit {r.returncode}: {r.stderr.strip()[-400:]}")
     assert not failures, "\n".join(failures)
+
+
+def test_the_starter_playbook_of_provision_init_applies_cleanly(converged_root, tmp_path):
+    from conftest import provision
+
+    assert provision("init", str(tmp_path)).rc == 0
+    book = str(tmp_path / "playbook.yml")
+    first = provision("apply", book, "-H", converged_root.target, "--json")
+    assert first.rc == 0, first
+    assert converged_root.out("dpkg-query -W -f='${Status}' curl") == "install ok installed"
+    assert 'JAVA_HOME="/usr/lib/jvm/java-17-openjdk-amd64"' in converged_root.file("/etc/environment").read_text()
+    again = provision("apply", book, "-H", converged_root.target, "--json")
+    assert again.rc == 0 and again.json["hosts"][0]["changed"] == 0, again
+    assert provision("verify", book, "-H", converged_root.target).rc == 0

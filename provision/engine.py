@@ -215,7 +215,7 @@ def resolve_host(conn: Connection, playbook: Playbook, mode: Mode, reporter: Rep
     target's lock, with its journal). Connection and fact errors of the first round are the
     host's (raised); later ones the resource's."""
     options = options or RunOptions()
-    facts = Facts()
+    facts = Facts(estimates=mode in (PLAN, CHECK))
 
     def fetch(wanted: list[Fact[Any]]) -> None:
         facts.update(gather(conn, wanted))

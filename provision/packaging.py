@@ -106,7 +106,7 @@ def install_facts(packages: Iterable[str], known: Facts, *, no_recommends: bool 
         if status is not None and not status.installed:
             out.append(Candidate(s.name))
             missing.append(s.name)
-    if missing and all(known.peek(Candidate(m)) is not None for m in missing):
+    if known.estimates and missing and all(known.peek(Candidate(m)) is not None for m in missing):
         out.append(InstallSize(tuple(missing), no_recommends))
     return out
 

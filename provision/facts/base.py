@@ -98,8 +98,11 @@ def to_json(value: object) -> JsonValue:
 class Facts:
     """The facts known about one host: gathered, or set by an apply that knows the new value."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, estimates: bool = False) -> None:
         self._values: dict[Fact[Any], object] = {}
+        # ask for what only a review needs (apt's install size: seconds of apt simulation on a
+        # slow host): plan and apply --check do, apply does not
+        self.estimates = estimates
 
     def get(self, fact: Fact[T]) -> T:
         """The value of a fact that was gathered (a resource must ask for what it reads)."""

@@ -1,6 +1,6 @@
 """Progress during the long apt work, on a lab root: on a (pseudo-)terminal apt's own status
 (APT::Status-Fd) updates in place; elsewhere plain lines, no escape codes; the plan says how much
-will be installed and downloaded."""
+will be installed and downloaded (apply does not ask: apt's simulation costs seconds on a slow host)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_the_plan_says_how_much_and_a_terminal_sees_apt_progress(fresh_root):
     rc, out = run_on_pty("apply", "java17", "-H", fresh_root.target)
     text = out.decode("utf-8", "replace")
     assert rc == 0, text[-3000:]
-    assert re.search(r"installing \d+ packages \d+%: (Unpacking|Setting up|Preparing) ", text), text[-3000:]
+    assert re.search(r"installing \d+%: (Unpacking|Setting up|Preparing) ", text), text[-3000:]
     assert "\x1b[" in text  # drawn in place (rich), not printed line after line
 
 
@@ -52,4 +52,4 @@ def test_not_a_terminal_gets_plain_lines(fresh_root):
     r = provision("apply", "java17", "-H", fresh_root.target)
     assert r.rc == 0, r
     assert "\x1b" not in r.stderr
-    assert re.search(r"… apt-get install openjdk-17-jdk-headless \(\d+ packages, ", r.stderr), r.stderr
+    assert "… apt-get install openjdk-17-jdk-headless\n" in r.stderr, r.stderr  # apply skips the size estimate

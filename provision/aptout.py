@@ -38,8 +38,9 @@ _STATUS = re.compile(r"^(dlstatus|pmstatus):([^:]*):([\d.]+):(.*)$")
 _QUIET = re.compile(r"^(dlstatus|pmstatus|pmconffile|media-change):|^\(Reading database \.\.\. \d+%")
 
 
-def _mb(n: float) -> str:
-    return f"{n / 1e6:.1f} MB"
+def format_size(n: float) -> str:
+    """Bytes as apt users read them: ``41.7 MB``, ``1.25 GB``."""
+    return f"{n / 1e6:.1f} MB" if n < 1e9 else f"{n / 1e9:.2f} GB"
 
 
 @dataclass
@@ -67,10 +68,10 @@ class AptWatch:
             msg = f"downloading {percent:.0f}%"
             if self.download:
                 done = self.download * percent / 100
-                msg += f" of {_mb(self.download)}"
+                msg += f" of {format_size(self.download)}"
                 elapsed = now - self._started
                 if elapsed > 1 and done:
-                    msg += f", {_mb(done / elapsed)}/s"
+                    msg += f", {format_size(done / elapsed)}/s"
         else:
             count = f" {self.packages} packages" if self.packages else ""
             msg = f"installing{count} {percent:.0f}%: {text.strip()}"

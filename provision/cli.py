@@ -575,12 +575,12 @@ def list_playbooks() -> None:
 
 
 def _show_text(pb: Playbook, ref: str) -> str:
-    from provision.playbook.variables import _show
+    from provision.playbook.variables import show_value
 
     lines = [f"{pb.name}: {pb.description}" if pb.description else pb.name, f"  file: {pb.file}", "",
              "variables (-e name=value):"]
     for name, spec in pb.declared.items():
-        default = json.dumps(spec.default) if not isinstance(spec.default, bool) else _show(spec.default)
+        default = json.dumps(spec.default) if not isinstance(spec.default, bool) else show_value(spec.default)
         lines.append(f"  {name}  ({spec.describe_type()}, default {default})")
         if spec.description:
             lines.append(f"      {spec.description}")

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 
 from provision.errors import ResourceError
 from provision.formats.openpgp import MAX_KEY_BYTES
@@ -45,6 +43,9 @@ def fetch(url: str) -> bytes:
         problem = check_url(url)
         if problem:
             raise ResourceError(f"key URL {url}: {problem}")
+        import urllib.error  # http.client, email, ssl: only when a key is fetched
+        import urllib.request
+
         request = urllib.request.Request(url, headers={"User-Agent": "provision"})
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - checked above

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from provision.aptout import AptWatch, explain_failure, failed_fetches
+from provision.aptout import AptWatch, explain_failure, failed_fetches, format_size
 from provision.connections.base import CommandResult
 from provision.errors import ResourceError
 from provision.facts import (
@@ -111,18 +111,14 @@ def install_facts(packages: Iterable[str], known: Facts, *, no_recommends: bool 
     return out
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n < 1e9 else f"{n / 1e9:.2f} GB"
-
-
 def describe_size(est: InstallEstimate | None) -> str:
     """``25 packages, 41.7 MB to download, 190.0 MB on disk`` (apt's estimate), or ""."""
     if est is None or not est.packages:
         return ""
     parts = [f"{est.packages} package{'s' if est.packages != 1 else ''}"]
-    parts.append(f"{_mb(est.download)} to download" if est.download else "nothing to download")
+    parts.append(f"{format_size(est.download)} to download" if est.download else "nothing to download")
     if est.disk:
-        parts.append(f"{_mb(est.disk)} on disk")
+        parts.append(f"{format_size(est.disk)} on disk")
     return ", ".join(parts)
 
 

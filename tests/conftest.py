@@ -88,6 +88,34 @@ def provision(*args: str, input: bytes | None = None, cwd: Path | None = None,
     return Result(proc)
 
 
+def provision_on_pty(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> tuple[int, bytes]:
+    """The real CLI with its stderr on a pseudo-terminal (TERM=xterm, no NO_COLOR unless ``env``
+    says so): (exit code, what the terminal received)."""
+    import pty
+
+    master, slave = pty.openpty()
+    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "provision", *args], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=slave, cwd=REPO,
+                                env={**base, "TERM": "xterm", "COLUMNS": "120", **(env or {})})
+    finally:
+        os.close(slave)
+    out = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the other side closed: the process is done writing
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    return proc.wait(timeout=timeout), out
+
+
 @pytest.fixture
 def cli():
     return provision

@@ -154,10 +154,9 @@ def keys(data: bytes) -> list[Key]:
     return found
 
 
-def check_pinned(data: bytes, fingerprint: str) -> str | None:
-    """Why ``data`` is not exactly the key pinned by ``fingerprint`` (its only primary key; a
-    subkey's fingerprint is not accepted as the pin), or None."""
-    want = normalise_fingerprint(fingerprint)
+def check_pinned(data: bytes, fingerprint: str | None) -> str | None:
+    """Why ``data`` is not exactly one public key, the one pinned by ``fingerprint`` when given
+    (its only primary key; a subkey's fingerprint is not accepted as the pin), or None."""
     try:
         found = keys(data)
     except KeyError_ as exc:
@@ -165,6 +164,9 @@ def check_pinned(data: bytes, fingerprint: str) -> str | None:
     primaries = [k.fingerprint for k in found if k.primary]
     if len(primaries) != 1:
         return f"it holds {len(primaries)} primary keys ({', '.join(primaries)}); exactly one is trusted"
+    if fingerprint is None:
+        return None
+    want = normalise_fingerprint(fingerprint)
     if primaries[0] != want:
         return f"its fingerprint is {primaries[0]}, not the pinned {want}"
     return None

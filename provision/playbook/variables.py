@@ -46,7 +46,7 @@ class VarSpec:
 
     def describe_type(self) -> str:
         if self.choices:
-            return " | ".join(_show(c) for c in self.choices)
+            return " | ".join(show_value(c) for c in self.choices)
         return self.type
 
 
@@ -99,7 +99,7 @@ def declare(name: str, value: Any) -> VarSpec:
     return VarSpec(name, spec.type, coerce(spec, value["default"]), description, spec.choices)
 
 
-def _show(value: Any, limit: int = 60) -> str:
+def show_value(value: Any, limit: int = 60) -> str:
     """A value in a message: YAML's spelling of booleans, at most ``limit`` characters."""
     text = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
@@ -108,41 +108,42 @@ def _show(value: Any, limit: int = 60) -> str:
 def coerce(spec: VarSpec, value: Any, raw: str | None = None) -> Any:
     """``value`` as ``spec``'s type (``raw``: the text it was parsed from); raises VarError."""
     kind = spec.type
+    shown = repr(show_value(raw if raw is not None else value))  # how the value is named in an error
     if kind == "bool":
         if isinstance(value, bool):
             out: Any = value
         elif isinstance(value, (str, int)) and str(value).strip().lower() in _TRUE | _FALSE:
             out = str(value).strip().lower() in _TRUE
         else:
-            raise VarError(f"{spec.name} is a bool: true or false, not {_show(raw if raw is not None else value)!r}")
+            raise VarError(f"{spec.name} is a bool: true or false, not {shown}")
     elif kind == "int":
         if isinstance(value, int) and not isinstance(value, bool):
             out = value
         elif isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", value):
             out = int(value)
         else:
-            raise VarError(f"{spec.name} is an int, not {_show(raw if raw is not None else value)!r}")
+            raise VarError(f"{spec.name} is an int, not {shown}")
     elif kind == "str":
         if raw is not None:
             out = raw
         elif isinstance(value, (str, int, float, bool)):
-            out = _show(value)
+            out = show_value(value)
         else:
             raise VarError(f"{spec.name} is a string, not a {type(value).__name__}")
     elif kind == "list":
         if not isinstance(value, list):
-            raise VarError(f"{spec.name} is a list (e.g. [a, b]), not {_show(raw if raw is not None else value)!r}")
+            raise VarError(f"{spec.name} is a list (e.g. [a, b]), not {shown}")
         out = value
     elif kind == "mapping":
         if not isinstance(value, dict):
             raise VarError(f"{spec.name} is a mapping (e.g. {{a: 1}}), not "
-                           f"{_show(raw if raw is not None else value)!r}")
+                           f"{shown}")
         out = value
     else:
         out = value
     if spec.choices and out not in spec.choices:
-        raise VarError(f"{spec.name} must be one of {', '.join(_show(c) for c in spec.choices)}, not "
-                       f"{_show(raw if raw is not None else out)!r}")
+        raise VarError(f"{spec.name} must be one of {', '.join(show_value(c) for c in spec.choices)}, not "
+                       f"{show_value(raw if raw is not None else out)!r}")
     return out
 
 
@@ -187,8 +188,8 @@ def parse_extra(items: tuple[str, ...] | list[str], *, cwd: Path | None = None) 
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not _IDENT.match(key):
-            raise UsageError(f"-e {_show(item)!r}: expected key=value with a variable name as key, or @file.yml")
-        out[key] = Given(parse_value(text), f"-e {key}={_show(text)}", raw=text)
+            raise UsageError(f"-e {show_value(item)!r}: expected key=value with a variable name as key, or @file.yml")
+        out[key] = Given(parse_value(text), f"-e {key}={show_value(text)}", raw=text)
     return out
 
 

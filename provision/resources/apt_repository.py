@@ -52,6 +52,24 @@ def check_uri(uri: str) -> str | None:
     return None
 
 
+def valid_uri(v: str) -> str:
+    """A spec field validator: an http(s) or file URI."""
+    problem = check_uri(v)
+    if problem:
+        raise ValueError(problem)
+    return v
+
+
+def valid_fingerprint(v: str | None) -> str | None:
+    """A spec field validator: a key fingerprint, normalised (``3B04 D753 …`` → ``3B04D753…``)."""
+    if v is None:
+        return v
+    try:
+        return openpgp.normalise_fingerprint(v)
+    except openpgp.KeyError_ as exc:
+        raise ValueError(str(exc)) from None
+
+
 @dataclass(frozen=True)
 class Repo:
     """A repository as both apt_repository and jdk (vendor temurin) declare it."""
@@ -80,16 +98,6 @@ def repo_facts(name: str) -> list[Fact[Any]]:
     return [FileContent(sources_path(name)), FileContent(key_path(name))]
 
 
-def _pinned_problem(data: bytes, fingerprint: str | None) -> str | None:
-    if fingerprint is None:
-        try:
-            primaries = [k for k in openpgp.keys(data) if k.primary]
-        except openpgp.KeyError_ as exc:
-            return f"not an OpenPGP public key: {exc}"
-        return None if len(primaries) == 1 else f"it holds {len(primaries)} primary keys; exactly one is trusted"
-    return openpgp.check_pinned(data, fingerprint)
-
-
 def resolve_key(repo: Repo, facts: Facts) -> bytes:
     """The armored key to have at key_path: the one on the host when it already is the pinned
     key (nothing fetched), else the given or fetched one, checked. Raises ResourceError."""
@@ -99,7 +107,7 @@ def resolve_key(repo: Repo, facts: Facts) -> bytes:
         return cur.content
     where = f"key_url {repo.key_url}" if repo.key_url is not None else "the key given"
     data = keyfetch.fetch(repo.key_url) if repo.key_url is not None else (repo.key or "").encode()
-    problem = _pinned_problem(data, repo.fingerprint)
+    problem = openpgp.check_pinned(data, repo.fingerprint)
     if problem:
         raise ResourceError(f"{repo.name}: {where}: {problem}; nothing was written")
     raw = openpgp.dearmor(data)
@@ -210,7 +218,7 @@ def repository_checks(rid: str, label: str, repo: Repo) -> list[Check]:
         data = read_file(probe, kp)
         if data is None:
             return False, f"{kp} does not exist"
-        problem = _pinned_problem(data, repo.fingerprint)
+        problem = openpgp.check_pinned(data, repo.fingerprint)
         return (False, f"{kp}: {problem}") if problem else (True, f"{kp} is the repository's key")
 
     return [Check(f"{rid}: {sp} is as declared", label, source),
@@ -249,11 +257,7 @@ class AptRepositorySpec(Spec):
     @field_validator("uris")
     @classmethod
     def _uris(cls, v: list[str]) -> list[str]:
-        for uri in v:
-            problem = check_uri(uri)
-            if problem:
-                raise ValueError(problem)
-        return v
+        return [valid_uri(uri) for uri in v]
 
     @field_validator("suites", "components", "architectures")
     @classmethod
@@ -263,15 +267,7 @@ class AptRepositorySpec(Spec):
                 raise ValueError(f"{word!r}: one word of letters, digits and ._/+~-")
         return v
 
-    @field_validator("fingerprint")
-    @classmethod
-    def _fp(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        try:
-            return openpgp.normalise_fingerprint(v)
-        except openpgp.KeyError_ as exc:
-            raise ValueError(str(exc)) from None
+    _fp = field_validator("fingerprint")(valid_fingerprint)
 
     @field_validator("key_url")
     @classmethod

@@ -33,7 +33,7 @@ from pydantic import Field, field_validator
 from provision import packaging
 from provision.cloudinit import CloudConfig, NotExportable
 from provision.errors import ResourceError
-from provision.facts import DPKG, HOST, AptLists, Candidate, Fact, Facts, FileContent, PackageState
+from provision.facts import DPKG, HOST, AptLists, Candidate, Fact, Facts, FileContent, HostFacts, PackageState
 from provision.facts.base import APT_LISTS
 from provision.plan import Change, Outputs, ResourcePlan
 from provision.resource import ApplyContext, Resource, Spec
@@ -284,23 +284,8 @@ class TemurinRepository(Spec):
     name: str = Field("adoptium", description="File names: /etc/apt/sources.list.d/<name>.sources, "
                       "/etc/apt/keyrings/<name>.asc.")
 
-    @field_validator("fingerprint")
-    @classmethod
-    def _fp(cls, v: str) -> str:
-        from provision.formats import openpgp
-
-        try:
-            return openpgp.normalise_fingerprint(v)
-        except openpgp.KeyError_ as exc:
-            raise ValueError(str(exc)) from None
-
-    @field_validator("uri")
-    @classmethod
-    def _uri(cls, v: str) -> str:
-        problem = repos.check_uri(v)
-        if problem:
-            raise ValueError(problem)
-        return v
+    _fp = field_validator("fingerprint")(repos.valid_fingerprint)
+    _uri = field_validator("uri")(repos.valid_uri)
 
 
 class JdkSpec(Spec):
@@ -384,8 +369,7 @@ def outputs_for(jdk: JdkHome, home: str, vendor: str = "distro") -> Outputs:
             "javac": f"{home}/bin/javac", "release": jdk.release, "vendor": vendor}
 
 
-def temurin_repo(spec: JdkSpec, facts: Facts) -> repos.Repo:
-    host = facts.get(HOST)
+def temurin_repo(spec: JdkSpec, host: HostFacts) -> repos.Repo:
     r = spec.repository
     if not host.os.codename:
         raise ResourceError("Temurin's repository is per release, and this host's os-release names no "
@@ -492,7 +476,7 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
         data = JdkPlan(vendor=vendor)
         changes: list[Change] = []
         if vendor == "temurin":
-            repo_changes, _, data.repo = repos.plan_repo(temurin_repo(s, facts), facts)
+            repo_changes, _, data.repo = repos.plan_repo(temurin_repo(s, facts.get(HOST)), facts)
             changes += repo_changes
             if not data.repo.update:
                 data.repo = data.repo if repo_changes else None
@@ -699,7 +683,5 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
             checks.append(Check(f"{rid}: java and javac are JDK {v}'s", label, default))
         checks.append(Check(f"{rid}: javac compiles and java runs a program", label, compile_and_run(v)))
         if vendor == "temurin":
-            repo = repos.Repo(s.repository.name, (s.repository.uri,), (env.host.os.codename,), ("main",),
-                              fingerprint=s.repository.fingerprint, label=f"Eclipse Temurin (jdk {v})")
-            checks += repos.repository_checks(rid, label, repo)
+            checks += repos.repository_checks(rid, label, temurin_repo(s, env.host))
         return checks

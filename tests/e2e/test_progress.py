@@ -4,35 +4,12 @@ will be installed and downloaded (apply does not ask: apt's simulation costs sec
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import subprocess
-import sys
 
 import pytest
-from conftest import REPO, provision
+from conftest import provision, provision_on_pty
 
 pytestmark = pytest.mark.lab
-
-
-def run_on_pty(*args: str) -> tuple[int, bytes]:
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "provision", *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=slave, cwd=REPO,
-                            env={**os.environ, "TERM": "xterm", "COLUMNS": "120"})
-    os.close(slave)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(master)
-    return proc.wait(timeout=600), out
 
 
 def test_the_plan_says_how_much_and_a_terminal_sees_apt_progress(fresh_root):
@@ -41,7 +18,7 @@ def test_the_plan_says_how_much_and_a_terminal_sees_apt_progress(fresh_root):
     install = plan.json["hosts"][0]["resources"][0]["changes"][-1]
     assert re.search(r"\b\d+ packages, (nothing to download|[\d.]+ MB to download), [\d.]+ MB on disk",
                      install["reason"]), install
-    rc, out = run_on_pty("apply", "java17", "-H", fresh_root.target)
+    rc, out = provision_on_pty("apply", "java17", "-H", fresh_root.target)
     text = out.decode("utf-8", "replace")
     assert rc == 0, text[-3000:]
     assert re.search(r"installing \d+%: (Unpacking|Setting up|Preparing) ", text), text[-3000:]

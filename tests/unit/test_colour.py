@@ -3,13 +3,11 @@ otherwise; the real CLI under a pseudo-terminal, and the diff colouring."""
 
 from __future__ import annotations
 
-import os
-import pty
 import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from conftest import REPO, provision_on_pty
 
 from provision import colour
 
@@ -18,29 +16,9 @@ ESC = b"\x1b["
 
 def under_pty(*args: str, env: dict[str, str] | None = None) -> bytes:
     """stderr of the real CLI on a pseudo-terminal (a target that fails at once: no host needed)."""
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.run([sys.executable, "-m", "provision", *args, "plan", "java17", "-H", "chroot:/nonexistent"],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave, cwd=REPO,
-                              env={**{k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")},
-                                   "TERM": "xterm", **(env or {})}, timeout=60)
-        assert proc.returncode == 1
-        os.close(slave)
-        slave = -1
-        out = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
-    finally:
-        os.close(master)
-        if slave >= 0:
-            os.close(slave)
+    rc, out = provision_on_pty(*args, "plan", "java17", "-H", "chroot:/nonexistent", env=env, timeout=60)
+    assert rc == 1
+    return out
 
 
 @pytest.mark.parametrize("args, env, coloured", [

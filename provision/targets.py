@@ -69,7 +69,7 @@ def host_problem(host: str) -> str | None:
             ipaddress.IPv6Address(addr)
         except ValueError:
             return "is not a host name or an IP address"
-        return None if not zone or _NAME.match(zone) else "has a bad IPv6 zone"
+        return None if not zone or _HOST.match(zone) else "has a bad IPv6 zone"
     return "is not a host name or an IP address"
 
 

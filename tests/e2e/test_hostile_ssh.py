@@ -54,7 +54,7 @@ class Untouched:
         self.logins = [h.sshd_log().count("Accepted publickey") for h in hosts]
 
     def check(self) -> None:
-        for host, before in zip(self.hosts, self.logins):
+        for host, before in zip(self.hosts, self.logins, strict=True):
             assert host.sshd_log().count("Accepted publickey") == before, f"someone logged in to {host.name}"
             assert not host.root.file("/root/marker").exists(), f"the playbook ran on {host.name}"
             assert not host.root.file("/var/lib/provision/runs").exists(), f"a run was journaled on {host.name}"

@@ -96,10 +96,10 @@ def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                           "ProxyJump."),
         click.option("--known-hosts", type=click.Path(dir_okay=False), metavar="FILE",
                      help="known_hosts file to check host keys against (default: ssh_config's "
-                          "UserKnownHostsFile, else ~/.ssh/known_hosts)."),
+                          "UserKnownHostsFile without /dev/null, else ~/.ssh/known_hosts)."),
         click.option("--accept-new-host-keys", is_flag=True,
                      help="Record the key of a host not yet in known_hosts instead of refusing it. A changed "
-                          "key is always refused."),
+                          "key is always refused; ssh_config cannot lower either check."),
         click.option("--ask-become-pass", "-K", is_flag=True,
                      help="Ask once for the sudo password of non-root SSH users (read from stdin when it is "
                           "not a terminal). It is sent only when sudo asks for it, never shown or logged."),

@@ -6,12 +6,16 @@ DNS). Inventories (see docs/inventory.md) add groups, per-host and per-group var
 connection settings; an Ansible YAML or INI inventory is read as well (hosts, groups, children,
 ``ansible_host``, ``ansible_user``, ``ansible_port``).
 
-Nothing here connects: targets are checked and resolved before any host is touched.
+Nothing here connects: targets are checked and resolved before any host is touched. Every SSH
+destination (a ``-H`` host, an inventory host name or ``address``, a ProxyJump hop) is a host name,
+an ssh_config Host alias or an IP literal, and every user a plain user name: nothing that ``ssh``
+could read as an option (a leading ``-``) or that could carry whitespace or control characters.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -24,6 +28,7 @@ if TYPE_CHECKING:  # yaml is imported only to read an inventory file, not for -H
     from provision.yamlsrc import Located, YamlPath
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_HOST = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # a host name, an ssh_config alias, an IPv4 address
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 CONNECTION_KEYS = ("address", "user", "port", "identity_file", "connect_timeout")
 
@@ -48,6 +53,42 @@ class Target:
         return self.address or self.name
 
 
+def host_problem(host: str) -> str | None:
+    """Why ``host`` cannot be an SSH destination, or None: a host name or ssh_config Host alias
+    (letters, digits, ``_.-``, not starting with ``-`` or ``.``) or an IP address (IPv6 bare here;
+    in ``-H`` with a port, in brackets)."""
+    if _HOST.match(host):
+        return None
+    if host.startswith("-"):
+        return "starts with '-' (ssh would read it as an option)"
+    if any(c.isspace() or not c.isprintable() for c in host):
+        return "contains whitespace or control characters"
+    if ":" in host:
+        addr, _, zone = host.partition("%")
+        try:
+            ipaddress.IPv6Address(addr)
+        except ValueError:
+            return "is not a host name or an IP address"
+        return None if not zone or _HOST.match(zone) else "has a bad IPv6 zone"
+    return "is not a host name or an IP address"
+
+
+def _name_problem(name: object) -> str | None:
+    """Why an inventory host name is unusable, or None: ``local``, ``chroot:/path`` or an SSH
+    destination (the name is the address when the inventory gives none)."""
+    if not isinstance(name, str):
+        return "is not a usable host name"
+    if name == "local" or name.startswith("chroot:/") and name.isprintable():
+        return None
+    problem = host_problem(name)
+    return f"host name {name!r} {problem}" if problem else None
+
+
+def user_problem(user: str) -> str | None:
+    """Why ``user`` cannot be a login name, or None (letters, digits, ``_.-``, no leading ``-``)."""
+    return None if _USER.match(user) else "is not a user name"
+
+
 def _port(text: str, spec: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise UsageError(f"target {spec!r}: port must be a number from 1 to 65535")
@@ -56,7 +97,9 @@ def _port(text: str, spec: str) -> int:
 
 def parse_spec(spec: str) -> Target:
     """A ``-H`` value → Target (raises UsageError with an example when it cannot be read)."""
-    text = spec.strip()
+    text = spec.strip(" ")
+    if any(c.isspace() or not c.isprintable() for c in text):
+        raise UsageError(f"target {spec!r}: contains whitespace or control characters")
     if text == "local":
         return Target("local", "local")
     if text.startswith("chroot:"):
@@ -73,7 +116,7 @@ def parse_spec(spec: str) -> Target:
     user = None
     if "@" in rest:
         user, _, rest = rest.rpartition("@")
-        if not _USER.match(user):
+        if user_problem(user):
             raise UsageError(f"target {spec!r}: {user!r} is not a user name")
     port = None
     if rest.startswith("["):  # [IPv6]:port
@@ -87,14 +130,27 @@ def parse_spec(spec: str) -> Target:
     elif rest.count(":") == 1:
         host, _, p = rest.partition(":")
         port = _port(p, spec)
-    elif ":" in rest:
-        host = rest  # a bare IPv6 address
     else:
-        host = rest
-    if not host or not (_NAME.match(host) or ":" in host):
-        raise UsageError(f"unknown target {spec!r}: use 'local', 'chroot:/path/to/rootfs', "
-                         "'user@host[:port]' or 'ssh://user@host:port'")
+        host = rest  # a name, or a bare IPv6 address (two colons or more)
+    problem = host_problem(host) if host else "has no host"
+    if problem:
+        raise UsageError(f"unknown target {spec!r}: {host!r} {problem}; use 'local', 'chroot:/path/to/rootfs', "
+                         "'user@host[:port]', 'user@[IPv6]:port' or 'ssh://user@host:port'")
     return Target(text, "ssh", address=host, user=user, port=port)
+
+
+def jump_hops(value: str) -> list[Target]:
+    """ssh_config's ProxyJump ``[user@]host[:port],...`` → its hops, first hop first (``[]`` for
+    ``none``); each one checked as a ``-H`` host is (raises UsageError)."""
+    if value.strip().lower() in ("", "none"):
+        return []
+    hops = []
+    for spec in value.split(","):
+        hop = parse_spec(spec)
+        if hop.kind != "ssh":
+            raise UsageError(f"ProxyJump {value!r}: {spec!r} is not an SSH host")
+        hops.append(hop)
+    return hops
 
 
 # --------------------------------------------------------------------------- inventories
@@ -165,12 +221,31 @@ def _settings(src: Located, path: YamlPath, d: Any, allowed: tuple[str, ...], in
                 raise src.error(path + (key,), "must be a mapping of variable: value")
             into["vars"].update(value)
         elif key in _SETTING_TYPES:
-            if not isinstance(value, _SETTING_TYPES[key]) or isinstance(value, bool):
-                kind = "number" if key in ("port", "connect_timeout") else "string"
-                raise src.error(path + (key,), f"must be a {kind}")
-            if key == "port" and not (isinstance(value, int) and 0 < value < 65536):
-                raise src.error(path + (key,), "must be a port number (1-65535)")
-            into[key] = value
+            _setting(src, path + (key,), key, value, into)
+
+
+def _setting(src: Located, where: YamlPath, key: str, value: Any, into: dict[str, Any]) -> None:
+    """One connection setting, checked; errors name ``where`` (the key as the file spells it)."""
+    if not isinstance(value, _SETTING_TYPES[key]) or isinstance(value, bool):
+        kind = "number" if key in ("port", "connect_timeout") else "string"
+        raise src.error(where, f"must be a {kind}")
+    if key == "port" and not (isinstance(value, int) and 0 < value < 65536):
+        raise src.error(where, "must be a port number (1-65535)")
+    problem = _value_problem(key, value)
+    if problem:
+        raise src.error(where, problem)
+    into[key] = value
+
+
+def _value_problem(key: str, value: object) -> str | None:
+    """An ``address`` or ``user`` setting that ssh must not see (see host_problem, user_problem)."""
+    if key == "address" and isinstance(value, str):
+        problem = host_problem(value)
+        return f"{value!r} {problem}" if problem else None
+    if key == "user" and isinstance(value, str):
+        problem = user_problem(value)
+        return f"{value!r} {problem}" if problem else None
+    return None
 
 
 def _native(src: Located, doc: dict[str, Any]) -> _Inv:
@@ -185,8 +260,9 @@ def _native(src: Located, doc: dict[str, Any]) -> _Inv:
     if not isinstance(hosts, dict):
         raise src.error(("hosts",), "must be a mapping of host name: settings")
     for name, body in hosts.items():
-        if not isinstance(name, str) or not (_NAME.match(name) or name.startswith("chroot:")):
-            raise src.error(("hosts", name), "not a usable host name")
+        problem = _name_problem(name)
+        if problem:
+            raise src.error(("hosts", name), problem)
         _settings(src, ("hosts", name), body, CONNECTION_KEYS + ("vars",), inv.host(name))
     groups = doc.get("groups") or {}
     if not isinstance(groups, dict):
@@ -223,7 +299,7 @@ def _ansible_vars(src: Located, path: YamlPath, d: Any, into: dict[str, Any]) ->
         raise src.error(path, "must be a mapping")
     for key, value in d.items():
         if key in _ANSIBLE:
-            _settings(src, path, {_ANSIBLE[key]: value}, CONNECTION_KEYS, into)
+            _setting(src, path + (key,), _ANSIBLE[key], value, into)
         elif isinstance(key, str) and key.startswith("ansible_"):
             continue  # other connection settings of Ansible's (become, python, ...): not ours
         else:
@@ -240,6 +316,9 @@ def _ansible_group(src: Located, inv: _Inv, name: str, body: Any, path: YamlPath
         if key not in ("hosts", "children", "vars"):
             raise src.error(path + (key,), "unknown key in an Ansible group (hosts, children, vars)")
     for hname, hbody in (body.get("hosts") or {}).items():
+        problem = _name_problem(hname)
+        if problem:
+            raise src.error(path + ("hosts", hname), problem)
         inv.host(str(hname))
         if str(hname) not in g["hosts"]:
             g["hosts"].append(str(hname))
@@ -286,8 +365,9 @@ def _ansible_ini(text: str, file: str) -> _Inv:
             continue
         parts = line.split()
         name = parts[0]
-        if not _NAME.match(name) and not name.startswith("chroot:"):
-            raise PlaybookError(f"not a usable host name: {name!r}", file=file, line=n)
+        problem = _name_problem(name)
+        if problem:
+            raise PlaybookError(problem, file=file, line=n)
         h = inv.host(name)
         for kv in parts[1:]:
             key, sep, value = kv.partition("=")
@@ -321,6 +401,9 @@ def _ini_var(key: str, value: str, into: dict[str, Any], file: str, line: int) -
                 raise PlaybookError(f"{key}: must be a port number", file=file, line=line)
             into["port"] = parsed
         else:
+            problem = _value_problem(setting, value)
+            if problem:
+                raise PlaybookError(f"{key}: {problem}", file=file, line=line)
             into[setting] = str(value)
     elif not key.startswith("ansible_"):
         into["vars"][key] = parsed

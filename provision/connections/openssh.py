@@ -10,15 +10,20 @@ instead; it is also the fallback when no ssh client is installed.
 One master connection per host (``ssh -N`` with a private ControlPath), started as soon as the
 targets are known; no command runs on the host until the playbook is valid. Every command is then
 one session over it (``ssh -S``): no second login. The settings provision imposes: BatchMode (no
-prompt ever), host keys checked against known_hosts (``--known-hosts`` is the only file then; an
-unknown key is refused unless ``--accept-new-host-keys`` or ``StrictHostKeyChecking accept-new``,
-a changed key always, whatever ssh_config says), keepalives, ConnectTimeout when ssh_config has
-none. sudo works as with paramiko (sudo.py).
+prompt ever), keepalives, ConnectTimeout when ssh_config has none, ``--`` before every
+destination, and host-key checking that no ssh_config can lower (``host_key_options``): it is set
+on the command line, which ssh reads before any config, so ``StrictHostKeyChecking no`` /
+``UserKnownHostsFile /dev/null`` / ``LogLevel QUIET`` (what ``vagrant ssh-config`` prints) change
+nothing. An unknown key is refused unless ``--accept-new-host-keys``, a changed key always, by
+ssh itself. A ProxyJump chain is built here as nested ProxyCommands, each hop an ``ssh -W`` with
+the same options (the ``ssh`` that OpenSSH starts for a ProxyJump itself would read only
+ssh_config). sudo works as with paramiko (sudo.py).
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import re
 import select
@@ -33,15 +38,19 @@ from typing import TYPE_CHECKING
 
 from provision.connections.base import CommandResult, Connection, Process, Stream, display
 from provision.connections.local import PopenProcess, communicate, kill, track
-from provision.connections.sshopts import SshOptions
+from provision.connections.sshopts import SshOptions, known_hosts_files
 from provision.connections.sudo import PROBE, Sudo
-from provision.errors import BecomeError, ConnectError
+from provision.errors import BecomeError, ConnectError, UsageError
 
 if TYPE_CHECKING:
     from provision.targets import Target
 
 KEEPALIVE = 30
+MAX_JUMPS = 5
 _CHANGED_FP = re.compile(r"The fingerprint for the \S+ key sent by the remote host is\s+(SHA256:\S+)")
+_CHANGED_HOST = re.compile(r"Host key for (\S+) has changed")
+_UNKNOWN_HOST = re.compile(r"host key is known for (\S+) and")
+_OFFENDING = re.compile(r"Offending \S+ key in (.+):\d+")
 
 
 # The master's own session: it says the login user's uid (root, or sudo is needed), then waits for
@@ -62,6 +71,97 @@ def _close_all() -> None:
         conn.close()
 
 
+def probe(who: Sequence[str], host: str) -> dict[str, list[str]]:
+    """ssh's own resolution of ``host`` from ssh_config (``ssh -G``; it connects nowhere)."""
+    try:
+        out = subprocess.run([*who, "-G", "--", host], capture_output=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    found: dict[str, list[str]] = {}
+    for text in out.decode("utf-8", "replace").splitlines():
+        key, _, value = text.partition(" ")
+        found.setdefault(key, []).append(value)
+    return found
+
+
+@functools.cache
+def _knows(option: str) -> bool:
+    """Whether this ssh has ``option`` (KnownHostsCommand came in OpenSSH 8.5; before it, no
+    ssh_config can name one either)."""
+    try:
+        return subprocess.run(["ssh", "-F", "/dev/null", "-o", option, "-G", "--", "x"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _config_word(value: str) -> str:
+    """A path as one word of an ssh option value: its %-tokens escaped, quoted if it has blanks."""
+    value = value.replace("%", "%%")
+    return f'"{value}"' if any(c.isspace() for c in value) else value
+
+
+def host_key_options(options: SshOptions, cfg: dict[str, list[str]]) -> list[str]:
+    """The host-key settings of every ssh provision starts (master and jump hops), from the
+    command line, where they win over any ssh_config: the key is checked, strictly, against the
+    known_hosts files of ``known_hosts_files`` and nothing else (no DNS, no command, no localhost
+    exemption, no key updates from the server); ``accept-new`` only with --accept-new-host-keys.
+    ``cfg``: the host's ``ssh -G``, for its UserKnownHostsFile and LogLevel."""
+    files = known_hosts_files(options, (cfg.get("userknownhostsfile") or [""])[0].split())
+    opts = ["-o", f"StrictHostKeyChecking={'accept-new' if options.accept_new_host_keys else 'yes'}",
+            "-o", "UserKnownHostsFile=" + " ".join(map(_config_word, files)),
+            "-o", "CheckHostIP=no", "-o", "VerifyHostKeyDNS=no", "-o", "UpdateHostKeys=no",
+            "-o", "NoHostAuthenticationForLocalhost=no"]
+    if options.known_hosts:
+        opts += ["-o", "GlobalKnownHostsFile=/dev/null"]
+    if _knows("KnownHostsCommand=none"):
+        opts += ["-o", "KnownHostsCommand=none"]
+    if (cfg.get("loglevel") or [""])[0].upper() in ("QUIET", "SILENT", "FATAL"):  # -G says SILENT for QUIET
+        opts += ["-o", "LogLevel=ERROR"]  # a refusal is ssh's own; its reason must still be seen
+    return opts
+
+
+def _who(options: SshOptions, target: Target) -> list[str]:
+    """``ssh`` with the config file, user and port to reach ``target`` (no destination yet)."""
+    argv = ["ssh"] + (["-F", options.ssh_config] if options.ssh_config else [])
+    if target.user:
+        argv += ["-l", target.user]
+    if target.port:
+        argv += ["-p", str(target.port)]
+    return argv
+
+
+def _jumps(cfg: dict[str, list[str]], label: str) -> list[Target]:
+    from provision.targets import jump_hops
+
+    try:
+        return jump_hops((cfg.get("proxyjump") or [""])[0])
+    except UsageError as exc:
+        raise ConnectError(f"{label}: ssh_config: {exc}") from None
+
+
+def jump_command(options: SshOptions, hops: Sequence[Target], timeout: float, label: str,
+                 depth: int = 0) -> str:
+    """The ProxyCommand that reaches the next host through ``hops`` (ProxyJump ``a,b``: ``b`` is
+    reached through ``a``, ``a`` as its own ssh_config says): an ``ssh -W`` to the last hop with
+    the host-key options, whose own ProxyCommand reaches that hop the same way. ``%`` is escaped
+    in all but the ``%h:%p`` of each level, which the ssh running it fills in."""
+    if depth >= MAX_JUMPS:
+        raise ConnectError(f"{label}: ProxyJump chain is too long (a loop?)")
+    *before, last = hops
+    argv = _who(options, last)
+    cfg = probe(argv, last.ssh_host)
+    argv += [*host_key_options(options, cfg), "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, round(timeout))}",
+             "-o", f"ServerAliveInterval={KEEPALIVE}", "-o", "ServerAliveCountMax=3",
+             "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "RemoteCommand=none",
+             "-o", "PermitLocalCommand=no", "-o", "ClearAllForwardings=yes"]
+    via = before or _jumps(cfg, label)
+    if via:
+        argv += ["-o", "ProxyCommand=" + jump_command(options, via, timeout, label, depth + 1)]
+    return (shlex.join(argv).replace("%", "%%") + " -W '[%h]:%p' "
+            + shlex.join(["--", last.ssh_host]).replace("%", "%%"))
+
+
 def _control_dir() -> str:
     """A private directory for the control socket; short, since a socket path has ~100 bytes."""
     base = tempfile.gettempdir()
@@ -80,20 +180,21 @@ class OpenSshConnection(Connection):
         self.sessions = 0  # command round trips made (for the docs' claim and its test)
         self.timeout = float(target.connect_timeout or self.options.connect_timeout)
         self.user = target.user or ""  # known for sure once connected (the stub says its uid)
-        self._base = ["ssh"] + (["-F", self.options.ssh_config] if self.options.ssh_config else [])
-        if target.user:
-            self._base += ["-l", target.user]
-        if target.port:
-            self._base += ["-p", str(target.port)]
+        self._base = _who(self.options, target)
         if target.identity_file:
             self._base += ["-i", os.path.expanduser(target.identity_file), "-o", "IdentitiesOnly=yes"]
-        opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, round(self.timeout))}",
+        self._cfg = probe(self._base, target.ssh_host)
+        self.known_hosts = known_hosts_files(self.options, (self._cfg.get("userknownhostsfile") or [""])[0].split())[0]
+        opts = [*host_key_options(self.options, self._cfg),
+                "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, round(self.timeout))}",
                 "-o", f"ServerAliveInterval={KEEPALIVE}", "-o", "ServerAliveCountMax=3"]
-        if self.options.accept_new_host_keys:
-            opts += ["-o", "StrictHostKeyChecking=accept-new"]
-        if self.options.known_hosts:
-            opts += ["-o", f"UserKnownHostsFile={os.path.expanduser(self.options.known_hosts)}",
-                     "-o", "GlobalKnownHostsFile=/dev/null"]
+        self._error: ConnectError | None = None  # found before connecting; ready() raises it
+        try:
+            hops = _jumps(self._cfg, self.label)
+            if hops:
+                opts += ["-o", "ProxyCommand=" + jump_command(self.options, hops, self.timeout, self.label)]
+        except ConnectError as exc:
+            self._error = exc
         self._dir = _control_dir()
         self.control = os.path.join(self._dir, "m")
         self._sudo: Sudo | None = None
@@ -102,13 +203,17 @@ class OpenSshConnection(Connection):
         self._token = os.urandom(8).hex()
         self._stderr = b""  # what the master printed before the session started (warnings, errors)
         stub = _STUB.replace("@END@", f"provision-go-{self._token}")
+        self._master: subprocess.Popen[bytes] | None = None
+        _OPEN.add(self)
+        if self._error is not None:
+            return
         self._master = subprocess.Popen(
             [*self._base, *opts, "-T", "-o", "ControlMaster=yes", "-o", f"ControlPath={self.control}",
              "-o", "ControlPersist=no", "-o", "RemoteCommand=none", "-o", "ClearAllForwardings=yes",
-             "-o", "PermitLocalCommand=no", target.ssh_host, shlex.join(["sh", "-c", stub])],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+             "-o", "PermitLocalCommand=no", "--", target.ssh_host, shlex.join(["sh", "-c", stub])],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            env={**os.environ, "SHELL": "/bin/sh"})  # ssh runs a ProxyCommand with $SHELL: ours are sh
         track(self._master, True)
-        _OPEN.add(self)
 
     # ------------------------------------------------------------------ connecting
 
@@ -117,8 +222,10 @@ class OpenSshConnection(Connection):
         a changed host key whatever ssh_config allows, then find how to become root."""
         if self._ready:
             return self
+        if self._error is not None:
+            raise self._error
         master = self._master
-        assert master.stdout is not None and master.stderr is not None
+        assert master is not None and master.stdout is not None and master.stderr is not None
         out, err = master.stdout.fileno(), master.stderr.fileno()
         line, deadline = b"", time.monotonic() + self.timeout + 30
         while not line.endswith(b"\n"):
@@ -136,8 +243,6 @@ class OpenSshConnection(Connection):
                     raise self._failure()
                 line += chunk
         self._stderr += _available(err)
-        if b"REMOTE HOST IDENTIFICATION HAS CHANGED" in self._stderr:
-            raise self._failure()
         uid = line.decode("ascii", "replace").removeprefix("provision-uid ").strip()
         while not os.path.exists(self.control):  # made before the session starts; never long
             if master.poll() is not None:
@@ -153,15 +258,7 @@ class OpenSshConnection(Connection):
 
     def _config(self) -> dict[str, list[str]]:
         """ssh's own resolution of this host (``ssh -G``), for messages: user, hostname, port, keys."""
-        try:
-            out = subprocess.run([*self._base, "-G", self.target.ssh_host], capture_output=True, timeout=30).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            return {}
-        found: dict[str, list[str]] = {}
-        for text in out.decode("utf-8", "replace").splitlines():
-            key, _, value = text.partition(" ")
-            found.setdefault(key, []).append(value)
-        return found
+        return self._cfg
 
     def _where(self) -> str:
         return f"{self.target.user + '@' if self.target.user else ''}{self.target.ssh_host}"
@@ -174,17 +271,23 @@ class OpenSshConnection(Connection):
         cfg = {k: v[0] for k, v in all_cfg.items()}
         host, port = cfg.get("hostname", self.target.ssh_host), int(cfg.get("port", "22") or 22)
         user = self.target.user or cfg.get("user", "?")
-        known = os.path.expanduser(self.options.known_hosts or
-                                   (cfg.get("userknownhostsfile") or "~/.ssh/known_hosts").split()[0])
+        known = self.known_hosts
         where = f"{user}@{host}:{port}"
         name = host if port == 22 else f"[{host}]:{port}"
         if "REMOTE HOST IDENTIFICATION HAS CHANGED" in log:
             now = _CHANGED_FP.search(log)
+            said, offending = _CHANGED_HOST.search(log), _OFFENDING.search(log)
+            name, known = said.group(1) if said else name, offending.group(1) if offending else known
             return ConnectError(
                 f"{self.label}: host key of {name} has CHANGED (now {now.group(1) if now else 'another key'}): "
                 f"refusing to connect, this may be a man-in-the-middle attack; if the host was reinstalled, "
                 f"remove the old key with: ssh-keygen -f {shlex.quote(known)} -R {shlex.quote(name)}")
         if "Host key verification failed" in log:
+            said = _UNKNOWN_HOST.search(log)  # a jump host's, maybe
+            if said and said.group(1) != name:
+                name = said.group(1)
+                host, _, p = name.strip("[").partition("]:")
+                port = int(p) if p.isdigit() else 22
             return ConnectError(
                 f"{self.label}: host key of {name} is not known (see it with: ssh-keyscan -p {port} {host} | "
                 f"ssh-keygen -lf -); check it, then run again with --accept-new-host-keys to record it in {known}")
@@ -221,7 +324,7 @@ class OpenSshConnection(Connection):
     def _client(self, command: str) -> list[str]:
         # -F /dev/null: a session needs only the control socket (no config re-read, no Match exec)
         return ["ssh", "-F", "/dev/null", "-S", self.control, "-o", "ControlMaster=no", "-T", "-o", "BatchMode=yes",
-                self.target.ssh_host, "--", command]
+                "--", self.target.ssh_host, command]
 
     def _privileged(self, argv: Sequence[str]) -> tuple[str, bool]:
         prefix = self._sudo.prefix if self._sudo else []

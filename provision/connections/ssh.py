@@ -4,9 +4,10 @@ openssh.py): one connection per host, reused for every command; no agent.
 - ssh_config (``--ssh-config FILE``, else ``~/.ssh/config``) gives HostName, User, Port,
   IdentityFile, ProxyJump/ProxyCommand, ConnectTimeout and UserKnownHostsFile.
 - Host keys are checked against known_hosts (``--known-hosts``, else ssh_config's
-  UserKnownHostsFile, else ``~/.ssh/known_hosts``). An unknown key is refused unless new keys are
-  accepted (``--accept-new-host-keys``, or ``StrictHostKeyChecking accept-new`` in ssh_config),
-  which records it; a changed key is always refused. Nothing is ever accepted silently.
+  UserKnownHostsFile without ``/dev/null``, else ``~/.ssh/known_hosts``; see
+  sshopts.known_hosts_files). An unknown key is refused unless ``--accept-new-host-keys`` is
+  given, which records it; a changed key is always refused. ssh_config's StrictHostKeyChecking
+  is not read: no config lowers the check. Nothing is ever accepted silently.
 - Not root on the host: commands run through sudo. Passwordless sudo is found with one
   ``sudo -n true``; otherwise each command runs as ``sudo -k -S -p <random prompt>`` and the
   password (``--ask-become-pass``) is sent only when that prompt appears on stderr; a ready line
@@ -34,9 +35,9 @@ from typing import TYPE_CHECKING
 import paramiko
 
 from provision.connections.base import CommandResult, Connection, Process, Stream, display
-from provision.connections.sshopts import SshOptions
+from provision.connections.sshopts import SshOptions, known_hosts_files
 from provision.connections.sudo import PROBE, Sudo
-from provision.errors import BecomeError, ConnectError
+from provision.errors import BecomeError, ConnectError, UsageError
 
 if TYPE_CHECKING:
     from provision.targets import Target
@@ -130,11 +131,9 @@ class SshConnection(Connection):
             raise ConnectError(f"port {port!r} in ssh config is not a number") from None
         self.key_files = [os.path.expanduser(target.identity_file)] if target.identity_file else [
             os.path.expanduser(k) for k in cfg.get("identityfile", [])]
-        self.known_hosts = os.path.expanduser(
-            self.options.known_hosts
-            or (_first(cfg.get("userknownhostsfile")) or "~/.ssh/known_hosts").split()[0])
-        accept_new = self.options.accept_new_host_keys or str(
-            cfg.get("stricthostkeychecking", "")).lower() == "accept-new"
+        self.known_files = known_hosts_files(self.options, (_first(cfg.get("userknownhostsfile")) or "").split())
+        self.known_hosts = self.known_files[0]
+        accept_new = self.options.accept_new_host_keys  # never from ssh_config
         timeout = target.connect_timeout or _first(cfg.get("connecttimeout")) or self.options.connect_timeout
         self.timeout = float(timeout)
         self.sessions = 0  # command round trips made (for the docs' claim and its test)
@@ -173,16 +172,18 @@ class SshConnection(Connection):
               via: SshConnection | None) -> paramiko.Channel | paramiko.ProxyCommand | None:
         if via is not None:
             return self._tunnel(via)
-        jump = _first(cfg.get("proxyjump"))
-        if jump and jump.lower() != "none":
+        from provision.targets import jump_hops
+
+        try:
+            hops = jump_hops(_first(cfg.get("proxyjump")) or "")
+        except UsageError as exc:
+            raise ConnectError(f"{self.label}: ssh_config: {exc}") from None
+        if hops:
             if depth > 4:
                 raise ConnectError("ProxyJump chain is too long (a loop?)")
-            from provision.targets import parse_spec
-
             prev: SshConnection | None = None
-            for spec in jump.split(","):  # a,b: through a to b, through b to here (as OpenSSH does)
-                prev = SshConnection(parse_spec(spec.strip()), self.options, _depth=depth + 1, _via=prev,
-                                     _hop=True)
+            for hop in hops:  # a,b: through a to b, through b to here (as OpenSSH does)
+                prev = SshConnection(hop, self.options, _depth=depth + 1, _via=prev, _hop=True)
                 self._hops.append(prev)
             assert prev is not None
             return self._tunnel(prev)
@@ -194,11 +195,12 @@ class SshConnection(Connection):
     def _connect(self, cfg: paramiko.SSHConfigDict, depth: int, via: SshConnection | None) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
         where = f"{self.user}@{self.hostname}:{self.port}"
-        try:
-            if os.path.isfile(self.known_hosts):
-                client.load_host_keys(self.known_hosts)
-        except (OSError, paramiko.SSHException) as exc:
-            raise ConnectError(f"cannot read known_hosts {self.known_hosts}: {exc}") from None
+        for known in self.known_files:
+            try:
+                if os.path.isfile(known):
+                    client.load_host_keys(known)
+            except (OSError, paramiko.SSHException) as exc:
+                raise ConnectError(f"cannot read known_hosts {known}: {exc}") from None
         client.set_missing_host_key_policy(self._policy)
         try:
             client.connect(self.hostname, self.port, username=self.user,

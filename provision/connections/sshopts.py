@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from provision.errors import UsageError
@@ -32,3 +33,14 @@ class SshOptions:
             raise UsageError("--ssh-transport openssh: no ssh client is installed (apt-get install "
                              "openssh-client), or use --ssh-transport paramiko")
         return wanted
+
+
+def known_hosts_files(options: SshOptions, configured: Iterable[str]) -> list[str]:
+    """The known_hosts files a host key is checked against (an accepted new key is recorded in the
+    first): ``--known-hosts`` alone; else ssh_config's UserKnownHostsFile without ``/dev/null``
+    (what ``vagrant ssh-config`` prints: a file that knows no key makes every key new, and with
+    --accept-new-host-keys every key accepted); else ``~/.ssh/known_hosts``."""
+    if options.known_hosts:
+        return [os.path.expanduser(options.known_hosts)]
+    files = [os.path.expanduser(f) for f in configured if f and f != "/dev/null" and f.lower() != "none"]
+    return files or [os.path.expanduser("~/.ssh/known_hosts")]

@@ -34,7 +34,7 @@ def test_target_specs(spec, kind, address, user, port):
     ("web1:99999", "port must be a number"),
     ("web1:ssh", "port must be a number"),
     ("docker://x", "unknown scheme"),
-    ("bad user@host", "is not a user name"),
+    ("bad!user@host", "is not a user name"),
     ("[::1", "missing ']'"),
 ])
 def test_bad_target_specs(spec, message):

@@ -7,11 +7,17 @@ secrets world-readable, and YAML values no loader can build (an invalid date, an
 from __future__ import annotations
 
 import http.server
+import os
 import socket
+import stat
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from provision import keyfetch
 from provision.errors import ResourceError
@@ -99,3 +105,59 @@ def test_redirects_are_bounded(server, lookups):
 
 def test_a_redirect_within_the_rule_is_followed(server, lookups):
     assert keyfetch.fetch(f"{server}/to?{server}/key.asc") == KEY
+
+
+# --------------------------------------------------------------------------- export cloud-init -o
+
+SECRET = "db_password=hunter2\n"
+
+
+def _under_umask(umask: int, *args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "provision", *args], cwd=cwd, capture_output=True,
+                          stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO)},
+                          preexec_fn=lambda: os.umask(umask), timeout=120)
+
+
+@pytest.fixture
+def secret_playbook(tmp_path) -> Path:
+    (tmp_path / "app.conf").write_text(SECRET)
+    (tmp_path / "app.conf").chmod(0o600)
+    (tmp_path / "playbook.yml").write_text("""\
+name: a secret inside
+resources:
+  - template:
+      src: app.conf
+      dest: /etc/app.conf
+      mode: "0600"
+""")
+    return tmp_path
+
+
+@pytest.mark.parametrize("umask", [0o077, 0o022, 0o002])
+def test_exported_user_data_with_secrets_inside_is_0600_whatever_the_umask(secret_playbook, umask):
+    out = secret_playbook / "user-data"
+    r = _under_umask(umask, "export", "cloud-init", "playbook.yml", "--facts", "os=debian-12", "-o", str(out),
+                     cwd=secret_playbook)
+    assert r.returncode == 0, r
+    assert SECRET.strip() in out.read_text()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_a_symlink_at_the_output_path_is_replaced_not_written_through(secret_playbook):
+    elsewhere = secret_playbook / "elsewhere"
+    elsewhere.write_text("not yours\n")
+    elsewhere.chmod(0o644)
+    link = secret_playbook / "user-data"
+    link.symlink_to(elsewhere)
+    r = _under_umask(0o022, "export", "cloud-init", "playbook.yml", "--facts", "os=debian-12", "-o", str(link),
+                     cwd=secret_playbook)
+    assert r.returncode == 0, r
+    assert elsewhere.read_text() == "not yours\n" and stat.S_IMODE(elsewhere.stat().st_mode) == 0o644
+    assert not link.is_symlink() and SECRET.strip() in link.read_text()
+
+
+def test_other_written_files_honour_the_umask(tmp_path):
+    out = tmp_path / "schema.json"
+    r = _under_umask(0o077, "schema", "-o", str(out), cwd=REPO)
+    assert r.returncode == 0, r
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600

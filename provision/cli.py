@@ -712,7 +712,9 @@ def export_cloud_init(playbook: str, extra: tuple[str, ...], facts_text_: str, o
     if dest is None:
         click.echo(text, nl=False)
         return
-    wslfiles.write_atomically(dest, text.encode())
+    # user data is a whole host's configuration: files that are 0600 on the host, passwords in
+    # variables; it is written 0600 whatever the umask
+    wslfiles.write_atomically(dest, text.encode(), private=True)
     click.echo(f"wrote {dest}", err=True)
     if wsl_instance:
         click.echo(f"cloud-init reads it when a WSL instance named {wsl_instance} first starts (on Windows: "

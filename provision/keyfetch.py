@@ -1,6 +1,7 @@
 """Fetching a repository's signing key on the controller (never on the hosts), once per run.
 
-Only https, or http to a loopback address (a test repository on this machine); at most
+Only https, or http to a loopback address (a test repository on this machine), on the first URL
+and on every redirect (checked before the next hop is contacted; at most MAX_REDIRECTS); at most
 MAX_KEY_BYTES; the result is checked against the pinned fingerprint by the caller before anything
 is written anywhere.
 """
@@ -10,11 +11,17 @@ from __future__ import annotations
 import ipaddress
 import threading
 import urllib.parse
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import http.client
+    import urllib.request
 
 from provision.errors import ResourceError
 from provision.formats.openpgp import MAX_KEY_BYTES
 
 TIMEOUT = 30.0
+MAX_REDIRECTS = 5
 _cache: dict[str, bytes] = {}
 _lock = threading.Lock()
 
@@ -35,6 +42,42 @@ def check_url(url: str) -> str | None:
     return "must be an https URL"
 
 
+class Refused(Exception):
+    """A redirect that the rules do not allow (raised before it is followed)."""
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """An opener whose redirect handler applies check_url to every hop, before it is contacted.
+    (The stdlib's own handler only refuses schemes other than http, https and ftp.)"""
+    import urllib.request
+
+    def refuse(fp: IO[bytes], newurl: str) -> None:
+        problem = check_url(newurl)
+        if problem:
+            fp.close()  # the redirect response: nothing more is read from it
+            raise Refused(f"it redirects to {newurl[:200]}, which {problem}")
+
+    class Redirects(urllib.request.HTTPRedirectHandler):
+        max_redirections = MAX_REDIRECTS
+
+        def http_error_302(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                           headers: http.client.HTTPMessage) -> IO[bytes] | None:
+            # before the stdlib's own scheme check, which would hide the reason
+            location = headers.get("location") or headers.get("uri")
+            if location is not None:
+                refuse(fp, urllib.parse.urljoin(req.full_url, location))
+            return super().http_error_302(req, fp, code, msg, headers)
+
+        http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+        def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                             headers: http.client.HTTPMessage, newurl: str) -> urllib.request.Request | None:
+            refuse(fp, newurl)  # the URL exactly as it will be followed
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    return urllib.request.build_opener(Redirects)
+
+
 def fetch(url: str) -> bytes:
     """The key at ``url`` (cached for the run); raises ResourceError with the reason."""
     with _lock:
@@ -48,8 +91,16 @@ def fetch(url: str) -> bytes:
 
         request = urllib.request.Request(url, headers={"User-Agent": "provision"})
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - checked above
+            with _opener().open(request, timeout=TIMEOUT) as response:
                 data: bytes = response.read(MAX_KEY_BYTES + 1)
+        except Refused as exc:
+            raise ResourceError(f"key URL {url}: {exc}") from None
+        except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the last response open
+            if exc.code in (301, 302, 303, 307, 308):  # the handler gave up: too many, or a loop
+                raise ResourceError(f"key URL {url}: more than {MAX_REDIRECTS} redirects (or a loop)") from None
+            raise ResourceError(f"could not fetch the key from {url} (on this machine): HTTP {exc.code} "
+                                f"{exc.reason}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ResourceError(f"could not fetch the key from {url} (on this machine): {reason}") from None

@@ -207,6 +207,8 @@ def template_names_in(name: str, search_paths: Iterable[Path] = ()) -> set[str]:
         source, filename, _ = env.loader.get_source(env, name)
     except jinja2.TemplateNotFound:
         raise RenderError(f"template not found: {name}") from None
+    except UnicodeDecodeError:  # a binary file (a key_file given as binary)
+        raise RenderError(f"{name}: not UTF-8 text (a template, or an ASCII-armored key, is text)") from None
     try:
         return set(jinja2.meta.find_undeclared_variables(env.parse(source, name, filename)))
     except jinja2.TemplateSyntaxError as exc:

@@ -61,18 +61,23 @@ def user_data_path(instance: str, output: str | None) -> str:
     return str(folder / f"{instance}.user-data")
 
 
-def write_atomically(path: str, data: bytes) -> None:
-    """Write a new file or replace one in a single rename (0644)."""
+def write_atomically(path: str, data: bytes, *, private: bool = False) -> None:
+    """Write a new file or replace one in a single rename: a symlink (or hard link) at ``path`` is
+    replaced, never written through. The mode is the umask's (0666 less the umask), or 0600 when
+    ``private`` (the file may carry secrets): never wider than the umask allows."""
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"-o {path}: is a directory (give a file name, or --wsl-instance NAME)")
     if not target.parent.is_dir():
         raise UsageError(f"-o {path}: no such directory: {target.parent}")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    umask = os.umask(0o077)
+    os.umask(umask)
+    mode = 0o600 & ~umask if private else 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")  # 0600, O_EXCL
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o644)
+            os.fchmod(f.fileno(), mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

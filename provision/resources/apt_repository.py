@@ -4,8 +4,10 @@ trusted for this repository only; never ``apt-key``, never a key trusted for all
 
 The key is given inline (ASCII-armored), as a file beside the playbook (``key_file``), or as a URL
 (``key_url``: https, fetched on the controller, never on the hosts) with its pinned
-``fingerprint``, which is also checked for inline and file keys when given. A key whose fingerprint
-does not match, or a file holding more than one primary key, is refused before anything is written.
+``fingerprint``, which is also checked for inline and file keys when given. The key written is
+exactly one public key, rebuilt from the packets checked (``openpgp.pinned``): a key whose
+fingerprint does not match, a second armored block or primary key, a subkey the primary did not
+bind, or anything around the block is refused before anything is written.
 When the source or its key changed, ``apt-get update`` runs for this source only; if apt cannot
 verify the repository, the source file is taken back out (apt's reason is the error) so that later
 apt runs on the host do not fail on it. ``state: absent`` removes the source, its key and its
@@ -99,19 +101,22 @@ def repo_facts(name: str) -> list[Fact[Any]]:
 
 
 def resolve_key(repo: Repo, facts: Facts) -> bytes:
-    """The armored key to have at key_path: the one on the host when it already is the pinned
-    key (nothing fetched), else the given or fetched one, checked. Raises ResourceError."""
+    """The armored key to have at key_path: the one on the host when it already is exactly the
+    pinned key (nothing fetched), else the given or fetched one as ``openpgp.pinned`` rebuilds it
+    from the packets it checked (so apt reads only what was checked). Raises ResourceError."""
     cur = facts.get(FileContent(key_path(repo.name)))
-    if repo.key_url is not None and repo.fingerprint and cur.exists and \
-            openpgp.check_pinned(cur.content, repo.fingerprint) is None:
-        return cur.content
+    if repo.key_url is not None and repo.fingerprint and cur.exists:
+        try:
+            if openpgp.pinned(cur.content, repo.fingerprint) == cur.content:
+                return cur.content
+        except openpgp.KeyError_:
+            pass
     where = f"key_url {repo.key_url}" if repo.key_url is not None else "the key given"
     data = keyfetch.fetch(repo.key_url) if repo.key_url is not None else (repo.key or "").encode()
-    problem = openpgp.check_pinned(data, repo.fingerprint)
-    if problem:
-        raise ResourceError(f"{repo.name}: {where}: {problem}; nothing was written")
-    raw = openpgp.dearmor(data)
-    return data if data != raw else openpgp.armor(raw)
+    try:
+        return openpgp.pinned(data, repo.fingerprint)
+    except openpgp.KeyError_ as exc:
+        raise ResourceError(f"{repo.name}: {where}: {exc}; nothing was written") from None
 
 
 @dataclass

@@ -21,6 +21,7 @@ import click
 from provision import __version__
 from provision.errors import PlaybookError, ProvisionError, UsageError
 from provision.paths import builtin_playbooks
+from provision.sanitise import echo  # every line shown for people that may carry a target's text
 
 if TYPE_CHECKING:
     from provision.connections import Connection, Connector
@@ -39,7 +40,7 @@ class Failure(click.ClickException):
     exit_code = 1
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"provision: error: {self.message}", err=True)
+        echo(f"provision: error: {self.message}")
 
 
 class BadInput(Failure):
@@ -290,7 +291,7 @@ def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: t
         reporter = ConsoleReporter(hosts=len(hosts), diff=diff, verbose=verbose, quiet=quiet)
         if mode == Mode.CHECK:
             click.echo("dry run (--check): nothing is changed on the targets", err=True)
-        with interrupts.handled(options.stop, lambda line: click.echo(line, err=True), reporter.running):
+        with interrupts.handled(options.stop, echo, reporter.running):
             try:
                 results = engine.run(pb, hosts, mode, reporter, forks=targets.forks, connect=connect,
                                      options=options)
@@ -353,7 +354,7 @@ def apply(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool
 
         def restart(results: list[HostResult], hosts: list[Target],
                     connect: Callable[[Target], Connection]) -> None:
-            restart_hosts(results, hosts, connect, lambda line: click.echo(line, err=True))
+            restart_hosts(results, hosts, connect, echo)
         after = restart
     _execute("apply", Mode.CHECK if check else Mode.APPLY, playbook, targets, extra, as_json, verbose, quiet,
              diff=diff, after=after, lock_timeout=lock_timeout, keep_runs=keep_runs, assume=assume)
@@ -432,7 +433,7 @@ def history(targets: Targets, as_json: bool) -> None:
         runs = found[target.name]
         if isinstance(runs, ProvisionError):
             failed = True
-            click.echo(f"{target.name}: {runs}", err=True)
+            echo(f"{target.name}: {runs}")
             out.append({"host": target.name, "error": str(runs), "runs": []})
             continue
         assert isinstance(runs, list)
@@ -444,7 +445,7 @@ def history(targets: Targets, as_json: bool) -> None:
             changes = r["changes"] if isinstance(r["changes"], list) else []
             lines.append(f"  {r['run_id']}  {r['status']:<11} {r['playbook'] or '-'}{undo}: "
                          + ("; ".join(str(c) for c in changes) or "no changes"))
-        click.echo("\n".join(lines), err=True)
+        echo(lines)
     if as_json:
         print_json({"provision": __version__, "command": "history", "hosts": out})
     if failed:
@@ -473,7 +474,7 @@ def doctor(targets: Targets, as_json: bool) -> None:
             except ProvisionError as exc:
                 report = doc.Report(target.name, error=str(exc))
             reports.append(report)
-            click.echo(doc.text(report), err=True)
+            echo(doc.text(report))
     if as_json:
         print_json({"provision": __version__, "command": "doctor",
                     "ok": all(r.ok for r in reports), "hosts": [r.as_dict() for r in reports]})
@@ -545,7 +546,7 @@ def facts(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool
         run = runs[target.name]
         if isinstance(run, ProvisionError):
             failed = True
-            click.echo(f"{target.name}: {run}", err=True)
+            echo(f"{target.name}: {run}")
             out.append({"host": target.name, "ok": False, "error": str(run), "facts": {}})
             continue
         gathered = [(f, v) for f, v in run.facts.items() if f != HOST]
@@ -553,8 +554,7 @@ def facts(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool
         out.append({"host": target.name, "ok": True, "error": None, "facts": host.summary(),
                     "host_facts": to_json(host), "gathered": {f.describe(): f.to_json(v) for f, v in gathered}})
         if not as_json:
-            click.echo(facts_text(target.name, host, [(f.describe(), f.summarize(v)) for f, v in gathered]),
-                       err=True)
+            echo(facts_text(target.name, host, [(f.describe(), f.summarize(v)) for f, v in gathered]))
     if as_json:  # the shape of every command's document: a list of hosts, each with the same facts
         click.echo(json.dumps({"provision": __version__, "command": "facts", "playbook": pb.name,
                                "ok": not failed, "hosts": out}, indent=2, default=str))

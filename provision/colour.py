@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import TextIO
 
-import click
+from provision.sanitise import Styled, render
 
 MODES = ("auto", "always", "never")
 _mode = "auto"
@@ -30,14 +30,18 @@ def enabled(stream: TextIO) -> bool:
 
 
 def diff_line(line: str, colour: bool) -> str:
-    if not colour:
-        return line
+    """A diff's line as shown: escaped, then coloured."""
+    return render([diff_style(line)], colour)
+
+
+def diff_style(line: str) -> Styled:
+    """A diff's line in its colour (applied when it is shown, after the text is escaped)."""
     if line.startswith(("+++", "---")):
-        return click.style(line, bold=True)
+        return Styled(line, bold=True)
     if line.startswith("@@"):
-        return click.style(line, fg="cyan")
+        return Styled(line, "cyan")
     if line.startswith("+"):
-        return click.style(line, fg="green")
+        return Styled(line, "green")
     if line.startswith("-"):
-        return click.style(line, fg="red")
-    return line
+        return Styled(line, "red")
+    return Styled(line)

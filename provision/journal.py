@@ -39,7 +39,8 @@ LOCK_TIMEOUT = 300.0
 KEEP_RUNS = 20
 
 _HELD = r"""
-d=@DIR@; run=$1; wait=$2; owner=$3; keep=$4; t=$5
+d=@DIR@; run=$1; wait=$2; owner=$3; keep=$4
+IFS= read -r t || exit 70  # the token of our lines: on stdin, not in the command line
 umask 077
 [ -d "$d/runs" ] && [ -d "$d/backups" ] ||
   mkdir -p "$d/runs" "$d/backups" 2>/dev/null || { echo "cannot create $d" >&2; exit 70; }
@@ -84,14 +85,14 @@ class Session:
              keep: int = KEEP_RUNS) -> tuple[Session, dict[Fact[Any], object]]:
         """Take the target's lock and read ``first`` under it; raises ConnectError (the lock is
         busy, or the target cannot keep the command running)."""
-        token = secrets.token_hex(4)
+        token = secrets.token_hex(8)
         parts = batch.sections(first)
-        script = _HELD.replace("@DIR@", shlex.quote(STATE_DIR)).replace(
-            "@FACTS@", batch.script(parts, token, end=""))
+        script = _HELD.replace("@DIR@", shlex.quote(STATE_DIR)).replace("@FACTS@", batch.script(parts, end=""))
         process = conn.start(["sh", "-c", script, "sh", run_id, str(int(lock_timeout)), owner_line(command),
-                              str(keep), token])
+                              str(keep)])
         mark = f"@@{token}:"
         try:
+            process.send(f"{token}\n".encode())
             wait = 60.0
             while True:
                 line = process.read_until(b"\n", wait).decode("utf-8", "replace").strip()
@@ -106,11 +107,12 @@ class Session:
                 progress(f"waiting up to {lock_timeout:.0f}s for another provision run on this target to "
                          f"finish (held by {holder or 'an unknown process'})")
                 wait = lock_timeout + 60
-            output = process.read_until(f"{batch.MARK}{token}:end\n".encode(), batch.TIMEOUT)
+            while not (output := process.read_until(b"\n", batch.TIMEOUT)).startswith(batch.MARK):
+                pass  # the facts come on one line (see batch): nothing in them can end it early
         except BaseException:
             process.finish(5)
             raise
-        values = batch.parse(parts, output.decode("utf-8", "surrogateescape"), token)
+        values = batch.parse(parts, output, "surrogateescape")
         return cls(process, run_id), values
 
     def record(self, entry: dict[str, Any]) -> None:

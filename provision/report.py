@@ -16,6 +16,7 @@ from provision import __version__, colour
 from provision.engine import HostResult, ResourceResult
 from provision.facts import HostFacts
 from provision.plan import Mode, Restart, Status
+from provision.sanitise import Line, Styled, render_lines, shown
 
 _STATUS_COLOUR = {Status.OK: "green", Status.CHANGED: "yellow", Status.SKIPPED: "cyan", Status.FAILED: "red"}
 _PLAN_WORD = {Status.CHANGED: "change", Status.OK: "ok", Status.SKIPPED: "skip", Status.FAILED: "failed"}
@@ -66,9 +67,11 @@ class _Live:
         from rich.text import Text
 
         width = max(20, self.console.width - 1)
-        return Text("\n".join(line[:width] for line in self.lines))
+        return Text("\n".join(shown(line, lines=False)[:width] for line in self.lines))
 
     def print(self, text: str) -> None:
+        """A line already rendered (escaped, in provision's own colour): rich gets ``Text``, never
+        markup, so a ``[link=…]`` from a target stays text."""
         from rich.text import Text
 
         self.console.print(Text.from_ansi(text), soft_wrap=True)
@@ -111,14 +114,17 @@ class ConsoleReporter:
         with self.lock:
             return dict(self.doing)
 
-    def _emit(self, host: str, text: str) -> None:
+    def _emit(self, host: str, text: str | list[Line]) -> None:
+        """The one way reporter output reaches the stream: each line escaped (see sanitise)."""
         prefix = f"[{host}] " if self.multi else ""
+        lines = text.removesuffix("\n").split("\n") if isinstance(text, str) else text  # a \r is shown
         with self.lock:
-            for line in text.splitlines() or [""]:
+            for line in render_lines([[prefix, *([line] if isinstance(line, str) else line)] for line in lines],
+                                     self.colour):
                 if self.live is not None:
-                    self.live.print(prefix + line)
+                    self.live.print(line)
                 else:
-                    click.echo(prefix + line, file=self.stream, color=self.colour)
+                    click.echo(line, file=self.stream, color=self.colour)
             self._show_status()
 
     def _status_lines(self) -> list[str]:
@@ -167,10 +173,9 @@ class ConsoleReporter:
         self._said[host] = now
         self._emit(host, f"  … {message}")
 
-    def _style(self, text: str, status: Status) -> str:
-        if not self.colour:
-            return text
-        return click.style(text, fg=_STATUS_COLOUR.get(status), bold=status == Status.FAILED)
+    @staticmethod
+    def _style(text: str, status: Status) -> Styled:
+        return Styled(text, _STATUS_COLOUR.get(status), status == Status.FAILED)
 
     def host_started(self, host: str) -> None:
         if self.compact:
@@ -207,21 +212,21 @@ class ConsoleReporter:
         if (self.quiet or self.compact) and r.status != Status.FAILED:
             return
         word = str(r.status) if mode == Mode.APPLY else _PLAN_WORD[r.status]
-        head = f"  {self._style(f'{word:<8}', r.status)} {r.label}"
-        lines: list[str] = []
+        head: list[str | Styled] = ["  ", self._style(f"{word:<8}", r.status), f" {r.label}"]
+        lines: list[Line] = []
         if r.status == Status.CHANGED:
             for c in r.changes:
                 summary = past(c.summary) if mode == Mode.APPLY else c.summary
-                lines.append(f"{head}: {summary}" if not lines else f"{' ' * 11}{summary}")
+                lines.append([*head, f": {summary}"] if not lines else f"{' ' * 11}{summary}")
                 if c.reason:
                     lines.append(f"{' ' * 13}because {c.reason}")
                 if c.diff and self.diff:
-                    lines.extend(" " * 13 + colour.diff_line(d, self.colour) for d in c.diff.rstrip("\n").splitlines())
+                    lines.extend([" " * 13, colour.diff_style(d)] for d in c.diff.rstrip("\n").splitlines())
         else:
-            lines.append(f"{head}: {r.reason}" if r.reason else head)
+            lines.append([*head, f": {r.reason}"] if r.reason else head)
         for note in r.notes:
             lines.append(f"{' ' * 13}note: {note}")
-        self._emit(host, "\n".join(lines))
+        self._emit(host, lines)
 
     def host_done(self, host: str, result: HostResult, mode: Mode) -> None:
         with self.lock:
@@ -237,7 +242,7 @@ class ConsoleReporter:
                    f"({result.duration:.1f}s)")
         if result.unreachable or (result.failed and not result.resources):
             summary = f"{name}{'unreachable' if result.unreachable else 'failed'}: {result.error}"
-        self._emit(host, self._style(summary, status))
+        self._emit(host, [[self._style(summary, status)]])
         if result.restart_required:
             self._emit(host, restart_text(host, result.restart_required, mode))
 
@@ -251,7 +256,7 @@ class ConsoleReporter:
                         f"  {failed:>6}  {('yes' if r.unreachable else 'no'):>11}  {r.duration:5.1f}s")
         self.finish()
         with self.lock:
-            click.echo("\n".join(rows), file=self.stream)
+            click.echo("\n".join(render_lines(rows, False)), file=self.stream)
 
 
 def restart_text(host: str, restart: Restart, mode: Mode) -> str:

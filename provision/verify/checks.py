@@ -8,6 +8,7 @@ Making checks is pure (no host is touched until a test runs), so it is unit-test
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -164,7 +165,8 @@ HELLO = """public class ProvisionCheck {
 }
 """
 
-# One run of each tool proves it all: javac prints its version while it compiles, java its
+# One run of each tool proves it all (each tool's output base64 on its own line: nothing a tool
+# prints can pass for the other's result): javac prints its version while it compiles, java its
 # version (-showversion) before running the program. The JVM options make a short run cheap (the
 # JIT's first tier only, one GC thread); IgnoreUnrecognizedVMOptions keeps other JVMs working.
 _JDK_RUN = r"""
@@ -173,10 +175,10 @@ trap 'rm -rf "$d"' EXIT
 printf '%s' "$1" > "$d/ProvisionCheck.java" || exit 91
 cd "$d" || exit 92
 o="-XX:+IgnoreUnrecognizedVMOptions -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-echo "@@javac"; javac $(for x in $o; do printf ' -J%s' "$x"; done) -version -d "$d" ProvisionCheck.java 2>&1
-echo "@@javac-rc $?"
-echo "@@java"; java $o -showversion -cp "$d" ProvisionCheck 2>&1
-echo "@@java-rc $?"
+javac $(for x in $o; do printf ' -J%s' "$x"; done) -version -d "$d" ProvisionCheck.java >"$d/javac.out" 2>&1
+echo "javac $? $(base64 -w0 "$d/javac.out")"
+java $o -showversion -cp "$d" ProvisionCheck >"$d/java.out" 2>&1
+echo "java $? $(base64 -w0 "$d/java.out")"
 """
 
 
@@ -186,9 +188,9 @@ def jdk_run(probe: Probe) -> dict[str, tuple[int, str]]:
     r = probe.run("sh -c %s sh %s", _JDK_RUN, HELLO)
     found: dict[str, tuple[int, str]] = {"javac": (r.rc or 1, r.stderr), "java": (r.rc or 1, r.stderr)}
     for tool in ("javac", "java"):
-        m = re.search(rf"^@@{tool}\n(.*?)^@@{tool}-rc (\d+)$", r.stdout, re.S | re.M)
+        m = re.search(rf"^{tool} (\d+) ([A-Za-z0-9+/=]*)$", r.stdout, re.M)
         if m:
-            found[tool] = (int(m.group(2)), m.group(1))
+            found[tool] = (int(m.group(1)), base64.b64decode(m.group(2)).decode("utf-8", "replace"))
     return found
 
 

@@ -7,9 +7,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, TextIO
 
-import click
-
 from provision import __version__
+from provision.sanitise import Line, Piece, Styled, echo, xml_text
 from provision.verify.runner import FAILED, PASSED, SKIPPED, HostReport
 
 _MARK = {PASSED: ("passed", "green"), FAILED: ("FAILED", "red"), SKIPPED: ("skipped", "cyan")}
@@ -21,12 +20,7 @@ def summary(reports: list[HostReport], *, verbose: int = 0, quiet: bool = False,
     out = stream or sys.stderr
     from provision import colour as colours
 
-    colour = colours.enabled(out)
-
-    def style(text: str, fg: str | None, bold: bool = False) -> str:
-        return click.style(text, fg=fg, bold=bold) if colour else text
-
-    lines: list[str] = []
+    lines: list[Line] = []
     for r in reports:
         shown = [c for c in r.checks if not (c.status == PASSED and (quiet or not verbose))]
         if shown or (verbose and r.skipped):  # a host header only above lines of its own
@@ -35,22 +29,22 @@ def summary(reports: list[HostReport], *, verbose: int = 0, quiet: bool = False,
             if c.status == PASSED and (quiet or not verbose):
                 continue
             word, fg = _MARK.get(c.status, (c.status, None))
-            line = f"  {style(f'{word:<7}', fg, c.status == FAILED)} {c.name}"
+            line: list[Piece] = ["  ", Styled(f"{word:<7}", fg, c.status == FAILED), f" {c.name}"]
             if c.message and (c.status != PASSED or verbose):
-                line += f": {c.message}"
+                line.append(f": {c.message}")
             lines.append(line)
         for s in r.skipped if verbose else []:
-            lines.append(f"  {style('n/a    ', 'cyan')} {s}")
+            lines.append(["  ", Styled("n/a    ", "cyan"), f" {s}"])
         if r.error:
             head = f"{r.host}: not verified: {r.error}"
         else:
             head = f"{r.host}: {r.passed} passed, {r.failed} failed ({r.duration:.1f}s)"
-        lines.append(style(head, "green" if r.ok else "red", not r.ok))
+        lines.append([Styled(head, "green" if r.ok else "red", not r.ok)])
     if len(reports) > 1:
         bad = [r.host for r in reports if not r.ok]
-        lines.append(style(f"{len(reports) - len(bad)} of {len(reports)} hosts verified"
-                           + (f"; failed: {', '.join(bad)}" if bad else ""), "red" if bad else "green"))
-    click.echo("\n".join(lines), file=out, color=colour)
+        lines.append([Styled(f"{len(reports) - len(bad)} of {len(reports)} hosts verified"
+                             + (f"; failed: {', '.join(bad)}" if bad else ""), "red" if bad else "green")])
+    echo(lines, file=out, colour=colours.enabled(out))
 
 
 def document(playbook: str | None, reports: list[HostReport]) -> dict[str, Any]:
@@ -67,23 +61,25 @@ def junit(reports: list[HostReport], suite: str = "provision verify") -> ET.Elem
     elapsed = 0.0
     for r in reports:
         n_skip = sum(1 for c in r.checks if c.status == SKIPPED)
-        ts = ET.SubElement(root, "testsuite", name=r.host, tests=str(len(r.checks)),
+        ts = ET.SubElement(root, "testsuite", name=xml_text(r.host), tests=str(len(r.checks)),
                            failures=str(r.failed), errors="0", skipped=str(n_skip),
                            time=f"{r.duration:.3f}")
         props = ET.SubElement(ts, "properties")
-        ET.SubElement(props, "property", name="host", value=r.host)
+        ET.SubElement(props, "property", name="host", value=xml_text(r.host))
         for c in r.checks:
-            tc = ET.SubElement(ts, "testcase", classname=r.host, name=c.name, time=f"{c.duration:.3f}")
+            # a check's name and message carry what the host printed: valid XML whatever it was
+            name, message = xml_text(c.name), xml_text(c.message)
+            tc = ET.SubElement(ts, "testcase", classname=xml_text(r.host), name=name, time=f"{c.duration:.3f}")
             if c.resource:
                 tcp = ET.SubElement(tc, "properties")
-                ET.SubElement(tcp, "property", name="resource", value=c.resource)
+                ET.SubElement(tcp, "property", name="resource", value=xml_text(c.resource))
             if c.status == FAILED:
-                f = ET.SubElement(tc, "failure", message=c.message or "failed", type="CheckFailed")
-                f.text = f"{r.host}: {c.name}: {c.message}"
+                f = ET.SubElement(tc, "failure", message=message or "failed", type="CheckFailed")
+                f.text = xml_text(f"{r.host}: {c.name}: {c.message}")
             elif c.status == SKIPPED:
-                ET.SubElement(tc, "skipped", message=c.message or "skipped")
+                ET.SubElement(tc, "skipped", message=message or "skipped")
             elif c.message:
-                ET.SubElement(tc, "system-out").text = c.message
+                ET.SubElement(tc, "system-out").text = message
         total += len(r.checks)
         failures += r.failed
         skipped += n_skip

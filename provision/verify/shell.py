@@ -2,37 +2,45 @@
 whole verification instead of one per command (a session costs the host a login: tens of
 milliseconds of CPU, and a round trip).
 
-Protocol (POSIX sh on the host; the token is random per shell, so no output can fake a marker):
-the controller sends one line per command, the command base64-encoded; the shell runs it with
-stdin from /dev/null and answers with its stdout, ``\\n@@<token>:err\\n``, its stderr, then
-``\\n@@<token>:rc <exit status>\\n``.
+Protocol (POSIX sh on the host): the controller sends one line per command, the command
+base64-encoded; the shell runs it with stdin from /dev/null, its stdout and stderr into files of
+their own (new ones for each command, in a directory only root can enter), and answers with one
+line: ``<exit status> <stdout as base64> <stderr as base64>``. Nothing a command prints, nor a
+process it leaves behind (a user's login shell forking off), reaches the channel: the shell alone
+writes to it, and only that line, so no output can pass for another command's answer or result.
+Nothing secret is needed (none is in the command line, which every local user can read).
 """
 
 from __future__ import annotations
 
 import base64
-import os
+import binascii
+import re
 import threading
 
 from provision.connections.base import CommandResult, Connection, Process
 from provision.errors import ConnectError
 
-# base64 -d, the command and a cat per command: a few milliseconds on the host
+# base64 -d, the command and two base64 per command: a few milliseconds on the host
 _LOOP = r"""
-t=$1; e=$(mktemp) || exit 70
-trap 'rm -f "$e"' EXIT
+d=$(mktemp -d) || exit 70
+trap 'rm -rf "$d"' EXIT
+n=0
 while IFS= read -r l; do
+  n=$((n + 1))
   c=$(printf '%s' "$l" | base64 -d) || c="exit 125"
-  sh -c "$c" </dev/null 2>"$e"; rc=$?
-  printf '\n@@%s:err\n' "$t"; cat "$e"; printf '\n@@%s:rc %s\n' "$t" "$rc"
+  sh -c "$c" </dev/null >"$d/$n.out" 2>"$d/$n.err"; rc=$?
+  printf '%s ' "$rc"; base64 -w0 "$d/$n.out"; printf ' '; base64 -w0 "$d/$n.err"; printf '
+'
+  rm -f "$d/$n.out" "$d/$n.err"
 done
 """
+_ANSWER = re.compile(rb"(\d+) ([A-Za-z0-9+/=]*) ([A-Za-z0-9+/=]*)\n")
 
 
 class Shell:
     def __init__(self, conn: Connection) -> None:
-        self.token = os.urandom(8).hex()
-        self.process: Process = conn.start(["sh", "-c", _LOOP, "sh", self.token])
+        self.process: Process = conn.start(["sh", "-c", _LOOP])
         self.broken = False
 
     def run(self, command: str, timeout: float) -> CommandResult:
@@ -40,15 +48,18 @@ class Shell:
             raise ConnectError("the verification shell is gone")
         try:
             self.process.send(base64.b64encode(command.encode()) + b"\n")
-            out = self.process.read_until(f"\n@@{self.token}:err\n".encode(), timeout)
-            err = self.process.read_until(f"\n@@{self.token}:rc ".encode(), timeout)
-            rc = self.process.read_until(b"\n", timeout)
+            line = self.process.read_until(b"\n", timeout)
         except ConnectError:
             self.broken = True
             raise
-        cut = len(f"\n@@{self.token}:err\n")
-        return CommandResult(command, int(rc.strip() or b"1"), out[:-cut],
-                             err[: -len(f"\n@@{self.token}:rc ")])
+        m = _ANSWER.fullmatch(line)
+        try:
+            if m is not None:
+                return CommandResult(command, int(m[1]), base64.b64decode(m[2]), base64.b64decode(m[3]))
+        except binascii.Error:
+            pass
+        self.broken = True
+        raise ConnectError(f"the verification shell's answer is not framed as it frames them: {line[:80]!r}")
 
     def close(self) -> None:
         self.process.finish(10)

@@ -1,46 +1,50 @@
 """A host whose facts script is answered from text, section by section, in-process.
 
-The real batched script is split into its sections (by their marker lines) and each section's
-command is matched against ``answers`` (regex → output); the output carries the script's own
-markers, so provision's real splitting and parsers read it. Other commands are recorded and
-answered from ``commands`` (regex → (rc, stdout)), else exit 0 with no output.
+The real batched script is split into its sections (by the lines that open and close each part)
+and each section's command is matched against ``answers`` (regex → output); the output is framed
+as the script frames it (``encode``), so provision's real splitting and parsers read it. Other
+commands are recorded and answered from ``commands`` (regex → (rc, stdout)), else exit 0 with no
+output.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Sequence
 
 from provision.connections.base import CommandResult, Connection, Process
+from provision.facts import batch
 
-_MARK = re.compile(r"^printf '\\n@@([0-9a-f]+):(\d+|end)\\n'$")
-_FIRST = re.compile(r"^printf '\\n@@[0-9a-f]+:0\\n'$", re.M)
+
+def encode(chunks: Sequence[str | bytes], *, ended: bool = True) -> str:
+    """What the facts script prints when its parts print ``chunks``: each part's bytes after
+    their length (the shell drops trailing newlines), the block base64 on one line."""
+    data = b""
+    for c in chunks:
+        raw = (c.encode() if isinstance(c, str) else c).rstrip(b"\n")
+        data += b"%d\n%s\n" % (len(raw), raw)
+    data += b"end\n" if ended else b""
+    return f"\n{batch.MARK.decode()}{base64.b64encode(data).decode()}\n"
+
+
+def is_facts_script(script: str) -> bool:
+    return f"\n{batch.PART_CLOSE}\n" in script
 
 
 def run_facts_script(script: str, answers: Sequence[tuple[str, str]]) -> str:
-    out: list[str] = []
-    command: list[str] = []
-    token = ""
-
-    def flush() -> None:
-        text = "\n".join(command)
-        for pattern, answer in answers:
-            if re.search(pattern, text):
-                out.append(answer)
-                break
-        command.clear()
-
+    chunks: list[str] = []
+    command: list[str] | None = None
     for line in script.splitlines():
-        m = _MARK.match(line)
-        if m:
-            if token:
-                flush()
-            token = m.group(1)
-            out.append(f"\n@@{token}:{m.group(2)}\n")
-            continue
-        if token:
+        if line == batch.PART_OPEN:
+            command = []
+        elif line == batch.PART_CLOSE and command is not None:
+            text = "\n".join(command)
+            chunks.append(next((answer for pattern, answer in answers if re.search(pattern, text)), ""))
+            command = None
+        elif command is not None:
             command.append(line)
-    return "".join(out)
+    return encode(chunks)
 
 
 class FakeHost(Connection):
@@ -55,7 +59,7 @@ class FakeHost(Connection):
         self.journal: list[bytes] = []
 
     def _exec(self, argv, *, input, timeout, stream):  # noqa: ANN001
-        if argv[:2] == ["sh", "-c"] and _FIRST.search(argv[2]):
+        if argv[:2] == ["sh", "-c"] and is_facts_script(argv[2]):
             self.fact_scripts += 1
             return CommandResult("facts", 0, run_facts_script(argv[2], self.answers).encode(), b"")
         self.commands.append(list(argv))
@@ -67,14 +71,14 @@ class FakeHost(Connection):
 
     def _start(self, argv):  # noqa: ANN001, ANN202 - the held command of an apply (lock, facts, journal)
         self.fact_scripts += 1
-        token = argv[-1]
-        return FakeProcess(f"\n@@{token}:locked\n" + run_facts_script(argv[2], self.answers), self.journal)
+        return FakeProcess(run_facts_script(argv[2], self.answers), self.journal, locked=True)
 
 
 class FakeProcess(Process):
-    def __init__(self, output: str, journal: list[bytes]) -> None:
+    def __init__(self, output: str, journal: list[bytes], *, locked: bool = False) -> None:
         self.buf = output.encode()
         self.journal = journal
+        self.locked = locked  # answer "locked" with the token the first line sent says
 
     def read_until(self, marker: bytes, timeout: float) -> bytes:
         cut = self.buf.index(marker) + len(marker)
@@ -82,6 +86,10 @@ class FakeProcess(Process):
         return out
 
     def send(self, data: bytes) -> None:
+        if self.locked:
+            self.locked = False
+            self.buf = b"\n@@" + data.strip() + b":locked\n" + self.buf
+            return
         self.journal.append(data)
 
     def finish(self, timeout: float) -> int:

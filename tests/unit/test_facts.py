@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakehost import encode
 
 from provision.errors import FactError
 from provision.facts import (
@@ -39,8 +40,19 @@ CAPTURED = [HOST, AptLists(), *(PackageState(p) for p in [*JDK17, "sudo", "syste
 
 
 def captured(name: str) -> dict[object, object]:
+    """The facts of a captured run: each part's output, kept readable in the file after a
+    ``@@<token>:<n>`` line, framed as the script frames it and parsed by the real parser."""
     token, _, output = (DATA / name).read_text().partition("\n")
-    return batch.parse(batch.sections(CAPTURED), output, token.removeprefix("token "))
+    mark = f"@@{token.removeprefix('token ')}:"
+    chunks: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in output.split("\n"):
+        if line.startswith(mark):
+            current = chunks.setdefault(line[len(mark):], [])
+        else:
+            current.append(line)
+    parts = batch.sections(CAPTURED)
+    return batch.parse(parts, encode(["\n".join(chunks[str(i)]) for i in range(len(parts))]).encode())
 
 
 def test_converged_debian12_root():
@@ -80,18 +92,21 @@ def test_fresh_debian12_root():
 
 def test_one_script_with_every_part_and_one_command_per_class():
     script = batch.script(batch.sections([HOST, PackageState("a"), PackageState("b"),
-                                          FileContent("/etc/x y"), JdkInstall(21)]), "feed")
+                                          FileContent("/etc/x y"), JdkInstall(21)]))
     assert script.count("dpkg-query -W -f=") == 1 and "dpkg-query -W -f='${Package}" in script
     assert "'/etc/x y'" in script and "openjdk-21-jdk-headless" in script
-    assert script.rstrip().endswith("exit 0") and "printf '\\n@@feed:end\\n'" in script
+    assert script.rstrip().endswith("exit 0") and script.count(batch.PART_CLOSE) == 4
+    assert "@@" not in script.replace(batch.MARK.decode(), "")  # no marker a part's output could forge
 
 
 def test_output_cannot_forge_a_marker_and_a_cut_script_is_an_error():
     parts = batch.sections([FileContent("/a")])
-    out = "\n@@feed:0\n644 0 0 root root regular file\nQUBAYmVlZjow\n\n@@feed:end\n"
-    assert batch.parse(parts, out, "feed")[FileContent("/a")].content == b"A@@beef:0"
+    out = encode(["644 0 0 root root regular file\nQUBAYmVlZjow\n"]).encode()
+    assert batch.parse(parts, out)[FileContent("/a")].content == b"A@@beef:0"
     with pytest.raises(FactError, match="did not run the facts script to its end"):
-        batch.parse(parts, "\n@@feed:0\n", "feed")
+        batch.parse(parts, encode(["644 0 0 root root regular file"], ended=False).encode())
+    with pytest.raises(FactError, match="did not run the facts script to its end"):
+        batch.parse(parts, b"")
 
 
 @pytest.mark.parametrize("bad", ["a;rm -rf /", "$(x)", "a b"])
@@ -206,8 +221,10 @@ def capture(root: str, name: str) -> None:
     from provision.connections.chroot import ChrootConnection
 
     parts, token = batch.sections(CAPTURED), "c0ffee00"
-    result = ChrootConnection(root).run(["sh", "-c", batch.script(parts, token)], timeout=120)
-    (DATA / name).write_text(f"token {token}\n" + result.out)
+    result = ChrootConnection(root).run(["sh", "-c", batch.script(parts)], timeout=120)
+    chunks = batch.split(result.stdout, len(parts))
+    (DATA / name).write_text(f"token {token}\n" + "".join(f"\n@@{token}:{i}\n" + "\n".join(lines)
+                                                          for i, lines in enumerate(chunks)) + f"\n@@{token}:end\n")
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["capture"]:

@@ -3,6 +3,7 @@ backend over a fake connection, check tests against scripted answers, JUnit/JSON
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -186,9 +187,9 @@ def test_ssh_session_check_uses_a_plain_session_of_the_connection():
 
 
 def jdk_run_output(javac: tuple[int, str], java: tuple[int, str]) -> str:
-    """What the JDK run (checks._JDK_RUN) prints: each tool's output and exit status."""
-    return (f"@@javac\n{javac[1]}@@javac-rc {javac[0]}\n"
-            f"@@java\n{java[1]}@@java-rc {java[0]}\n")
+    """What the JDK run (checks._JDK_RUN) prints: each tool's exit status and output (base64)."""
+    return "".join(f"{tool} {rc} {base64.b64encode(out.encode()).decode()}\n"
+                   for tool, (rc, out) in (("javac", javac), ("java", java)))
 
 
 JDK21 = jdk_run_output((0, "javac 21.0.5\n"),

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import json
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from provision import __version__
-from provision.errors import PlaybookError, ProvisionError, UsageError
+from provision.errors import Interrupted, PlaybookError, ProvisionError, UsageError
 from provision.paths import builtin_playbooks
 from provision.sanitise import echo  # every line shown for people that may carry a target's text
 
@@ -58,12 +59,14 @@ def edge(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except (PlaybookError, UsageError) as exc:
             raise BadInput(str(exc)) from None
+        except (Interrupted, KeyboardInterrupt) as exc:  # SIGINT, or SIGTERM (see main)
+            click.echo(f"provision: interrupted{': ' + str(exc) if str(exc) else ''}; nothing more was done",
+                       err=True)
+            sys.exit(Interrupted.exit_code)
         except ProvisionError as exc:
             raise Failure(str(exc)) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
-        except KeyboardInterrupt:
-            raise click.Abort() from None
         except Exception as exc:  # noqa: BLE001 - the edge: one line, traceback on request
             if click.get_current_context().find_root().params.get("debug"):
                 traceback.print_exc()
@@ -746,6 +749,9 @@ def main() -> None:
     # pydantic looks for its plugins among every installed package's entry points when the first
     # model is built: a fifth of a run's start-up, for plugins a command-line tool does not use.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    # SIGTERM stops a command as Ctrl-C does (exit 130): at once, wherever it is, except in a run,
+    # where provision.interrupts takes both signals over (after the current step).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         cli(args=hoist_global_options(sys.argv[1:]), prog_name="provision")
         code = 0

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from provision import journal
 from provision.connections import Connection, open_target
-from provision.errors import ConnectError, FactError, PlaybookError, ProvisionError, ResourceError
+from provision.errors import ConnectError, FactError, Interrupted, PlaybookError, ProvisionError, ResourceError
 from provision.facts import HOST, Fact, Facts, HostFacts, gather
 from provision.facts.host import assume_wsl
 from provision.plan import Change, Mode, Outputs, ResourcePlan, Restart, Status
@@ -145,7 +145,7 @@ def label_of(d: Decl, ctx: dict[str, Any], fallback: str) -> str:
     if d.name:
         try:
             return str(render_value(d.name, ctx))
-        except RenderError:
+        except (RenderError, Interrupted):  # an interrupted one: the loop sees the stop next
             return d.name
     return fallback
 
@@ -234,7 +234,7 @@ def resolve_host(conn: Connection, playbook: Playbook, mode: Mode, reporter: Rep
         return walk(playbook, facts, fetch, mode, reporter, result, None, options.stop)
     session, values = journal.Session.open(conn, actx.run_id, first_round(playbook), command=options.command,
                                            progress=actx.progress, lock_timeout=options.lock_timeout,
-                                           keep=options.keep_runs)
+                                           keep=options.keep_runs, stop=options.stop)
     facts.update(values)
     assumed()
     session.header = {"playbook": playbook.name, "file": playbook.file, "vars": playbook.vars,
@@ -309,6 +309,9 @@ def walk(playbook: Playbook, facts: Facts, fetch: Fetch, mode: Mode, reporter: R
                     res.notes = plan.notes
                 if plan.restart:
                     result.restart_required = plan.restart
+        except Interrupted:  # a render cut short by the first interrupt: nothing of it was done
+            res.status, res.reason = Status.SKIPPED, "not run: interrupted"
+            stop_reason = res.reason
         except (ResourceError, PlaybookError, ConnectError, FactError) as exc:
             _failed(step, result, str(exc), exc)
             if mode != VERIFY:
@@ -361,6 +364,10 @@ def _resolve_or_fail(conn: Connection, playbook: Playbook, mode: Mode, reporter:
                      result: HostResult, options: RunOptions | None) -> HostRun | None:
     try:
         return resolve_host(conn, playbook, mode, reporter, result, options)
+    except Interrupted as exc:  # the wait for the target's lock, stopped by an interrupt
+        result.failed = True
+        result.error = str(exc)
+        return None
     except (FactError, ConnectError) as exc:  # the first round: the host, not a resource, failed
         result.failed = True
         result.unreachable = isinstance(exc, ConnectError)

@@ -44,3 +44,9 @@ class ResourceError(ProvisionError):
 
 class UsageError(ProvisionError):
     """Bad command-line input (a target, a variable). Nothing was changed. Exit code 2."""
+
+
+class Interrupted(ProvisionError):
+    """An interrupt (Ctrl-C, SIGTERM) stopped a wait or a render: nothing more was done. Exit code 130."""
+
+    exit_code = 130

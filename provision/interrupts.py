@@ -1,7 +1,8 @@
 """Ctrl-C and SIGTERM during a run: stop cleanly, never in the middle of dpkg.
 
 The first signal asks every host to stop after its current step (a running apt-get is left to
-finish: the commands run in sessions of their own, so the terminal's Ctrl-C does not reach them);
+finish: the commands run in sessions of their own, so the terminal's Ctrl-C does not reach them),
+and ends at once what changes nothing: a template being rendered, a wait for a target's lock;
 the run then writes its journal, prints what was done and what was not run, and exits 130. A
 second signal says what stopping at once would break and asks for a third; the third stops the
 running commands and exits 130 at once (the next apply repairs an interrupted dpkg with
@@ -19,7 +20,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-EXIT_CODE = 130
+from provision import render
+from provision.errors import Interrupted
+
+EXIT_CODE = Interrupted.exit_code  # interrupted, by SIGINT or SIGTERM alike
 
 
 class Interrupts:
@@ -37,6 +41,7 @@ class Interrupts:
         doing = "; ".join(f"{h}: {what}" for h, what in sorted(now.items())) or "nothing"
         if self.count == 1:
             self.stop.set()
+            render.stop_renders()
             self.first_at = time.monotonic()
             self.echo(f"provision: {signal.Signals(signum).name}: stopping after the current step "
                       f"(running: {doing}); press Ctrl-C again to see what stopping now would break")
@@ -66,5 +71,6 @@ def handled(stop: threading.Event, echo: Callable[[str], None],
     try:
         yield handler
     finally:
+        render.stop_renders(False)
         for s, h in old.items():
             signal.signal(s, h)

@@ -24,6 +24,7 @@ import os
 import secrets
 import shlex
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from typing import Any
 
 from provision import __version__
 from provision.connections.base import Connection, Process
-from provision.errors import ConnectError, ProvisionError
+from provision.errors import ConnectError, Interrupted, ProvisionError
 from provision.facts import Fact, batch
 
 STATE_DIR = "/var/lib/provision"
@@ -82,20 +83,36 @@ class Session:
     @classmethod
     def open(cls, conn: Connection, run_id: str, first: Sequence[Fact[Any]], *, command: str,
              progress: Callable[[str], None], lock_timeout: float = LOCK_TIMEOUT,
-             keep: int = KEEP_RUNS) -> tuple[Session, dict[Fact[Any], object]]:
+             keep: int = KEEP_RUNS, stop: threading.Event | None = None) -> tuple[Session, dict[Fact[Any], object]]:
         """Take the target's lock and read ``first`` under it; raises ConnectError (the lock is
-        busy, or the target cannot keep the command running)."""
+        busy, or the target cannot keep the command running), or Interrupted when ``stop`` is set
+        before the lock is had (the waiting command is ended: nothing was changed)."""
         token = secrets.token_hex(8)
         parts = batch.sections(first)
         script = _HELD.replace("@DIR@", shlex.quote(STATE_DIR)).replace("@FACTS@", batch.script(parts, end=""))
         process = conn.start(["sh", "-c", script, "sh", run_id, str(int(lock_timeout)), owner_line(command),
                               str(keep)])
         mark = f"@@{token}:"
+        holder = ""
         try:
             process.send(f"{token}\n".encode())
             wait = 60.0
-            while True:
-                line = process.read_until(b"\n", wait).decode("utf-8", "replace").strip()
+            deadline = time.monotonic() + wait
+            while True:  # in slices of 0.2s with a stop event: the first interrupt ends the wait
+                if stop is not None and stop.is_set():
+                    raise Interrupted("stopped waiting for the target's lock (held by "
+                                      f"{holder or 'another provision run'}); nothing was changed")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ConnectError(f"no answer within {wait:.0f}s")
+                step = min(0.2, left) if stop is not None else left
+                until = time.monotonic() + step
+                try:
+                    line = process.read_until(b"\n", step).decode("utf-8", "replace").strip()
+                except ConnectError:
+                    if time.monotonic() >= until:
+                        continue  # this slice of the wait passed (not the command's end: EOF stays)
+                    raise
                 if not line.startswith(mark):
                     continue
                 state, _, holder = line[len(mark):].partition(" ")
@@ -107,8 +124,12 @@ class Session:
                 progress(f"waiting up to {lock_timeout:.0f}s for another provision run on this target to "
                          f"finish (held by {holder or 'an unknown process'})")
                 wait = lock_timeout + 60
+                deadline = time.monotonic() + wait
             while not (output := process.read_until(b"\n", batch.TIMEOUT)).startswith(batch.MARK):
                 pass  # the facts come on one line (see batch): nothing in them can end it early
+        except Interrupted:
+            process.finish(0)  # ends the waiting command at once, before it can take the lock
+            raise
         except BaseException:
             process.finish(5)
             raise

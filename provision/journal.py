@@ -5,8 +5,9 @@ An apply opens one long-running command on the target (``Session``) before anyth
 saying who holds it, then fails naming the holder), prunes old runs, reads the run's first facts
 under the lock (so the plan is made from the host as it is while nobody else changes it), and
 then appends every line the controller sends to ``runs/<run id>.jsonl``: the run's journal,
-written as the run goes. The lock is released when the command ends: when the run is over, or
-when the controller dies (the connection or pipe closes). A run that changes nothing writes no
+written as the run goes. The lock is released when the command ends: when the run is over, when
+the controller dies (the connection or pipe closes), or when the controller goes silent (no line,
+not even the heartbeat's empty one, for SILENCE seconds). A run that changes nothing writes no
 journal.
 
 Journal entries (one JSON object per line): ``start`` (playbook, vars, provision version), per

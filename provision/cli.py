@@ -343,11 +343,13 @@ def plan(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool,
 @click.option("--lock-timeout", default=300.0, show_default=True, type=click.FloatRange(0, 86400),
               metavar="SECONDS", help="How long to wait for another provision run on a target to finish "
                                       "(one apply per target at a time).")
-@click.option("--keep-runs", default=20, show_default=True, type=click.IntRange(1, 10000), metavar="N",
-              help="Run journals (and their backups) kept on each target, for history and rollback.")
+@click.option("--keep-runs", type=click.IntRange(1, 10000), metavar="N",
+              help="Run journals (and their backups) kept on each target, for history and rollback; "
+                   "recorded on the target, so later runs (rollbacks too) keep as many. Default: the "
+                   "count recorded there, else 20.")
 @edge
 def apply(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool, verbose: int,
-          quiet: bool, check: bool, diff: bool, restart_wsl: bool, lock_timeout: float, keep_runs: int,
+          quiet: bool, check: bool, diff: bool, restart_wsl: bool, lock_timeout: float, keep_runs: int | None,
           assume: tuple[str, ...]) -> None:
     from provision.plan import Mode
 

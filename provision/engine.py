@@ -204,7 +204,7 @@ class RunOptions:
 
     assume_wsl: int | None = None  # --assume wsl=N: a root file system as the WSL distro it will become
     lock_timeout: float = journal.LOCK_TIMEOUT
-    keep_runs: int = journal.KEEP_RUNS
+    keep_runs: int | None = None  # None: the count recorded on the target (journal.Session.open)
     command: str = "provision apply"  # named to a second run that waits for the lock
     stop: threading.Event = field(default_factory=threading.Event)  # set: stop after the current step
 

@@ -5,8 +5,9 @@ An apply opens one long-running command on the target (``Session``) before anyth
 saying who holds it, then fails naming the holder), prunes old runs, reads the run's first facts
 under the lock (so the plan is made from the host as it is while nobody else changes it), and
 then appends every line the controller sends to ``runs/<run id>.jsonl``: the run's journal,
-written as the run goes. The lock is released when the command ends: when the run is over, or
-when the controller dies (the connection or pipe closes). A run that changes nothing writes no
+written as the run goes. The lock is released when the command ends: when the run is over, when
+the controller dies (the connection or pipe closes), or when the controller goes silent (no line,
+not even the heartbeat's empty one, for SILENCE seconds). A run that changes nothing writes no
 journal.
 
 Journal entries (one JSON object per line): ``start`` (playbook, vars, provision version), per
@@ -37,10 +38,12 @@ from provision.facts import Fact, batch
 
 STATE_DIR = "/var/lib/provision"
 LOCK_TIMEOUT = 300.0
-KEEP_RUNS = 20
+KEEP_RUNS = 20  # runs kept when no apply on the target ever said --keep-runs
+HEARTBEAT = 10.0  # seconds between the controller's empty lines to the held command
+SILENCE = 50  # seconds without a line after which the held command ends, releasing the lock
 
 _HELD = r"""
-d=@DIR@; run=$1; wait=$2; owner=$3; keep=$4
+d=@DIR@; run=$1; wait=$2; owner=$3; keep=$4; protect=$5; quiet=$6
 IFS= read -r t || exit 70  # the token of our lines: on stdin, not in the command line
 umask 077
 [ -d "$d/runs" ] && [ -d "$d/backups" ] ||
@@ -55,13 +58,26 @@ if ! flock -n 9; then
 fi
 printf '%s\n' "$owner" > "$d/lock.owner"
 printf '\n@@%s:locked\n' "$t"
+case $keep in  # -: prune nothing; empty: the count an apply's --keep-runs recorded; N: record N
+  -) keep= ;;
+  '') keep=$(head -c 12 "$d/keep-runs" 2>/dev/null | tr -cd 0-9); keep=${keep:-@KEEP@} ;;
+  *) printf '%s\n' "$keep" > "$d/keep-runs" ;;
+esac
 n=0; for r in "$d"/runs/*.jsonl; do [ -e "$r" ] && n=$((n + 1)); done  # prune only when needed
-[ "$n" -gt "$keep" ] && ls -1t "$d/runs" | sed -n 's/\.jsonl$//p' | tail -n +$((keep + 1)) | while read -r old; do
-  rm -rf "$d/runs/$old.jsonl" "$d/backups/$old"
+[ -n "$keep" ] && [ "$n" -gt "$keep" ] &&
+  ls -1t "$d/runs" | sed -n 's/\.jsonl$//p' | tail -n +$((keep + 1)) | while read -r old; do
+  [ "$old" = "$protect" ] || rm -rf "$d/runs/$old.jsonl" "$d/backups/$old"
 done
 @FACTS@
 f="$d/runs/$run.jsonl"
-while IFS= read -r line; do printf '%s\n' "$line" >> "$f"; done
+# Each line must come within $quiet seconds (the controller sends an empty line every few seconds):
+# a controller gone silent (a cut connection, a stopped process) ends this command, and so the lock.
+# timeout(1) bounds each read, since dash's read has no -t; dash reads a pipe byte by byte, so no
+# line is lost between reads.
+while line=$(timeout "$quiet" sh -c 'IFS= read -r l && printf "%s." "$l"'); do
+  line=${line%.}
+  [ -n "$line" ] && printf '%s\n' "$line" >> "$f"
+done
 """
 
 
@@ -79,19 +95,28 @@ class Session:
     started: bool = False  # whether the journal's start entry was sent (the first change)
     header: dict[str, Any] = field(default_factory=dict)
     entries: list[dict[str, Any]] = field(default_factory=list)  # what was sent
+    _sending: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
     def open(cls, conn: Connection, run_id: str, first: Sequence[Fact[Any]], *, command: str,
              progress: Callable[[str], None], lock_timeout: float = LOCK_TIMEOUT,
-             keep: int = KEEP_RUNS, stop: threading.Event | None = None) -> tuple[Session, dict[Fact[Any], object]]:
+             keep: int | None = None, prune: bool = True, protect: str = "",
+             stop: threading.Event | None = None) -> tuple[Session, dict[Fact[Any], object]]:
         """Take the target's lock and read ``first`` under it; raises ConnectError (the lock is
         busy, or the target cannot keep the command running), or Interrupted when ``stop`` is set
-        before the lock is had (the waiting command is ended: nothing was changed)."""
+        before the lock is had (the waiting command is ended: nothing was changed).
+
+        Pruning keeps the newest ``keep`` runs (recorded on the target for the runs after; None:
+        the count recorded there, else KEEP_RUNS), never ``protect``'s journal and backups, and
+        nothing at all without ``prune`` (a dry run deletes nothing)."""
         token = secrets.token_hex(8)
         parts = batch.sections(first)
-        script = _HELD.replace("@DIR@", shlex.quote(STATE_DIR)).replace("@FACTS@", batch.script(parts, end=""))
+        script = _HELD.replace("@DIR@", shlex.quote(STATE_DIR)).replace("@KEEP@", str(KEEP_RUNS)).replace(
+            "@FACTS@", batch.script(parts, end=""))
+        keep_arg = "-" if not prune else "" if keep is None else str(keep)
         process = conn.start(["sh", "-c", script, "sh", run_id, str(int(lock_timeout)), owner_line(command),
-                              str(keep)])
+                              keep_arg, protect or "-", str(SILENCE)])
         mark = f"@@{token}:"
         holder = ""
         try:
@@ -134,7 +159,20 @@ class Session:
             process.finish(5)
             raise
         values = batch.parse(parts, output, "surrogateescape")
-        return cls(process, run_id), values
+        session = cls(process, run_id)
+        threading.Thread(target=session._beat, name=f"heartbeat {run_id}", daemon=True).start()
+        return session, values
+
+    def _beat(self) -> None:
+        """Tell the held command the controller is alive (an empty line, not journalled)."""
+        while not self._stop.wait(HEARTBEAT):
+            with self._sending:
+                if self._stop.is_set():
+                    return
+                try:
+                    self.process.send(b"\n")
+                except ProvisionError:
+                    return
 
     def record(self, entry: dict[str, Any]) -> None:
         """Append an entry to the run's journal on the target (the first one starts the journal)."""
@@ -147,13 +185,16 @@ class Session:
     def _send(self, entry: dict[str, Any]) -> None:
         self.entries.append(entry)
         line = json.dumps(entry, default=str, separators=(",", ":")) + "\n"
-        try:
-            self.process.send(line.encode())
-        except ProvisionError:
-            pass  # the target went away: the run's own failure says so
+        with self._sending:
+            try:
+                self.process.send(line.encode())
+            except ProvisionError:
+                pass  # the target went away: the run's own failure says so
 
     def close(self, status: str) -> None:
         """End the journal (when the run changed something) and release the lock."""
         if self.started:
             self._send({"event": "end", "status": status, "time": round(time.time(), 3)})
+        with self._sending:
+            self._stop.set()
         self.process.finish(30)

@@ -7,8 +7,10 @@ target's lock and with a journal of its own:
   mode and owner (the run's backup), or removes it when the run created it; a file changed since
   the run is left alone and reported (``--force`` restores it anyway);
 - purges exactly the packages the run installed, dependencies included, as apt's own history log
-  recorded them for that run (``-o provision::run=<id>``; dpkg's log when the run was cut short);
-  the removal is simulated first, and anything else apt would remove is refused unless allowed;
+  recorded them for that run (``-o provision::run=<id>``; for an apt cut short, those of its list
+  dpkg's log shows installed before the next apt run), and nothing when that record is missing
+  (saying so); the removal is simulated first, and anything else apt would remove is refused
+  unless allowed;
 - points the alternatives the run changed back where they were.
 
 It works for an interrupted run too: the journal is written as a run goes.
@@ -132,14 +134,21 @@ run=$1; shift
 for p in "$@"; do
   if [ -e "$p" ] || [ -L "$p" ]; then echo "file $(sha256sum < "$p" | cut -d' ' -f1) $p"; else echo "absent - $p"; fi
 done
-h=/var/log/apt/history.log
-zcat -f $h.*.gz $h.1 $h 2>/dev/null | awk -v tag="provision::run=$run" '
-  /^Start-Date:/ { blk = ""; keep = 0 }
+logs() { for f in $(ls "$1".*.gz 2>/dev/null | sort -t. -k3,3nr) "$1.1" "$1"; do zcat -f "$f" 2>/dev/null; done; }
+# apt's stanzas tagged with this run; one apt cut short (no End-Date) is followed by the start of
+# the next apt run, which bounds what it can have installed
+hist=$(logs /var/log/apt/history.log | awk -v tag="provision::run=$run" '
+  /^Start-Date:/ { if (keep) { printf "%s", blk; print "Next-Start-Date: " substr($0, 13) } blk = ""; keep = 0 }
   { blk = blk $0 "\n" }
-  /^Commandline:/ && index($0, tag) { keep = 1 }
+  /^Commandline:/ && (index($0, tag " ") || substr($0, length($0) - length(tag) + 1) == tag) { keep = 1 }
   /^End-Date:/ { if (keep) printf "%s", blk; keep = 0 }
-  END { if (keep) printf "%s", blk }' | sed 's/^/history /'
-grep -h ' install ' /var/log/dpkg.log 2>/dev/null | sed 's/^/dpkg /'
+  END { if (keep) printf "%s", blk }')
+printf '%s\n' "$hist" | sed '/^$/d; s/^/history /'
+from=$(printf '%s\n' "$hist" | sed -n 's/^Start-Date: *//p' | head -n 1 | tr -s ' ')
+if [ -n "$from" ]; then  # dpkg's first installs since then, and how far its log goes
+  logs /var/log/dpkg.log | awk -v from="$from" '$3 == "install" && ($1 " " $2) >= from' | sed 's/^/dpkg /'
+  tail -n 1 /var/log/dpkg.log 2>/dev/null | cut -d' ' -f1,2 | sed 's/^/dpkg-last /'
+fi
 """
 
 
@@ -147,7 +156,8 @@ grep -h ' install ' /var/log/dpkg.log 2>/dev/null | sed 's/^/dpkg /'
 class HostNow:
     files: dict[str, str] = field(default_factory=dict)  # path → sha256, or "absent"
     apt: list[str] = field(default_factory=list)  # the run's stanzas of apt's history log
-    dpkg: list[str] = field(default_factory=list)  # dpkg.log's install lines
+    dpkg: list[str] = field(default_factory=list)  # dpkg.log's install lines since the first stanza
+    dpkg_last: str = ""  # the time of dpkg.log's last line
 
 
 @dataclass(frozen=True)
@@ -174,28 +184,81 @@ class RunState(Fact[HostNow]):
                 now.apt.append(rest)
             elif kind == "dpkg":
                 now.dpkg.append(rest)
+            elif kind == "dpkg-last":
+                now.dpkg_last = rest.strip()
         return now
 
     def describe(self) -> str:
         return f"state of run {self.run_id}"
 
 
-def installed_by(run: Run, now: HostNow) -> list[str]:
-    """The packages the run installed (dependencies included), from apt's history log; from
-    dpkg's log (first installs since the run started) when apt's entry is incomplete."""
-    names: list[str] = []
-    for line in now.apt:
-        if line.startswith("Install: "):
-            for item in re.findall(r"([^\s,(]+) \([^)]*\)", line[len("Install: "):]):
-                names.append(item.split(":")[0])
-    if names or any(line.startswith("End-Date:") for line in now.apt):
-        return sorted(set(names))
-    started = str(run.start.get("time", ""))[:19].replace("T", " ")
-    for line in now.dpkg:  # "2026-12-01 22:06:01 install pkg:amd64 <none> 17.0.21"
-        parts = line.split()
-        if len(parts) >= 5 and f"{parts[0]} {parts[1]}" >= started and parts[4] == "<none>":
-            names.append(parts[3].split(":")[0])
-    return sorted(set(names))
+@dataclass
+class Stanza:
+    """One apt run in apt's history log."""
+
+    start: str = ""
+    end: str = ""  # End-Date: apt finished (empty: it was cut short)
+    next_start: str = ""  # when cut short, the start of the next apt run
+    error: bool = False
+    install: list[str] = field(default_factory=list)
+
+
+def _when(text: str) -> str:
+    return " ".join(text.split())  # "2026-12-01  22:06:01" (apt) → "2026-12-01 22:06:01" (dpkg)
+
+
+def stanzas(lines: list[str]) -> list[Stanza]:
+    out: list[Stanza] = []
+    for line in lines:
+        key, _, value = line.partition(": ")
+        if key == "Start-Date":
+            out.append(Stanza(start=_when(value)))
+        elif not out:
+            continue
+        elif key == "End-Date":
+            out[-1].end = _when(value)
+        elif key == "Next-Start-Date":
+            out[-1].next_start = _when(value)
+        elif key == "Error":
+            out[-1].error = True
+        elif key == "Install":
+            out[-1].install += [item.split(":")[0] for item in re.findall(r"([^\s,(]+) \([^)]*\)", value)]
+    return out
+
+
+def installed_by(run: Run, now: HostNow) -> tuple[list[str], str]:
+    """The packages the run installed (dependencies included), from its own stanzas of apt's
+    history log (``-o provision::run=<id>``), and why they cannot be known (then: none).
+
+    apt writes a stanza's Start-Date, Commandline and Install lines when it starts dpkg, and its
+    End-Date when dpkg is done (apt-pkg/deb/dpkgpm.cc, OpenLog and CloseLog). A stanza without an
+    End-Date (apt killed), or with an Error, lists what that apt meant to install: of those, the
+    run installed the ones dpkg's log shows installed for the first time between the stanza's
+    start and its end (else the next apt run's start). Nothing else is guessed: a package the
+    admin installed later is never the run's."""
+    asked = any(e.get("event") == "install" for e in run.entries)
+    found = stanzas(now.apt)
+    if not found:
+        if not asked:
+            return [], ""
+        return [], (f"cannot tell which packages run {run.run_id} installed: apt's history log has no entry "
+                    f"tagged provision::run={run.run_id} (apt stopped before installing anything, or the log "
+                    "was removed); no package is purged")
+    names: set[str] = set()
+    for st in found:
+        if st.end and not st.error:
+            names.update(st.install)
+            continue
+        if not now.dpkg_last or now.dpkg_last < st.start:
+            return [], (f"cannot tell which packages run {run.run_id} installed: its apt run of {st.start} was "
+                        "cut short and dpkg's log does not cover it; no package is purged")
+        until = st.end or st.next_start or "9999"
+        for line in now.dpkg:  # "2026-12-01 22:06:01 install pkg:amd64 <none> 17.0.21"
+            parts = line.split()
+            if (len(parts) >= 5 and st.start <= f"{parts[0]} {parts[1]}" <= until and parts[2] == "install"
+                    and parts[4] == "<none>" and parts[3].split(":")[0] in st.install):
+                names.add(parts[3].split(":")[0])
+    return sorted(names), ""
 
 
 @dataclass
@@ -239,7 +302,9 @@ def plan(conn: Connection, session: Session, run: Run, *, force: bool, allow_ext
                               _restore(conn, session, path, undo.backup)))
         elif undo.created:
             steps.append(Step(path, f"remove {path}", "the run created it", _remove(conn, session, path)))
-    packages = installed_by(run, now)
+    packages, unknown = installed_by(run, now)
+    if unknown:
+        steps.append(Step("packages", "leave the packages installed", unknown, None))
     if packages:
         states = gather(conn, [PackageState(p) for p in packages])
         present = [p for p in packages if str(getattr(states.get(PackageState(p)), "status", "un"))[:1]
@@ -316,7 +381,8 @@ def undo(conn: Connection, host: str, options: UndoOptions, progress: Callable[[
     assert isinstance(runs, list)
     run = choose(runs, options.run_id)
     session, values = Session.open(conn, new_run_id(), [HOST], command=options.command, progress=progress,
-                                   lock_timeout=options.lock_timeout)
+                                   lock_timeout=options.lock_timeout, prune=not options.check,
+                                   protect=run.run_id)
     facts_host = values.get(HOST)
     result.facts = facts_host.summary() if isinstance(facts_host, HostFacts) else {}
     session.header = {"rollback_of": run.run_id, "playbook": run.start.get("playbook"), "host": host}

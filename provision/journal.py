@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provision import __version__
-from provision.connections.base import Connection, Process
+from provision.connections.base import WALK, Connection, Process
 from provision.errors import ConnectError, Interrupted, ProvisionError
 from provision.facts import Fact, batch
 
@@ -42,12 +42,17 @@ KEEP_RUNS = 20  # runs kept when no apply on the target ever said --keep-runs
 HEARTBEAT = 10.0  # seconds between the controller's empty lines to the held command
 SILENCE = 50  # seconds without a line after which the held command ends, releasing the lock
 
-_HELD = r"""
+# The state dir and every directory above it must be root's and closed to other users (walked
+# as writes walk paths, see connections.base.WALK), else nothing is written there: a local user
+# could otherwise point the journal, lock or backups elsewhere. Its modes are repaired to 0700.
+_HELD = WALK + r"""
 d=@DIR@; run=$1; wait=$2; owner=$3; keep=$4; protect=$5; quiet=$6
 IFS= read -r t || exit 70  # the token of our lines: on stdin, not in the command line
 umask 077
-[ -d "$d/runs" ] && [ -d "$d/backups" ] ||
-  mkdir -p "$d/runs" "$d/backups" 2>/dev/null || { echo "cannot create $d" >&2; exit 70; }
+for sub in runs backups; do
+  pv_walk "$d/$sub/x" 0 700 1 || { echo "$d: $pv_err: refusing to use it (move it aside)" >&2; exit 70; }
+done
+cd / && chmod 700 "$d" "$d/runs" "$d/backups" || { echo "cannot create $d" >&2; exit 70; }
 exec 9>>"$d/lock" || exit 70
 if ! flock -n 9; then
   printf '\n@@%s:wait %s\n' "$t" "$(head -c 400 "$d/lock.owner" 2>/dev/null | tr '\n' ' ')"

@@ -114,25 +114,30 @@ class ApplyContext:
         return f"{STATE_DIR}/backups/{self.run_id}{path}"
 
     def write_file(self, path: str, data: bytes, *, mode: int, uid: int | str = 0,
-                   gid: int | str = 0) -> None:
-        """Atomic write with a backup, refused if the file changed since its fact was read."""
-        before = self.facts.get(FileContent(path))
+                   gid: int | str = 0, follow: bool = False) -> None:
+        """Atomic write with a backup, refused if the file changed since its fact was read, and
+        through a link unless ``follow`` (Connection.write_file says which links)."""
+        fact = FileContent(path, follow)
+        before = self.facts.get(fact).writable()
         backup = self.backup_path(path) if before.exists else None
         expect = hashlib.sha256(before.content).hexdigest() if before.exists else "-"
         self.record({"event": "write", "path": path, "backup": backup, "created": not before.exists,
                      "sha256": hashlib.sha256(data).hexdigest(), "mode": f"{mode:04o}",
-                     "owner": f"{uid}:{gid}"})
-        self.conn.write_file(path, data, mode=mode, owner=f"{uid}:{gid}", backup=backup, expect=expect)
+                     "owner": f"{uid}:{gid}", **({"follow": True} if follow else {})})
+        self.conn.write_file(path, data, mode=mode, owner=f"{uid}:{gid}", backup=backup, expect=expect,
+                             follow=follow)
         after = FileState(path, True, data, mode)
         after.uid, after.owner = (int(uid), before.owner) if str(uid).isdigit() else (before.uid, str(uid))
         after.gid, after.group = (int(gid), before.group) if str(gid).isdigit() else (before.gid, str(gid))
-        self.facts.set(FileContent(path), after)
+        self.facts.set(fact, after)
 
-    def remove_file(self, path: str) -> None:
+    def remove_file(self, path: str, *, follow: bool = False) -> None:
+        """Remove ``path`` with a backup (a link: the link itself; links among its parents only
+        with ``follow``)."""
         backup = self.backup_path(path)
-        self.record({"event": "remove", "path": path, "backup": backup})
-        self.conn.remove_file(path, backup=backup)
-        self.facts.set(FileContent(path), FileState(path, exists=False))
+        self.record({"event": "remove", "path": path, "backup": backup, **({"follow": True} if follow else {})})
+        self.conn.remove_file(path, backup=backup, follow=follow)
+        self.facts.set(FileContent(path, follow), FileState(path, exists=False))
 
 
 class Resource(Generic[S, D]):

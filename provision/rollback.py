@@ -79,9 +79,11 @@ class Run:
             if e.get("event") == "write":
                 undo = out.setdefault(path, FileUndo(path, e.get("backup"), bool(e.get("created"))))
                 undo.left = str(e.get("sha256") or "")
+                undo.follow = undo.follow or bool(e.get("follow"))
             elif e.get("event") == "remove":
                 undo = out.setdefault(path, FileUndo(path, e.get("backup"), False))
                 undo.left = "absent"
+                undo.follow = undo.follow or bool(e.get("follow"))
         return out
 
     def alternatives(self) -> dict[str, str]:
@@ -104,6 +106,7 @@ class FileUndo:
     backup: str | None  # the file before the run (None: it did not exist)
     created: bool
     left: str = ""  # sha256 of what the run wrote, "absent" when it removed the file
+    follow: bool = False  # the run wrote through a link (root's): restored through it, the link kept
 
 
 @dataclass(frozen=True)
@@ -299,9 +302,10 @@ def plan(conn: Connection, session: Session, run: Run, *, force: bool, allow_ext
             continue
         if undo.backup:
             steps.append(Step(path, f"restore {path}", "as it was before the run (from its backup)",
-                              _restore(conn, session, path, undo.backup)))
+                              _restore(conn, session, path, undo.backup, undo.follow)))
         elif undo.created:
-            steps.append(Step(path, f"remove {path}", "the run created it", _remove(conn, session, path)))
+            steps.append(Step(path, f"remove {path}", "the run created it",
+                              _remove(conn, session, path, undo.follow)))
     packages, unknown = installed_by(run, now)
     if unknown:
         steps.append(Step("packages", "leave the packages installed", unknown, None))
@@ -329,18 +333,17 @@ def plan(conn: Connection, session: Session, run: Run, *, force: bool, allow_ext
     return steps
 
 
-def _restore(conn: Connection, session: Session, path: str, backup: str) -> Callable[[], None]:
-    def do() -> None:
+def _restore(conn: Connection, session: Session, path: str, backup: str, follow: bool) -> Callable[[], None]:
+    def do() -> None:  # the apply's write primitive: no link followed but the run's own, no fixed names
         session.record({"event": "restore", "path": path, "backup": backup})
-        conn.check(["sh", "-c", 'p=$1; b=$2; t="$(dirname "$p")/.$(basename "$p").provision-rb"; '
-                    'cp -p "$b" "$t" && mv -f "$t" "$p"', "sh", path, backup], what=f"restoring {path}")
+        conn.restore_file(path, backup, follow=follow)
     return do
 
 
-def _remove(conn: Connection, session: Session, path: str) -> Callable[[], None]:
+def _remove(conn: Connection, session: Session, path: str, follow: bool) -> Callable[[], None]:
     def do() -> None:
         session.record({"event": "remove", "path": path, "backup": None})
-        conn.check(["rm", "-f", "--", path], what=f"removing {path}")
+        conn.remove_file(path, follow=follow)
     return do
 
 

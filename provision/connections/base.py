@@ -37,42 +37,186 @@ class CommandResult:
         return " | ".join(line.strip() for line in text[-lines:] if line.strip())
 
 
-# Atomic write on the target: temp file in the same directory, owner and mode set before the rename,
-# fsync, rename over the old file, fsync the directory. A backup copy is kept first when asked; a
-# temp file a killed run left behind is removed (writes happen under the target's lock).
-# The file is not replaced if it changed since it was read (sha256 given, or "-" for "did not exist").
-# Arguments: path mode owner:group backup-path-or-empty expected-sha256-or-empty; content on stdin.
-WRITE_SCRIPT = r"""
-set -e
-p=$1; mode=$2; owner=$3; backup=$4; expect=$5
-if [ -L "$p" ]; then p=$(readlink -f "$p"); fi
-if [ "$expect" = "-" ] && [ -e "$p" ]; then echo "$p appeared since it was read: not overwritten" >&2; exit 3; fi
-if [ -n "$expect" ] && [ "$expect" != "-" ]; then
-  now=$(sha256sum < "$p" 2>/dev/null | cut -d' ' -f1)
-  [ "$now" = "$expect" ] || { echo "$p changed since it was read: not overwritten" >&2; exit 3; }
-fi
-d=$(dirname "$p"); b=$(basename "$p")
-[ -d "$d" ] || mkdir -p -m 755 "$d"
-if [ -n "$backup" ] && [ -e "$p" ]; then mkdir -p -m 700 "$(dirname "$backup")"; cp -p "$p" "$backup"; fi
-for old in "$d/.$b.provision-"??????; do [ -f "$old" ] && rm -f "$old"; done  # left by a killed run
-tmp=$(mktemp "$d/.$b.provision-XXXXXX")
-trap 'rm -f "$tmp"' EXIT
-cat > "$tmp"
-chown "$owner" "$tmp"
-chmod "$mode" "$tmp"
-sync "$tmp" 2>/dev/null || sync
-mv -f "$tmp" "$p"
-trap - EXIT
-sync "$d" 2>/dev/null || true
+# The path walk every write, removal, restore and file fact goes through (POSIX sh, coreutils).
+#
+# A local user may turn any part of a managed path into a symbolic link, or swap a directory for
+# one, at any moment. So no command here is ever given a path that passes through a directory a
+# non-root user can change: ``pv_walk`` enters the path one component at a time from ``/``, and
+# for each directory it lstats the name, ``cd``s into it and compares the device:inode of ``.``
+# with what lstat saw. A link swapped in between the two lands the shell somewhere else, the
+# numbers differ, and the walk stops. Once the shell's working directory *is* that directory
+# (a reference to it, whatever happens to its name later), the file is handled by its bare name
+# in it; the new content is made in a private directory (``mktemp -d``: mode 0700, created
+# exclusively, an unpredictable name) that the shell enters the same way, so nobody but root can
+# touch the new file or its name before ``mv -T`` renames it over the old one from there
+# (``../name``: a non-root user cannot move root's 0700 directory to another parent, as that
+# needs write permission on it). rename(2) never follows a link at its destination, and owner
+# and mode are set on the new file before the rename, never on a path after it.
+#
+# pv_walk PATH FOLLOW MKDIR STRICT: leaves the shell in the directory of PATH's last component and
+# sets pv_name to that component (pv_link to its target when it is a link that was not followed).
+#   FOLLOW: 0 = refuse a link among the parents (the last component is reported in pv_link);
+#           1 = follow links, last component included, but only a link root owns in a
+#               directory no non-root user can write; p = the same for the parents only.
+#   MKDIR: the mode of missing directories to create ("" = return 2 when one is missing).
+#   STRICT: 1 = every directory on the way must be closed to non-root users (the state dir).
+# Returns 0, 1 (refused: the reason in pv_err) or 2 (a directory is missing).
+WALK = r"""
+unset CDPATH
+pv_open() {  # can a non-root user write the directory $1 (owner, a non-root group, others)?
+  set -- $(stat -c '%u %g %a' -- "$1") || return 0
+  [ "$1" != 0 ] || { [ "$2" != 0 ] && [ $((0$3 & 020)) != 0 ]; } || [ $((0$3 & 02)) != 0 ]
+}
+pv_walk() {
+  pv_rest=${1#/} pv_at= pv_n=0 pv_err= pv_name= pv_link=
+  cd / || { pv_err="cannot enter /"; return 1; }
+  if [ "$4" = 1 ] && pv_open /; then pv_err="/ is writable by a non-root user"; return 1; fi
+  while [ -n "$pv_rest" ]; do
+    case $pv_rest in
+      */*) pv_c=${pv_rest%%/*} pv_rest=${pv_rest#*/} pv_last= ;;
+      *) pv_c=$pv_rest pv_rest= pv_last=1 ;;
+    esac
+    case $pv_c in ''|.) continue ;; esac
+    if [ -L "./$pv_c" ]; then
+      pv_t=$(readlink -- "./$pv_c") || pv_t=
+      if [ "$2" = 0 ] || { [ "$2" = p ] && [ -n "$pv_last" ]; }; then
+        if [ -n "$pv_last" ] && [ "$4" != 1 ]; then pv_name=$pv_c pv_link=$pv_t; return 0; fi
+        pv_err="$pv_at/$pv_c is a symbolic link (to $pv_t)"; return 1
+      fi
+      if [ "$(stat -c %u -- "./$pv_c")" != 0 ]; then
+        pv_err="$pv_at/$pv_c is a symbolic link (to $pv_t) that a non-root user owns: not followed"
+        return 1
+      fi
+      if pv_open .; then
+        pv_err="$pv_at/$pv_c is a symbolic link (to $pv_t) in a directory a non-root user can write: not followed"
+        return 1
+      fi
+      pv_n=$((pv_n + 1))
+      if [ "$pv_n" -gt 40 ] || [ -z "$pv_t" ]; then pv_err="$pv_at/$pv_c: too many links"; return 1; fi
+      case $pv_t in /*) cd / || return 1; pv_at= ;; esac
+      pv_rest=${pv_t#/}${pv_rest:+/$pv_rest}
+      continue
+    fi
+    if [ -n "$pv_last" ]; then pv_name=$pv_c; return 0; fi
+    if [ ! -e "./$pv_c" ]; then
+      [ -n "$3" ] || return 2
+      mkdir -m "$3" -- "./$pv_c" 2>/dev/null || [ -d "./$pv_c" ] || { pv_err="cannot create $pv_at/$pv_c"; return 1; }
+    fi
+    pv_id=$(stat -c '%d:%i:%F' -- "./$pv_c") || pv_id=
+    if [ "${pv_id##*:}" != directory ]; then
+      pv_err="$pv_at/$pv_c is not a directory (${pv_id##*:})"; return 1
+    fi
+    if [ "$4" = 1 ] && pv_open "./$pv_c"; then
+      pv_err="$pv_at/$pv_c is writable by a non-root user"; return 1
+    fi
+    cd -P "./$pv_c" 2>/dev/null || { pv_err="cannot enter $pv_at/$pv_c"; return 1; }
+    if [ "$(stat -c '%d:%i:%F' .)" != "$pv_id" ]; then
+      pv_err="$pv_at/$pv_c was replaced while it was entered (a symbolic link swapped in?)"; return 1
+    fi
+    pv_at=$pv_at/$pv_c
+  done
+  pv_err="$1: no file name"; return 1
+}
 """
 
-REMOVE_SCRIPT = r"""
+# Replace a file (content on stdin, or a copy of SOURCE: rollback's restore, which keeps the
+# backup's mode, owner and link-ness), through pv_walk. Refused: a link anywhere on the path
+# (unless FOLLOW, and then only root's links in root-only directories), something not a regular
+# file, a file with more than one hard link in a directory a non-root user can write (a link to
+# a file elsewhere), content not the sha256 EXPECT ("-": no file), a state dir a non-root user can
+# change. The old file is copied (cp -P: never through a link) into the private directory once;
+# that copy is what is hashed and what goes to BACKUP. A temp directory a killed run left behind
+# is removed only when root owns it (writes happen under the target's lock).
+# Arguments: path mode owner:group backup-or-empty expect-or-empty follow(0/1) source-or-empty.
+WRITE_SCRIPT = WALK + r"""
 set -e
-p=$1; backup=$2
-[ -e "$p" ] || [ -L "$p" ] || exit 0
-if [ -n "$backup" ]; then mkdir -p -m 700 "$(dirname "$backup")"; cp -pP "$p" "$backup"; fi
-rm -f "$p"
-sync "$(dirname "$p")" 2>/dev/null || true
+p=$1 mode=$2 owner=$3 backup=$4 expect=$5 follow=$6 source=$7
+fail() { printf '%s\n' "$*" >&2; exit 4; }
+umask 077
+if [ -n "$source" ]; then
+  pv_walk "$source" 0 "" 1 || fail "backup $source: ${pv_err:-it is missing}"
+  source=$(pwd -P)/$pv_name
+  [ -e "$source" ] || [ -L "$source" ] || fail "backup $source is missing"
+fi
+if [ -n "$backup" ]; then
+  pv_walk "$backup" 0 700 1 || fail "backup $backup: $pv_err"
+  backup=$(pwd -P)/$pv_name
+fi
+pv_walk "$p" "$follow" 755 0 || fail "$pv_err: $p not written"
+b=$pv_name
+[ -z "$pv_link" ] || fail "$p is a symbolic link (to $pv_link): not written" \
+  "(follow: true writes through a link root owns in a directory only root can change)"
+had=
+if [ -e "./$b" ] || [ -L "./$b" ]; then
+  had=1
+  kind=$(stat -c %F -- "./$b")
+  case $kind in
+    "regular file"|"regular empty file") ;;
+    *) fail "$p is a $kind, not a regular file: not written" ;;
+  esac
+  n=$(stat -c %h -- "./$b")
+  if [ "$n" -gt 1 ] && pv_open .; then
+    fail "$p has $n hard links and a non-root user can write its directory" \
+      "(a link to a file elsewhere?): not written"
+  fi
+fi
+[ "$expect" != "-" ] || [ -z "$had" ] || fail "$p appeared since it was read: not overwritten"
+for old in ./.*.provision-??????; do  # left by a killed run (root's own only)
+  case $old in "./.$b.provision-"??????) ;; *) continue ;; esac
+  if [ ! -L "$old" ] && [ "$(stat -c %u -- "$old")" = 0 ]; then rm -rf -- "$old"; fi
+done
+t=$(mktemp -d "./.$b.provision-XXXXXX")
+id=$(stat -c '%d:%i:%u' -- "$t")
+rc=0
+(
+  cd -P "$t" && [ "$(stat -c '%d:%i:%u' .)" = "$id" ] && [ "${id##*:}" = 0 ] || fail "cannot enter $t"
+  if [ -n "$had" ]; then
+    cp -pP -- "../$b" old
+    if [ -n "$expect" ] && [ "$expect" != "-" ]; then
+      [ -f old ] && [ ! -L old ] && [ "$(sha256sum < old | cut -d' ' -f1)" = "$expect" ] ||
+        fail "$p changed since it was read: not overwritten"
+    fi
+    [ -z "$backup" ] || cp -pP -- old "$backup"
+  elif [ -n "$expect" ] && [ "$expect" != "-" ]; then
+    fail "$p changed since it was read (it is gone): not overwritten"
+  fi
+  if [ -n "$source" ]; then
+    cp -pP -- "$source" new
+  else
+    cat > new
+    chown "$owner" new
+    chmod "$mode" new
+  fi
+  sync new 2>/dev/null || sync
+  mv -f -T -- new "../$b"
+  sync .. 2>/dev/null || true
+) || rc=$?
+rm -rf -- "$t"
+exit $rc
+"""
+
+# Remove a file (a link: the link itself), through pv_walk (links among the parents only with
+# FOLLOW, as above); the backup is a copy (cp -P: a link stays a link).
+# Arguments: path backup-or-empty follow(0/1).
+REMOVE_SCRIPT = WALK + r"""
+set -e
+p=$1 backup=$2 follow=$3
+fail() { printf '%s\n' "$*" >&2; exit 4; }
+umask 077
+if [ -n "$backup" ]; then
+  pv_walk "$backup" 0 700 1 || fail "backup $backup: $pv_err"
+  backup=$(pwd -P)/$pv_name
+fi
+[ "$follow" = 1 ] && follow=p
+rc=0; pv_walk "$p" "$follow" "" 0 || rc=$?
+[ "$rc" != 2 ] || exit 0
+[ "$rc" = 0 ] || fail "$pv_err: $p not removed"
+b=$pv_name
+[ -e "./$b" ] || [ -L "./$b" ] || exit 0
+if [ -d "./$b" ] && [ ! -L "./$b" ]; then fail "$p is a directory: not removed"; fi
+[ -z "$backup" ] || cp -pP -- "./$b" "$backup"
+rm -f -- "./$b"
+sync . 2>/dev/null || true
 """
 
 
@@ -131,17 +275,28 @@ class Connection(ABC):
         return result
 
     def write_file(self, path: str, data: bytes, *, mode: int = 0o644, owner: str = "0:0",
-                   backup: str | None = None, expect: str | None = None) -> None:
-        """Atomically replace ``path`` (owner as "user:group", names or ids), keeping a backup copy.
+                   backup: str | None = None, expect: str | None = None, follow: bool = False) -> None:
+        """Atomically replace ``path`` (owner as "user:group", names or ids), keeping a backup copy;
+        refused through a link unless ``follow`` (and then only a link root owns in a directory
+        only root can change).
 
         ``expect``: sha256 hex of the content the caller planned against ("-" = file absent); the
         write is refused if the file is different now.
         """
-        self.check(["sh", "-c", WRITE_SCRIPT, "sh", path, f"{mode:o}", owner, backup or "", expect or ""],
-                   what=f"writing {path}", input=data)
+        self.check(["sh", "-c", WRITE_SCRIPT, "sh", path, f"{mode:o}", owner, backup or "", expect or "",
+                    "1" if follow else "0", ""], what=f"writing {path}", input=data)
 
-    def remove_file(self, path: str, *, backup: str | None = None) -> None:
-        self.check(["sh", "-c", REMOVE_SCRIPT, "sh", path, backup or ""], what=f"removing {path}")
+    def restore_file(self, path: str, source: str, *, follow: bool = False) -> None:
+        """Replace ``path`` with a copy of the backup ``source`` (its mode and owner; a link comes
+        back as a link), with the safety of write_file."""
+        self.check(["sh", "-c", WRITE_SCRIPT, "sh", path, "", "", "", "", "1" if follow else "0", source],
+                   what=f"restoring {path}")
+
+    def remove_file(self, path: str, *, backup: str | None = None, follow: bool = False) -> None:
+        """Remove ``path`` (a link: the link itself), keeping a backup copy; links among its parent
+        directories are refused unless ``follow``, as for write_file."""
+        self.check(["sh", "-c", REMOVE_SCRIPT, "sh", path, backup or "", "1" if follow else "0"],
+                   what=f"removing {path}")
 
     def close(self) -> None:  # noqa: B027 - most connections have nothing to close
         pass

@@ -6,7 +6,8 @@ import base64
 import shlex
 from dataclasses import dataclass
 
-from provision.errors import FactError
+from provision.connections.base import WALK
+from provision.errors import FactError, ResourceError
 from provision.facts.base import Fact, JsonValue, to_json
 from provision.plan import redact, world_readable
 
@@ -22,33 +23,70 @@ class FileState:
     owner: str = "root"
     group: str = "root"
     kind: str = "regular file"
+    link: str = ""  # the path is a symbolic link (not followed): where it points; content is empty
+    refused: str = ""  # why provision will not write the path (a link on the way, a hard link…)
+
+    def writable(self) -> FileState:
+        """This state, or ResourceError when the path is not one provision writes (the write on
+        the target refuses it too)."""
+        if self.refused:
+            raise ResourceError(self.refused)
+        if self.link:
+            raise ResourceError(f"{self.path} is a symbolic link (to {self.link}): not written (follow: "
+                                "true writes through a link root owns in a directory only root can change)")
+        return self
 
     @property
     def text(self) -> str:
         return self.content.decode("utf-8", "surrogateescape")
 
 
+# What a FileContent reads, walked as a write walks it (pv_walk): a link is reported as a link,
+# never read through (unless ``follow``, with the write's rules), nor is a hard link to a file
+# elsewhere or anything but a regular file; the content is read with O_NOFOLLOW|O_NONBLOCK.
+_READ = WALK + r"""
+rc=0; pv_walk "$p" "$f" "" 0 || rc=$?
+if [ "$rc" = 1 ]; then printf '~refused %s: %s not written\n' "$pv_err" "$p"; exit 0; fi
+[ "$rc" = 0 ] || exit 0
+b=./$pv_name
+[ -e "$b" ] || [ -L "$b" ] || exit 0
+[ -z "$pv_link" ] || printf '~link %s\n' "$pv_link"
+n=$(stat -c %h -- "$b")
+if [ -z "$pv_link" ] && { [ ! -f "$b" ] || [ -L "$b" ]; }; then
+  printf '~refused %s is a %s, not a regular file: not written\n' "$p" "$(stat -c %F -- "$b")"
+elif [ -z "$pv_link" ] && [ "$n" -gt 1 ] && pv_open .; then
+  printf '~refused %s has %s hard links and a non-root user can write its directory %s\n' "$p" "$n" \
+    '(a link to a file elsewhere?): not written'
+  stat -c '%a %u %g %U %G %F' -- "$b"
+else
+  stat -c '%a %u %g %U %G %F' -- "$b"
+  [ -n "$pv_link" ] || dd if="$b" iflag=nofollow,nonblock bs=1M 2>/dev/null | base64 -w0; echo
+fi
+"""
+
+
 @dataclass(frozen=True)
 class FileContent(Fact[FileState]):
-    """A file (symlinks followed): content, mode, owner; ``exists`` False when there is none.
-    A write through the apply context updates it; nothing else invalidates it."""
+    """A file: content, mode, owner; ``exists`` False when there is none. A symbolic link at the
+    path is reported as one (``link``), not read through, unless ``follow`` (then only links root
+    owns in root-only directories are followed); a path provision will not write says why
+    (``refused``). A write through the apply context updates it; nothing else invalidates it."""
 
     path: str
+    follow: bool = False
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/") or "\n" in self.path or "\x00" in self.path:
             raise FactError(f"file paths must be absolute: {self.path!r}")
 
     def command(self) -> str:
-        q = shlex.quote(self.path)
-        return (f"if [ -e {q} ] || [ -L {q} ]; then stat -L -c '%a %u %g %U %G %F' {q} 2>/dev/null; "
-                f"base64 -w0 {q} 2>/dev/null; echo; fi")
+        return f"(p={shlex.quote(self.path)} f={1 if self.follow else 0}\n{_READ})"
 
     def parse(self, lines: list[str]) -> FileState:
         return parse_file(self.path, lines)
 
     def describe(self) -> str:
-        return f"file {self.path}"
+        return f"file {self.path}" + (" (links followed)" if self.follow else "")
 
     def to_json(self, value: FileState) -> JsonValue:
         """Its JSON; a file that is not world-readable has every line redacted (it may hold
@@ -66,8 +104,10 @@ class FileContent(Fact[FileState]):
 
 
 def parse_file(path: str, lines: list[str]) -> FileState:
+    notes = {k: v for k, _, v in (line[1:].partition(" ") for line in lines if line.startswith("~"))}
+    lines = [line for line in lines if not line.startswith("~")]
     if not lines:
-        return FileState(path, exists=False)
+        return FileState(path, exists=False, refused=notes.get("refused", ""))
     meta = lines[0].split(" ", 5)
     try:
         mode, uid, gid = int(meta[0], 8), int(meta[1]), int(meta[2])
@@ -81,4 +121,4 @@ def parse_file(path: str, lines: list[str]) -> FileState:
     except ValueError:
         raise FactError(f"cannot read {path}: unexpected output") from None
     return FileState(path, exists=True, content=content, mode=mode, uid=uid, gid=gid, owner=owner,
-                     group=group, kind=kind)
+                     group=group, kind=kind, link=notes.get("link", ""), refused=notes.get("refused", ""))

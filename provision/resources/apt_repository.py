@@ -137,7 +137,7 @@ def plan_repo(repo: Repo, facts: Facts, *, update: bool = True) -> tuple[list[Ch
     plan = RepoPlan(repo.name, uris=repo.uris)
     changes: list[Change] = []
     kp, sp = key_path(repo.name), sources_path(repo.name)
-    cur_key, cur_src = facts.get(FileContent(kp)), facts.get(FileContent(sp))
+    cur_key, cur_src = facts.get(FileContent(kp)).writable(), facts.get(FileContent(sp)).writable()
     if not cur_key.exists or cur_key.content != key:
         fp = ", ".join(k.fingerprint for k in openpgp.keys(key) if k.primary)
         changes.append(Change(f"{'update' if cur_key.exists else 'create'} {kp}",
@@ -185,7 +185,6 @@ def apply_repo(ctx: ApplyContext, plan: RepoPlan, *, lock_timeout: int) -> None:
         return
     before_src = ctx.facts.get(FileContent(sp))
     if plan.key is not None:
-        ctx.check(["mkdir", "-p", KEYRINGS], what=f"mkdir {KEYRINGS}")
         ctx.write_file(kp, plan.key, mode=0o644)
     if plan.sources is not None:
         ctx.write_file(sp, plan.sources, mode=0o644)

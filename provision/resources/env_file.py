@@ -145,7 +145,7 @@ class EnvFile(Resource[EnvFileSpec, bytes]):
     def plan(self, facts: Facts) -> ResourcePlan[bytes]:
         s = self.spec
         wanted = self.wanted()
-        cur = facts.get(FileContent(s.path))
+        cur = facts.get(FileContent(s.path)).writable()
         before = cur.content if cur.exists else b""
         secret = cur.exists and not world_readable(cur.mode)  # other lines may be secrets: not shown
 

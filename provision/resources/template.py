@@ -24,6 +24,10 @@ class TemplateSpec(Spec):
     owner: str | None = Field(None, description="User name or id (default: keep, root for a new file).")
     group: str | None = Field(None, description="Group name or id (default: keep, root for a new file).")
     state: Literal["present", "absent"] = Field("present", description="Written, or removed.")
+    follow: bool = Field(False, description="Write through a symbolic link at dest or among its parent "
+                         "directories (the link stays; its target gets the content, mode and owner). Only a "
+                         "link root owns, in a directory no other user can write, is followed; without "
+                         "follow, a link there is refused.")
 
     @field_validator("dest")
     @classmethod
@@ -58,12 +62,12 @@ class Template(Resource[TemplateSpec, FileWrite]):
         return self.render(self.spec.src).encode() if self.spec.state == "present" else None
 
     def facts(self, known: Facts) -> Iterable[Fact[Any]]:
-        return [FileContent(self.spec.dest)]
+        return [FileContent(self.spec.dest, self.spec.follow)]
 
     def plan(self, facts: Facts) -> ResourcePlan[FileWrite]:
         s = self.spec
         changes, reason, write = plan_whole_file(s.dest, self.content(), facts, mode=parse_mode(s.mode),
-                                                 owner=s.owner, group=s.group)
+                                                 owner=s.owner, group=s.group, follow=s.follow)
         return ResourcePlan(changes, reason, data=write)
 
     def apply(self, plan: ResourcePlan[FileWrite], ctx: ApplyContext) -> Outputs:

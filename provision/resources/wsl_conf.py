@@ -170,7 +170,7 @@ class WslConf(Resource[WslConfSpec, WslConfPlan]):
         if not host.wsl.wsl_version and systemd and not host.wsl.assumed:
             notes.append(wsl.unknown_version_note(host, s.min_wsl_version))
 
-        cur = facts.get(FileContent(s.path))
+        cur = facts.get(FileContent(s.path)).writable()
         before = cur.content if cur.exists else b""
         edit_keys = dict(wanted)
         already_pid1 = systemd and host.pid1 == "systemd"

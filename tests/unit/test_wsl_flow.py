@@ -23,7 +23,7 @@ def facts_output(*, kernel: str, pid1: str, wsl_lines: list[str], wsl_conf: byte
                       f"kernel {kernel}", f"proc-version Linux version {kernel}", f"pid1 {pid1}",
                       *(f"wsl {line}" for line in wsl_lines)])
     conf = "" if wsl_conf is None else "644 0 0 root root regular file\n" + base64.b64encode(wsl_conf).decode()
-    return [(r"f=/etc/os-release", host), (r"stat -L .*/etc/wsl.conf", conf),
+    return [(r"f=/etc/os-release", host), (r"p=/etc/wsl.conf f=0", conf),
             (r"dpkg-query -W", "systemd-sysv\tii \t252.33-1~deb12u1"),
             (r"find /var/lib/apt/lists", "1800000000\n1799999000")]
 

@@ -153,7 +153,9 @@ class PopenProcess(Process):
             if ready:
                 chunk = os.read(fd, 65536)
                 if not chunk:
-                    raise ConnectError(f"the command ended (exit {self.proc.wait()}): "
+                    rc = self.proc.wait()
+                    self._err_reader.join(timeout=5)  # its stderr may still be on the way
+                    raise ConnectError(f"the command ended (exit {rc}): "
                                        f"{self.stderr().strip()[-300:] or 'no output'}")
                 self._buf += chunk
         cut = self._buf.index(marker) + len(marker)

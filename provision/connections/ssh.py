@@ -419,6 +419,7 @@ class SshProcess(Process):
                 raise ConnectError(f"the SSH connection failed: {exc}") from None
             if not chunk:
                 status = self.chan.recv_exit_status() if self.chan.exit_status_ready() else -1
+                self._reader.join(timeout=5)  # its stderr may still be on the way
                 raise ConnectError(f"the command ended (exit {status}): "
                                    f"{self.stderr().strip()[-300:] or 'no output'}")
             self._buf += chunk

@@ -1,0 +1,56 @@
+"""The example plugin as a user installs it: pip into a virtual environment beside provision's
+wheel, found through its entry point, and type-checked against provision's installed package."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN = REPO / "tests/plugins/provision-timezone"
+
+
+def run(*argv: str | Path, **kw: object) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=600, **kw)  # type: ignore[call-overload]
+    assert r.returncode == 0, (argv, r.stdout[-3000:], r.stderr[-3000:])
+    return r  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv holding provision's wheel and the plugin (pip, no --target, no PYTHONPATH); the
+    libraries both need come from this interpreter's environment through a .pth line."""
+    top = tmp_path_factory.mktemp("venv")
+    wheels = top / "wheels"
+    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, REPO, PLUGIN)
+    env = top / "env"
+    run(sys.executable, "-m", "venv", env)
+    site = Path(run(env / "bin/python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))").stdout.strip())
+    (site / "zz_libraries.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    run(env / "bin/python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", *sorted(wheels.glob("*.whl")))
+    return env
+
+
+def test_the_installed_plugin_is_found_through_its_entry_point(venv: Path, tmp_path: Path) -> None:
+    book = tmp_path / "tz.yml"
+    book.write_text("resources:\n  - timezone:\n      name: Europe/Berlin\n")
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = run(venv / "bin/provision", "validate", book, cwd=tmp_path, env=clean)
+    assert "tz.yml" in out.stdout + out.stderr
+    where = run(venv / "bin/python", "-c", "import provision, provision_timezone; "
+                "print(provision.__file__); print(provision_timezone.__file__)", cwd=tmp_path, env=clean)
+    assert all(line.startswith(str(venv)) for line in where.stdout.split()), where.stdout  # not this checkout
+
+
+def test_a_plugin_type_checks_against_the_installed_provision(venv: Path, tmp_path: Path) -> None:
+    """provision ships py.typed: mypy --strict on a plugin reads provision's own annotations."""
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--python-executable",
+                        str(venv / "bin/python"), str(PLUGIN / "provision_timezone.py")],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path, env=clean)
+    assert r.returncode == 0, r.stdout[-3000:]

@@ -251,6 +251,22 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return front + rest
 
 
+def recorded_command(argv: list[str], extra: tuple[str, ...]) -> str:
+    """The command line as a run records it on the target (lock.owner, and a second run's wait
+    message), with the value of every ``-e KEY=VALUE`` left out (``-e KEY=…``): a value may be a
+    secret. Any argument ending with a given item is shortened, so none is missed whatever form
+    click accepted (``-e k=v``, ``-ek=v``, ``--extra-var=k=v``, ``-qek=v``)."""
+    given = [item for item in extra if "=" in item and not item.startswith("@")]
+    out = ["provision"]
+    for arg in argv:
+        for item in given:
+            if arg.endswith(item):
+                arg = arg[:len(arg) - len(item)] + item.partition("=")[0] + "=…"
+                break
+        out.append(arg)
+    return " ".join(out)[:300]
+
+
 def _load(playbook: str, extra: tuple[str, ...]) -> Playbook:
     from provision import playbook as pbmod
 
@@ -285,7 +301,7 @@ def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: t
         from provision import engine, interrupts  # imported once the SSH logins are under way
         from provision.report import ConsoleReporter, document, print_json
 
-        options = engine.RunOptions(command=" ".join(["provision", *sys.argv[1:]])[:300])
+        options = engine.RunOptions(command=recorded_command(sys.argv[1:], extra))
         if lock_timeout is not None:
             options.lock_timeout = lock_timeout
         if keep_runs is not None:
@@ -389,7 +405,7 @@ def rollback(targets: Targets, run_id: str | None, check: bool, force: bool, all
     hosts = targets.resolve()
     reporter = ConsoleReporter(hosts=len(hosts))
     options = UndoOptions(run_id=run_id, check=check, force=force, allow_extra_removals=allow_extra_removals,
-                          lock_timeout=lock_timeout, command=" ".join(["provision", *sys.argv[1:]])[:300])
+                          lock_timeout=lock_timeout, command=recorded_command(sys.argv[1:], ()))
     mode = CHECK if check else APPLY
     results = []
     with targets.connecting(hosts) as connect:

@@ -49,9 +49,27 @@ else
 fi
 """
 
+# The start-up files are users' own: each is read only when it is a regular file and no link
+# (a FIFO, a device, a link to /etc/shadow is never opened), and not a hard link of another
+# user's file; at most 1 MiB of it, within 10 s. Only its JAVA_HOME lines are printed. A JDK's
+# release file, under a path a user may have chosen, is read the same way, only when everyone
+# may read it.
 _JAVA_HOME = r"""
-grep -HnE '^[[:space:]]*(export[[:space:]]+)?JAVA_HOME=' @FILES@ 2>/dev/null | sed 's/^/line /'
-grep -hE '^[[:space:]]*(export[[:space:]]+)?JAVA_HOME=' @FILES@ 2>/dev/null \
+pv_read() {  # pv_read FILE [world]: at most 1 MiB of FILE, on the terms above
+  [ -f "$1" ] && [ ! -L "$1" ] || return 0
+  pv_st=$(stat -c '%h %u %a' -- "$1") && pv_dir=$(stat -c %u -- "$(dirname -- "$1")") || return 0
+  set -- "$1" "${2:-}" $pv_st "$pv_dir"
+  [ "$3" = 1 ] || [ "$4" = "$6" ] || return 0
+  [ -z "$2" ] || [ $((0$5 & 04)) != 0 ] || return 0
+  timeout 10 dd if="$1" iflag=nofollow,nonblock bs=64k 2>/dev/null | head -c 1048576
+}
+found=$(for f in @FILES@; do
+  pv_read "$f" | grep -naE '^[[:space:]]*(export[[:space:]]+)?JAVA_HOME=' | head -n 20 | while IFS= read -r l; do
+    printf '%s:%s\n' "$f" "$l"
+  done
+done)
+[ -z "$found" ] || printf '%s\n' "$found" | sed 's/^/line /'
+printf '%s\n' "$found" | sed -E -e '/^$/d' -e 's/^[^:]*:[0-9]+://' \
  | sed -E -e 's/^[[:space:]]*(export[[:space:]]+)?JAVA_HOME=//' -e 's/^"([^"]*)".*$/\1/' \
      -e 's/^'"'"'([^'"'"']*)'"'"'.*$/\1/' -e 's/[[:space:]]*#.*$//' -e 's/[[:space:]]+$//' \
  | sort -u | while IFS= read -r h; do
@@ -60,8 +78,9 @@ grep -hE '^[[:space:]]*(export[[:space:]]+)?JAVA_HOME=' @FILES@ 2>/dev/null \
   printf 'home %s\t%s\t%s\t%s\n' "$h" "$(readlink -f "$h" 2>/dev/null || echo -)" "$j" "$c"
   if [ "$j" = java ]; then  # where it came from: the package owning its java, its release's IMPLEMENTOR
     pkg=$(dpkg-query -S "$(readlink -f "$h/bin/java")" 2>/dev/null | head -n 1 | cut -d: -f1)
-    impl=$(sed -n 's/^IMPLEMENTOR="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$h/release" 2>/dev/null | head -n 1)
-    ver=$(sed -n 's/^JAVA_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$h/release" 2>/dev/null | head -n 1)
+    rel=$(pv_read "$h/release" world)
+    impl=$(printf '%s\n' "$rel" | sed -n 's/^IMPLEMENTOR="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' | head -n 1)
+    ver=$(printf '%s\n' "$rel" | sed -n 's/^JAVA_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' | head -n 1)
     printf 'origin %s\t%s\t%s\t%s\n' "$h" "${pkg:--}" "${impl:--}" "${ver:--}"
   fi
 done

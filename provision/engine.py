@@ -237,7 +237,8 @@ def resolve_host(conn: Connection, playbook: Playbook, mode: Mode, reporter: Rep
                                            keep=options.keep_runs, stop=options.stop)
     facts.update(values)
     assumed()
-    session.header = {"playbook": playbook.name, "file": playbook.file, "vars": playbook.vars,
+    given = {k: "…" for k in playbook.fixed}  # -e values may be secrets: the journal names only the keys
+    session.header = {"playbook": playbook.name, "file": playbook.file, "vars": {**playbook.vars, **given},
                       "host": result.host}
     actx.sink = session.record
     status = "failed"

@@ -46,8 +46,11 @@ SILENCE = 50  # seconds without a line after which the held command ends, releas
 # as writes walk paths, see connections.base.WALK), else nothing is written there: a local user
 # could otherwise point the journal, lock or backups elsewhere. Its modes are repaired to 0700.
 _HELD = WALK + r"""
-d=@DIR@; run=$1; wait=$2; owner=$3; keep=$4; protect=$5; quiet=$6
-IFS= read -r t || exit 70  # the token of our lines: on stdin, not in the command line
+d=@DIR@; run=$1; wait=$2; keep=$3; protect=$4; quiet=$5
+# the token of our lines and the owner line (the command, which may name -e keys): on stdin, not
+# in the command line, which every local user can read (ps, /proc/<pid>/cmdline)
+IFS= read -r t || exit 70
+IFS= read -r owner || exit 70
 umask 077
 for sub in runs backups; do
   pv_walk "$d/$sub/x" 0 700 1 || { echo "$d: $pv_err: refusing to use it (move it aside)" >&2; exit 70; }
@@ -87,8 +90,11 @@ done
 
 
 def owner_line(command: str) -> str:
-    return (f"pid {os.getpid()} on {socket.gethostname()} ({getpass.getuser()}), since "
+    """Who holds the lock, for lock.owner and a second run's message: one line (``command`` is
+    recorded as given: the caller leaves -e values out, see cli.recorded_command)."""
+    line = (f"pid {os.getpid()} on {socket.gethostname()} ({getpass.getuser()}), since "
             f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {command}")
+    return " ".join(line.split())
 
 
 @dataclass
@@ -118,14 +124,14 @@ class Session:
         token = secrets.token_hex(8)
         parts = batch.sections(first)
         script = _HELD.replace("@DIR@", shlex.quote(STATE_DIR)).replace("@KEEP@", str(KEEP_RUNS)).replace(
-            "@FACTS@", batch.script(parts, end=""))
+            "@FACTS@", batch.script(parts, end="", defined=(WALK,)))
         keep_arg = "-" if not prune else "" if keep is None else str(keep)
-        process = conn.start(["sh", "-c", script, "sh", run_id, str(int(lock_timeout)), owner_line(command),
-                              keep_arg, protect or "-", str(SILENCE)])
+        process = conn.start(["sh", "-c", script, "sh", run_id, str(int(lock_timeout)), keep_arg,
+                              protect or "-", str(SILENCE)])
         mark = f"@@{token}:"
         holder = ""
         try:
-            process.send(f"{token}\n".encode())
+            process.send(f"{token}\n{owner_line(command)}\n".encode())
             wait = 60.0
             deadline = time.monotonic() + wait
             while True:  # in slices of 0.2s with a stop event: the first interrupt ends the wait

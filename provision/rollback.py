@@ -132,10 +132,16 @@ class RunJournals(Fact[list[Run]]):
         return "run journals"
 
 
+# A path the run wrote may be a user's: it is hashed only when it is a regular file, at most its
+# first 16 MiB (more than any file a run writes), opened O_NONBLOCK; a FIFO, device, socket or
+# dangling link there is "other" (changed since the run), never opened.
 _STATE = r"""
 run=$1; shift
 for p in "$@"; do
-  if [ -e "$p" ] || [ -L "$p" ]; then echo "file $(sha256sum < "$p" | cut -d' ' -f1) $p"; else echo "absent - $p"; fi
+  if [ -f "$p" ]; then
+    echo "file $(timeout 60 dd if="$p" iflag=nonblock bs=1M count=16 2>/dev/null | sha256sum | cut -d' ' -f1) $p"
+  elif [ -e "$p" ] || [ -L "$p" ]; then echo "file other $p"
+  else echo "absent - $p"; fi
 done
 logs() { for f in $(ls "$1".*.gz 2>/dev/null | sort -t. -k3,3nr) "$1.1" "$1"; do zcat -f "$f" 2>/dev/null; done; }
 # apt's stanzas tagged with this run; one apt cut short (no End-Date) is followed by the start of

@@ -34,6 +34,7 @@ class Section:
 
     command: str
     parse: Callable[[list[str]], Mapping[Fact[Any], object]]
+    prelude: str = ""  # shell functions the command uses: defined once per script (Fact.prelude)
 
 
 class Fact(Generic[T]):
@@ -41,6 +42,7 @@ class Fact(Generic[T]):
     and implement ``command`` and ``parse``, or ``sections`` to read several at once."""
 
     topics: ClassVar[frozenset[str]] = frozenset()
+    prelude: ClassVar[str] = ""  # shell functions every command of the class uses (see Section)
 
     def command(self) -> str:
         """A read-only POSIX sh snippet; it may print anything but a line starting with ``@@``."""
@@ -53,7 +55,7 @@ class Fact(Generic[T]):
     @classmethod
     def sections(cls, facts: Sequence[Self]) -> list[Section]:
         """The script parts reading ``facts`` (all of this class). Default: one part each."""
-        return [Section(f.command(), _single(f)) for f in facts]
+        return [Section(f.command(), _single(f), f.prelude) for f in facts]
 
     def describe(self) -> str:
         """A short name for messages and JSON, e.g. ``file /etc/environment``."""

@@ -41,11 +41,14 @@ def sections(facts: Sequence[Fact[Any]]) -> list[Section]:
     return out
 
 
-def script(parts: Sequence[Section], end: str = "exit 0") -> str:
+def script(parts: Sequence[Section], end: str = "exit 0", defined: Sequence[str] = ()) -> str:
     """The script; ``end`` is its last line (the held session of an apply goes on after it).
     Each part runs in a command substitution (a subshell: a fork, no program started), which
-    drops its trailing newlines: parsers never see trailing blank lines anyway."""
-    lines = ["set +e", "LC_ALL=C; export LC_ALL", f"printf '\\n{MARK.decode()}'", "{"]
+    drops its trailing newlines: parsers never see trailing blank lines anyway. The parts'
+    preludes (shell functions) come first, each once, bar those ``defined`` already."""
+    preludes = [p for p in dict.fromkeys(part.prelude for part in parts) if p and p not in defined]
+    lines = ["set +e", "LC_ALL=C; export LC_ALL", *(p.strip("\n") for p in preludes),
+             f"printf '\\n{MARK.decode()}'", "{"]
     for part in parts:
         lines += [PART_OPEN, part.command.strip("\n"), PART_CLOSE]
     lines += ["printf 'end\\n'", "} </dev/null | base64 -w0", "printf '\\n'", end]

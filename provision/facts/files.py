@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import shlex
 from dataclasses import dataclass
+from typing import ClassVar
 
 from provision.connections.base import WALK
 from provision.errors import FactError, ResourceError
@@ -41,10 +42,16 @@ class FileState:
         return self.content.decode("utf-8", "surrogateescape")
 
 
-# What a FileContent reads, walked as a write walks it (pv_walk): a link is reported as a link,
-# never read through (unless ``follow``, with the write's rules), nor is a hard link to a file
-# elsewhere or anything but a regular file; the content is read with O_NOFOLLOW|O_NONBLOCK.
-_READ = WALK + r"""
+MAX_READ = 1 << 20  # the most of a managed file a fact reads: a larger one is refused, not read
+
+# What a FileContent reads, walked as a write walks it (pv_walk, defined once per facts script:
+# FileContent.prelude): a link is reported as a link, never read through (unless ``follow``, with
+# the write's rules), nor is a hard link to a file elsewhere or anything but a regular file (a FIFO,
+# a device, a socket is never opened); the content is read with O_NOFOLLOW|O_NONBLOCK, at most
+# MAX_READ + 1 bytes of it (a file said to be larger is refused unread; one that grows while it
+# is read is refused by parse_file), so a huge or sparse file planted at a managed path costs
+# nothing.
+_READ = r"""
 rc=0; pv_walk "$p" "$f" "" 0 || rc=$?
 if [ "$rc" = 1 ]; then printf '~refused %s: %s not written\n' "$pv_err" "$p"; exit 0; fi
 [ "$rc" = 0 ] || exit 0
@@ -58,11 +65,15 @@ elif [ -z "$pv_link" ] && [ "$n" -gt 1 ] && pv_open .; then
   printf '~refused %s has %s hard links and a non-root user can write its directory %s\n' "$p" "$n" \
     '(a link to a file elsewhere?): not written'
   stat -c '%a %u %g %U %G %F' -- "$b"
+elif [ -z "$pv_link" ] && s=$(stat -c %s -- "$b") && [ "$s" -gt @MAX@ ]; then
+  printf '~refused %s is %s bytes, more than the @MIB@ MiB provision reads: not written\n' "$p" "$s"
 else
   stat -c '%a %u %g %U %G %F' -- "$b"
-  [ -n "$pv_link" ] || dd if="$b" iflag=nofollow,nonblock bs=1M 2>/dev/null | base64 -w0; echo
+  [ -n "$pv_link" ] || dd if="$b" iflag=nofollow,nonblock,fullblock bs=@CAP@ count=1 2>/dev/null | base64 -w0
+  echo
 fi
-"""
+""".replace("@MAX@", str(MAX_READ)).replace("@CAP@", str(MAX_READ + 1)).replace(
+    "@MIB@", str(MAX_READ >> 20))
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,8 @@ class FileContent(Fact[FileState]):
 
     path: str
     follow: bool = False
+
+    prelude: ClassVar[str] = WALK
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/") or "\n" in self.path or "\x00" in self.path:
@@ -120,5 +133,8 @@ def parse_file(path: str, lines: list[str]) -> FileState:
         content = base64.b64decode(data, validate=True) if data else b""
     except ValueError:
         raise FactError(f"cannot read {path}: unexpected output") from None
+    if len(content) > MAX_READ:  # it grew past the cap after its size was read
+        return FileState(path, exists=False, refused=f"{path} is more than the {MAX_READ >> 20} MiB provision "
+                         "reads: not written")
     return FileState(path, exists=True, content=content, mode=mode, uid=uid, gid=gid, owner=owner,
                      group=group, kind=kind, link=notes.get("link", ""), refused=notes.get("refused", ""))

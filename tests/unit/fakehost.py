@@ -78,7 +78,7 @@ class FakeProcess(Process):
     def __init__(self, output: str, journal: list[bytes], *, locked: bool = False) -> None:
         self.buf = output.encode()
         self.journal = journal
-        self.locked = locked  # answer "locked" with the token the first line sent says
+        self.locked = locked  # answer "locked" with the token the first line sent says (then the owner line)
 
     def read_until(self, marker: bytes, timeout: float) -> bytes:
         cut = self.buf.index(marker) + len(marker)
@@ -88,7 +88,7 @@ class FakeProcess(Process):
     def send(self, data: bytes) -> None:
         if self.locked:
             self.locked = False
-            self.buf = b"\n@@" + data.strip() + b":locked\n" + self.buf
+            self.buf = b"\n@@" + data.split(b"\n")[0] + b":locked\n" + self.buf
             return
         self.journal.append(data)
 

@@ -101,6 +101,7 @@ class CloudConfig:
     package_update: bool = False
     write_files: list[dict[str, Any]] = field(default_factory=list)
     runcmd: list[list[str]] = field(default_factory=list)
+    ca_certs: list[str] = field(default_factory=list)  # PEM certificates for cloud-init's ca_certs
     summary: list[str] = field(default_factory=list)
 
     def install(self, packages: list[str], *, no_recommends: bool, update: bool) -> None:
@@ -140,6 +141,8 @@ class CloudConfig:
             runcmd.insert(0, ["sh", "-c", 'DEBIAN_FRONTEND=noninteractive exec apt-get install -y -q '
                               '--no-install-recommends -o Dpkg::Options::=--force-confold "$@"',
                               "provision-packages", *self.packages])
+        if self.ca_certs:  # cc_ca_certs runs before the packages are installed: apt trusts them too
+            doc["ca_certs"] = {"trusted": list(self.ca_certs)}
         if self.package_update:
             doc["package_update"] = True
         if with_rec or self.packages:

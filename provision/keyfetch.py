@@ -1,4 +1,5 @@
-"""Fetching a repository's signing key on the controller (never on the hosts), once per run.
+"""Fetching a repository's signing key (or a CA certificate) on the controller (never on the
+hosts), once per run.
 
 Only https, or http to a loopback address (a test repository on this machine), on the first URL
 and on every redirect (checked before the next hop is contacted; at most MAX_REDIRECTS); at most
@@ -42,6 +43,14 @@ def check_url(url: str) -> str | None:
     return "must be an https URL"
 
 
+def valid_url(v: str | None) -> str | None:
+    """A spec field validator: ``field_validator("key_url")(valid_url)``."""
+    problem = check_url(v) if v is not None else None
+    if problem:
+        raise ValueError(problem)
+    return v
+
+
 class Refused(Exception):
     """A redirect that the rules do not allow (raised before it is followed)."""
 
@@ -78,33 +87,34 @@ def _opener() -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(Redirects)
 
 
-def fetch(url: str) -> bytes:
-    """The key at ``url`` (cached for the run); raises ResourceError with the reason."""
+def fetch(url: str, *, what: str = "key", limit: int = MAX_KEY_BYTES) -> bytes:
+    """The ``what`` (a key, a certificate) at ``url``, at most ``limit`` bytes (cached for the
+    run); raises ResourceError with the reason."""
     with _lock:
         if url in _cache:
             return _cache[url]
         problem = check_url(url)
         if problem:
-            raise ResourceError(f"key URL {url}: {problem}")
+            raise ResourceError(f"{what} URL {url}: {problem}")
         import urllib.error  # http.client, email, ssl: only when a key is fetched
         import urllib.request
 
         request = urllib.request.Request(url, headers={"User-Agent": "provision"})
         try:
             with _opener().open(request, timeout=TIMEOUT) as response:
-                data: bytes = response.read(MAX_KEY_BYTES + 1)
+                data: bytes = response.read(limit + 1)
         except Refused as exc:
-            raise ResourceError(f"key URL {url}: {exc}") from None
+            raise ResourceError(f"{what} URL {url}: {exc}") from None
         except urllib.error.HTTPError as exc:
             exc.close()  # it holds the last response open
             if exc.code in (301, 302, 303, 307, 308):  # the handler gave up: too many, or a loop
-                raise ResourceError(f"key URL {url}: more than {MAX_REDIRECTS} redirects (or a loop)") from None
-            raise ResourceError(f"could not fetch the key from {url} (on this machine): HTTP {exc.code} "
+                raise ResourceError(f"{what} URL {url}: more than {MAX_REDIRECTS} redirects (or a loop)") from None
+            raise ResourceError(f"could not fetch the {what} from {url} (on this machine): HTTP {exc.code} "
                                 f"{exc.reason}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise ResourceError(f"could not fetch the key from {url} (on this machine): {reason}") from None
-        if len(data) > MAX_KEY_BYTES:
-            raise ResourceError(f"key URL {url}: more than {MAX_KEY_BYTES} bytes: not a public key")
+            raise ResourceError(f"could not fetch the {what} from {url} (on this machine): {reason}") from None
+        if len(data) > limit:
+            raise ResourceError(f"{what} URL {url}: more than {limit} bytes: not a {what}")
         _cache[url] = data
         return data

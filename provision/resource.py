@@ -92,9 +92,10 @@ class ApplyContext:
             stream: bool = False) -> CommandResult:
         return self.conn.run(argv, input=input, timeout=timeout, stream=self.output if stream else None)
 
-    def check(self, argv: Sequence[str], *, what: str, timeout: float | None = None,
+    def check(self, argv: Sequence[str], *, what: str, input: bytes | None = None, timeout: float | None = None,
               stream: bool = False) -> CommandResult:
-        return self.conn.check(argv, what=what, timeout=timeout, stream=self.output if stream else None)
+        return self.conn.check(argv, what=what, input=input, timeout=timeout,
+                               stream=self.output if stream else None)
 
     def invalidate(self, *topics: str) -> None:
         """What a step changed (e.g. ``DPKG`` after apt-get install): those facts are read again

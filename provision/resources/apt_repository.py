@@ -54,6 +54,13 @@ def check_uri(uri: str) -> str | None:
     return None
 
 
+def valid_name(v: str) -> str:
+    """A spec field validator: a name that is a file name's stem (lower-case letters, digits, ._-)."""
+    if not _NAME.match(v):
+        raise ValueError("lower-case letters, digits, '.', '_' and '-' (a file name)")
+    return v
+
+
 def valid_uri(v: str) -> str:
     """A spec field validator: an http(s) or file URI."""
     problem = check_uri(v)
@@ -251,12 +258,7 @@ class AptRepositorySpec(Spec):
     update: bool = Field(True, description="apt-get update for this source when it or its key changed.")
     lock_timeout: int = Field(300, ge=0, description="Seconds to wait for the apt lock.")
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError("lower-case letters, digits, '.', '_' and '-' (a file name)")
-        return v
+    _name = field_validator("name")(valid_name)
 
     @field_validator("uris")
     @classmethod
@@ -273,13 +275,7 @@ class AptRepositorySpec(Spec):
 
     _fp = field_validator("fingerprint")(valid_fingerprint)
 
-    @field_validator("key_url")
-    @classmethod
-    def _url(cls, v: str | None) -> str | None:
-        problem = keyfetch.check_url(v) if v is not None else None
-        if problem:
-            raise ValueError(problem)
-        return v
+    _url = field_validator("key_url")(keyfetch.valid_url)
 
     @model_validator(mode="after")
     def _one_key(self) -> AptRepositorySpec:

@@ -1,0 +1,227 @@
+"""Issue 20: a company CA trusted by curl and by every JDK, proven by real TLS handshakes inside a
+lab Debian 12 root with OpenJDK 17 (and a tarball-shaped JDK with its own cacerts file); then
+removed exactly; hostile certificates, pins and a planted link refused with the host unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import random
+import subprocess
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import lab
+import pytest
+from conftest import provision
+
+pytestmark = pytest.mark.lab
+
+TARJDK = "/opt/tarjdk"
+CRT = "/usr/local/share/ca-certificates/corp.crt"
+PROBE = """\
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+
+public class Probe {
+    public static void main(String[] args) throws Exception {
+        HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create(args[0])).build(),
+                                             HttpResponse.BodyHandlers.ofString());
+        System.out.println("status " + r.statusCode());
+    }
+}
+"""
+
+
+def openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def base() -> Path:
+    return lab.ensure_base("cacert", parent="base", packages=("openjdk-17-jdk-headless", "curl"))
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> dict[str, Path | str]:
+    """A root CA and a server certificate for a loopback address, made here with openssl."""
+    d = tmp_path_factory.mktemp("pki")
+    ip = f"127.{random.randint(100, 250)}.{random.randint(1, 250)}.{random.randint(2, 250)}"
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "30", "-subj", "/CN=Corp Test Root",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            str(d / "server.key"), "-out", str(d / "server.csr"), "-subj", f"/CN={ip}")
+    (d / "ext").write_text(f"basicConstraints=CA:FALSE\nsubjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", str(d / "server.csr"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca.key"),
+            "-CAcreateserial", "-out", str(d / "server.pem"), "-days", "30", "-extfile", str(d / "ext"))
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            str(d / "other.key"), "-out", str(d / "other-ca.pem"), "-days", "30", "-subj", "/CN=Not The Corp Root",
+            "-addext", "basicConstraints=critical,CA:TRUE")
+    return {"dir": d, "ip": ip, "port": str(random.randint(20000, 60000))}
+
+
+@pytest.fixture
+def root(base: Path, pki) -> Iterator[lab.Root]:
+    with lab.Root(base, name="cacert") as r:
+        # a tarball-shaped JDK: a copy of the distribution's, with a cacerts file of its own
+        r.sh(f"cp -a /usr/lib/jvm/java-17-openjdk-amd64 {TARJDK} && rm {TARJDK}/lib/security/cacerts && "
+             f"cp /etc/ssl/certs/java/cacerts {TARJDK}/lib/security/cacerts")
+        srv = r.file("/srv/tls")
+        srv.mkdir(parents=True)
+        for f in ("server.pem", "server.key"):
+            (srv / f).write_bytes((pki["dir"] / f).read_bytes())
+        (srv / "Probe.java").write_text(PROBE)
+        yield r
+
+
+def handshakes(root: lab.Root, pki) -> dict[str, str]:
+    """A real TLS server (openssl s_server) on a loopback address inside the root, and what curl
+    and java (single-file launch, the distribution's JDK and the tarball one) make of it."""
+    ip, port = pki["ip"], pki["port"]
+    url = f"https://{ip}:{port}/"
+    grep = "grep -m1 -o -e 'status [0-9]*' -e 'PKIX path building failed'"
+    out = root.out(textwrap.dedent(f"""\
+        cd /srv/tls
+        openssl s_server -quiet -accept {ip}:{port} -cert server.pem -key server.key -www </dev/null >/dev/null 2>&1 &
+        pid=$!
+        i=0
+        until bash -c 'exec 3<>/dev/tcp/{ip}/{port}' 2>/dev/null || [ $i -gt 100 ]; do i=$((i+1)); sleep 0.1; done
+        curl -sS -o /dev/null {url} 2>/dev/null; echo "curl=$?"
+        echo "java=$(java Probe.java {url} 2>&1 | {grep})"
+        echo "tarjdk=$({TARJDK}/bin/java Probe.java {url} 2>&1 | {grep})"
+        kill $pid
+    """))
+    return dict(line.split("=", 1) for line in out.splitlines() if line.split("=")[0] in ("curl", "java", "tarjdk"))
+
+
+def playbook(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "ca.yml"
+    p.write_text("name: corporate CA\nresources:\n  - ca_certificate:\n" + textwrap.indent(body, "      "))
+    return p
+
+
+def store_aliases(root: lab.Root, store: str) -> list[str]:
+    out = root.out(f"keytool -list -keystore {store} -storepass changeit 2>/dev/null")
+    return sorted(line.split(",")[0] for line in out.splitlines() if "trustedCertEntry" in line)
+
+
+def test_the_ca_is_trusted_by_curl_and_every_jdk_then_removed_exactly(root, pki, tmp_path):
+    untrusted = {"curl": "60", "java": "PKIX path building failed", "tarjdk": "PKIX path building failed"}
+    assert handshakes(root, pki) == untrusted
+    before = {s: store_aliases(root, s) for s in ("/etc/ssl/certs/java/cacerts", f"{TARJDK}/lib/security/cacerts")}
+
+    (tmp_path / "corp-root.pem").write_bytes((pki["dir"] / "ca.pem").read_bytes())
+    pb = playbook(tmp_path, "name: corp\nfile: corp-root.pem\n")
+    first = provision("apply", str(pb), "-H", root.target, "--json")
+    assert first.rc == 0, first
+    assert first.json["hosts"][0]["changed"] == 1, first
+    assert handshakes(root, pki) == {"curl": "0", "java": "status 200", "tarjdk": "status 200"}
+
+    der = subprocess.run(["openssl", "x509", "-in", str(pki["dir"] / "ca.pem"), "-outform", "DER"],
+                         capture_output=True, check=True).stdout
+    alias = "provision-" + hashlib.sha256(der).hexdigest()[:16]
+    listed = root.out(f"{TARJDK}/bin/keytool -list -cacerts -storepass changeit -alias {alias}")
+    assert "trustedCertEntry" in listed, listed
+    assert "trustedCertEntry" in root.out("keytool -list -cacerts -storepass changeit -alias debian:corp.pem")
+
+    second = provision("apply", str(pb), "-H", root.target, "--json")
+    assert second.rc == 0 and second.json["hosts"][0]["changed"] == 0, second
+    verify = provision("verify", str(pb), "-H", root.target)
+    assert verify.rc == 0, verify
+
+    gone = playbook(tmp_path, "name: corp\nstate: absent\n")
+    removed = provision("apply", str(gone), "-H", root.target, "--json")
+    assert removed.rc == 0 and removed.json["hosts"][0]["changed"] == 1, removed
+    assert handshakes(root, pki) == untrusted
+    assert not root.file(CRT).exists()
+    assert {s: store_aliases(root, s) for s in before} == before  # every other alias is left
+    assert "corp.pem" not in root.out("ls -la /etc/ssl/certs")
+    again = provision("apply", str(gone), "-H", root.target, "--json")
+    assert again.rc == 0 and again.json["hosts"][0]["changed"] == 0, again
+
+
+def trust_state(root: lab.Root) -> dict[str, str]:
+    paths = ["/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/java/cacerts", f"{TARJDK}/lib/security/cacerts",
+             "/etc/victim"]
+    out = {p: hashlib.sha256(root.file(p).read_bytes()).hexdigest() for p in paths if root.file(p).exists()}
+    out["local"] = ",".join(sorted(p.name for p in root.file("/usr/local/share/ca-certificates").iterdir()))
+    return out
+
+
+@pytest.fixture
+def hostile(pki) -> dict[str, str]:
+    d = pki["dir"]
+    return {"two certificates": (d / "ca.pem").read_text() + (d / "server.pem").read_text(),
+            "a certificate and its private key": (d / "ca.pem").read_text() + (d / "ca.key").read_text(),
+            "a server (non-CA) certificate": (d / "server.pem").read_text()}
+
+
+@pytest.mark.parametrize("case", ["two certificates", "a certificate and its private key",
+                                  "a server (non-CA) certificate"])
+def test_a_hostile_pem_is_refused_when_the_playbook_loads(root, hostile, case, tmp_path):
+    before = trust_state(root)
+    pb = playbook(tmp_path, "name: corp\npem: |\n" + textwrap.indent(hostile[case], "  "))
+    result = provision("apply", str(pb), "-H", root.target)
+    assert result.rc == 2, result
+    assert "something follows the certificate" in result.stderr or "not a CA certificate" in result.stderr, result
+    assert trust_state(root) == before
+
+
+@pytest.fixture
+def served(pki) -> Iterator[str]:
+    """An http server on 127.0.0.1 (allowed for tests, like key_url) serving a
+    CA certificate at /ca.pem: another CA than the one the playbook pins."""
+    body = (pki["dir"] / "other-ca.pem").read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/ca.pem"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_url_whose_certificate_is_not_the_pinned_one_is_refused(root, pki, served, tmp_path):
+    der = subprocess.run(["openssl", "x509", "-in", str(pki["dir"] / "ca.pem"), "-outform", "DER"],
+                         capture_output=True, check=True).stdout
+    before = trust_state(root)
+    pb = playbook(tmp_path, f"name: corp\nurl: {served}\nsha256: {hashlib.sha256(der).hexdigest()}\n")
+    result = provision("apply", str(pb), "-H", root.target, "--json")
+    assert result.rc == 1, result
+    reason = result.json["hosts"][0]["resources"][0]["reason"]
+    assert "not the pinned" in reason, reason
+    assert "nothing was written" in reason
+    assert trust_state(root) == before
+
+
+def test_a_link_a_user_planted_at_the_crt_path_is_refused(root, pki, tmp_path):
+    # a user who can write the directory (a site made it group-writable for its admins, say)
+    root.sh("useradd -m mallory && chown root:mallory /usr/local/share/ca-certificates && "
+            "chmod 2775 /usr/local/share/ca-certificates && echo victim > /etc/victim && "
+            "su mallory -s /bin/sh -c 'ln -s /etc/victim /usr/local/share/ca-certificates/corp.crt'")
+    before = trust_state(root)
+    pb = playbook(tmp_path, "name: corp\npem: |\n" + textwrap.indent((pki["dir"] / "ca.pem").read_text(), "  "))
+    result = provision("apply", str(pb), "-H", root.target, "--json")
+    assert result.rc == 1, result
+    reason = result.json["hosts"][0]["resources"][0]["reason"]
+    assert "symbolic link" in reason, reason
+    assert trust_state(root) == before
+    assert root.file("/etc/victim").read_text() == "victim\n"
+    assert root.file(CRT).is_symlink()

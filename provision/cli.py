@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import io
 import json
 import os
 import signal
@@ -60,8 +61,7 @@ def edge(fn: Callable[..., Any]) -> Callable[..., Any]:
         except (PlaybookError, UsageError) as exc:
             raise BadInput(str(exc)) from None
         except (Interrupted, KeyboardInterrupt) as exc:  # SIGINT, or SIGTERM (see main)
-            click.echo(f"provision: interrupted{': ' + str(exc) if str(exc) else ''}; nothing more was done",
-                       err=True)
+            echo(f"provision: interrupted{': ' + str(exc) if str(exc) else ''}; nothing more was done")
             sys.exit(Interrupted.exit_code)
         except ProvisionError as exc:
             raise Failure(str(exc)) from None
@@ -69,7 +69,7 @@ def edge(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise
         except Exception as exc:  # noqa: BLE001 - the edge: one line, traceback on request
             if click.get_current_context().find_root().params.get("debug"):
-                traceback.print_exc()
+                echo(traceback.format_exc().rstrip("\n"))
                 raise Failure(f"internal error: {type(exc).__name__}: {exc}") from None
             raise Failure(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the "
                           "traceback)") from None
@@ -309,7 +309,7 @@ def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: t
         options.assume_wsl = assumed_wsl
         reporter = ConsoleReporter(hosts=len(hosts), diff=diff, verbose=verbose, quiet=quiet)
         if mode == Mode.CHECK:
-            click.echo("dry run (--check): nothing is changed on the targets", err=True)
+            echo("dry run (--check): nothing is changed on the targets")
         with interrupts.handled(options.stop, echo, reporter.running):
             try:
                 results = engine.run(pb, hosts, mode, reporter, forks=targets.forks, connect=connect,
@@ -321,8 +321,8 @@ def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: t
     if as_json:
         print_json(document(command, pb.name, mode, results))
     if options.stop.is_set():
-        click.echo("provision: interrupted: the steps marked 'not run' did not run; run the same command "
-                   "again to finish", err=True)
+        echo("provision: interrupted: the steps marked 'not run' did not run; run the same command again "
+             "to finish")
         sys.exit(interrupts.EXIT_CODE)
     if after is not None:  # runs last, once every result is printed (e.g. --restart-wsl)
         sys.stdout.flush()
@@ -592,7 +592,7 @@ def list_playbooks() -> None:
     width = max((len(n) for n in books), default=0)
     for name in books:
         pb = pbmod.load(name)
-        click.echo(f"{name:<{width}}  {pb.description}")
+        echo(f"{name:<{width}}  {pb.description}", err=False)
 
 
 def _show_text(pb: Playbook, ref: str) -> str:
@@ -633,7 +633,7 @@ def show(playbook: str, as_json: bool) -> None:
                                              for d in pb.resources],
                                "checks": [c.name for c in pb.checks]}, indent=2, default=str))
         return
-    click.echo(_show_text(pb, playbook))
+    echo(_show_text(pb, playbook), err=False)
 
 
 @cli.command(help="Check a playbook completely (YAML, keys, types, variables, templates) without a "
@@ -645,7 +645,7 @@ def show(playbook: str, as_json: bool) -> None:
 @edge
 def validate(playbook: str, extra: tuple[str, ...]) -> None:
     pb = _load(playbook, extra)
-    click.echo(f"{playbook}: valid ({len(pb.resources)} resources, {len(pb.vars)} variables)", err=True)
+    echo(f"{playbook}: valid ({len(pb.resources)} resources, {len(pb.vars)} variables)")
 
 
 @cli.command(help="Print the JSON Schema of the playbook format (generated from the resource types), "
@@ -662,7 +662,7 @@ def schema(output: str | None) -> None:
     from provision.wslfiles import write_atomically
 
     write_atomically(output, text.encode())
-    click.echo(f"wrote {output}", err=True)
+    echo(f"wrote {output}")
 
 
 @cli.command(help="Write a commented starter playbook.yml and inventory.yml (and the schema for "
@@ -685,12 +685,11 @@ def init(directory: str) -> None:
     for name, data in files.items():
         path = target / name
         if path.exists():
-            click.echo(f"kept {path} (it exists)", err=True)
+            echo(f"kept {path} (it exists)")
             continue
         write_atomically(str(path), data)
-        click.echo(f"wrote {path}", err=True)
-    click.echo(f"next: provision validate {target / 'playbook.yml'}; provision plan {target / 'playbook.yml'}",
-               err=True)
+        echo(f"wrote {path}")
+    echo(f"next: provision validate {target / 'playbook.yml'}; provision plan {target / 'playbook.yml'}")
 
 
 @cli.group(help="Render a playbook for another engine, for hosts that provision themselves.")
@@ -736,11 +735,10 @@ def export_cloud_init(playbook: str, extra: tuple[str, ...], facts_text_: str, o
     # user data is a whole host's configuration: files that are 0600 on the host, passwords in
     # variables; it is written 0600 whatever the umask
     wslfiles.write_atomically(dest, text.encode(), private=True)
-    click.echo(f"wrote {dest}", err=True)
+    echo(f"wrote {dest}")
     if wsl_instance:
-        click.echo(f"cloud-init reads it when a WSL instance named {wsl_instance} first starts (on Windows: "
-                   f"wsl --install <distro>, or --name {wsl_instance} on recent WSL); see docs/cloud-init.md",
-                   err=True)
+        echo(f"cloud-init reads it when a WSL instance named {wsl_instance} first starts (on Windows: "
+             f"wsl --install <distro>, or --name {wsl_instance} on recent WSL); see docs/cloud-init.md")
 
 
 def facts_text(target: str, f: HostFacts, gathered: list[tuple[str, str]]) -> str:
@@ -771,13 +769,37 @@ def main() -> None:
     # where provision.interrupts takes both signals over (after the current step).
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        cli(args=hoist_global_options(sys.argv[1:]), prog_name="provision")
-        code = 0
+        rv = cli.main(args=hoist_global_options(sys.argv[1:]), prog_name="provision", standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except click.ClickException as exc:
+        show_click_error(exc)
+        code = exc.exit_code
+    except click.Abort:
+        echo("Aborted!")
+        code = 1
     except SystemExit as exc:
         if isinstance(exc.code, str):
-            print(exc.code, file=sys.stderr)
+            echo(exc.code)
         code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
     _leave(code)
+
+
+def show_click_error(exc: click.ClickException) -> None:
+    """A usage error as click words it (the usage line, the hint, the error), escaped like every
+    other line: it may quote an argument, a file name or a value taken from a playbook."""
+    buffer = _Terminal()
+    exc.show(file=buffer)
+    text = buffer.getvalue().rstrip("\n")
+    if text:
+        echo(text)
+
+
+class _Terminal(io.StringIO):
+    """Text bound for the terminal: click leaves what it writes here as it is (it strips CSI
+    sequences from other files), so that they are shown escaped rather than dropped."""
+
+    def isatty(self) -> bool:
+        return True
 
 
 def _leave(code: int) -> None:

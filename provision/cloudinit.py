@@ -26,6 +26,7 @@ import yaml
 from provision import __version__
 from provision.errors import ProvisionError, UsageError
 from provision.facts.host import HostFacts, OsRelease, WslFacts
+from provision.sanitise import shown
 
 if TYPE_CHECKING:
     from provision.plan import Outputs
@@ -177,9 +178,9 @@ def export(playbook: Playbook, facts: ExportFacts, *, instance: str = "") -> str
 
 
 def _vars_line(playbook: Playbook) -> str:
-    shown = {k: ("<redacted>" if _SECRET_VAR.search(k) else json.dumps(v, default=str))
-             for k, v in playbook.vars.items()}
-    return ", ".join(f"{k}={v}" for k, v in shown.items()) or "(none)"
+    values = {k: ("<redacted>" if _SECRET_VAR.search(k) else json.dumps(v, default=str))
+              for k, v in playbook.vars.items()}
+    return ", ".join(f"{k}={v}" for k, v in values.items()) or "(none)"
 
 
 def _source(playbook: Playbook) -> str:
@@ -212,4 +213,6 @@ def render(out: CloudConfig, playbook: Playbook, facts: ExportFacts) -> str:
     doc = out.document()
     body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
                      default_flow_style=False) if doc else "{}\n"  # nothing to do: an empty mapping
-    return "\n".join(line.rstrip() for line in head) + "\n" + body
+    # the comments quote the playbook (its name, file, resource names, when:): escaped, so that a
+    # control character neither makes the YAML invalid nor reaches a terminal the file is shown on
+    return "\n".join(shown(line, lines=False).rstrip() for line in head) + "\n" + body

@@ -41,6 +41,19 @@ LOCK_TIMEOUT = 300.0
 KEEP_RUNS = 20  # runs kept when no apply on the target ever said --keep-runs
 HEARTBEAT = 10.0  # seconds between the controller's empty lines to the held command
 SILENCE = 50  # seconds without a line after which the held command ends, releasing the lock
+# A controller that could send nothing for this share of SILENCE takes the lock as lost: the held
+# command may have ended (lines can be late on the way), and a run without its lock stops.
+LOST_AFTER = 0.8
+
+
+class LockLost(ConnectError):
+    """The held command is gone (or may be): this run no longer holds the target's lock, and
+    nothing more may be changed, since it could no longer be journalled."""
+
+
+def _clock() -> float:
+    """Seconds, counting the time this machine was suspended (the target's clock goes on)."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME) if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic()
 
 # The state dir and every directory above it must be root's and closed to other users (walked
 # as writes walk paths, see connections.base.WALK), else nothing is written there: a local user
@@ -106,8 +119,10 @@ class Session:
     started: bool = False  # whether the journal's start entry was sent (the first change)
     header: dict[str, Any] = field(default_factory=dict)
     entries: list[dict[str, Any]] = field(default_factory=list)  # what was sent
+    lost: str | None = None  # why the lock is lost (then every record raises LockLost)
     _sending: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _sent: float = field(default_factory=_clock)  # when the held command last got a line
 
     @classmethod
     def open(cls, conn: Connection, run_id: str, first: Sequence[Fact[Any]], *, command: str,
@@ -178,15 +193,32 @@ class Session:
         """Tell the held command the controller is alive (an empty line, not journalled)."""
         while not self._stop.wait(HEARTBEAT):
             with self._sending:
-                if self._stop.is_set():
-                    return
-                try:
-                    self.process.send(b"\n")
-                except ProvisionError:
+                if self._stop.is_set() or not self._deliver(b"\n"):
                     return
 
+    def _deliver(self, data: bytes) -> bool:
+        """Send ``data`` to the held command (under ``_sending``); False, with ``lost`` set, when
+        the lock is lost: a send failed, or none could be made for too long to be sure the held
+        command still waits (a stalled or stopped controller, a suspended machine)."""
+        if self.lost is not None:
+            return False
+        quiet = _clock() - self._sent
+        if quiet > SILENCE * LOST_AFTER:
+            self.lost = (f"nothing reached the command holding it for {quiet:.0f}s, and it lets the lock "
+                         f"go after {SILENCE}s of silence (was provision stopped, or the machine suspended?)")
+            return False
+        try:
+            self.process.send(data)
+        except ProvisionError as exc:
+            self.lost = f"the command holding it is gone ({exc})"
+            return False
+        self._sent = _clock()
+        return True
+
     def record(self, entry: dict[str, Any]) -> None:
-        """Append an entry to the run's journal on the target (the first one starts the journal)."""
+        """Append an entry to the run's journal on the target (the first one starts the journal),
+        before the change it describes; raises LockLost when the lock is lost, so that nothing is
+        changed without the lock and the journal."""
         if not self.started:
             self.started = True
             self._send({"event": "start", "run": self.run_id, "provision": __version__,
@@ -197,15 +229,18 @@ class Session:
         self.entries.append(entry)
         line = json.dumps(entry, default=str, separators=(",", ":")) + "\n"
         with self._sending:
-            try:
-                self.process.send(line.encode())
-            except ProvisionError:
-                pass  # the target went away: the run's own failure says so
+            if not self._deliver(line.encode()):
+                raise LockLost(f"lost the target's lock: {self.lost}; stopped before the next change "
+                               f"(run {self.run_id}'s journal ends here)")
 
     def close(self, status: str) -> None:
-        """End the journal (when the run changed something) and release the lock."""
-        if self.started:
-            self._send({"event": "end", "status": status, "time": round(time.time(), 3)})
+        """End the journal (when the run changed something and still holds the lock) and release
+        the lock."""
+        if self.started and self.lost is None:
+            try:
+                self._send({"event": "end", "status": status, "time": round(time.time(), 3)})
+            except LockLost:
+                pass  # the lock went at the very end: what the run did is journalled
         with self._sending:
             self._stop.set()
         self.process.finish(30)

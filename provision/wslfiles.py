@@ -61,15 +61,17 @@ def user_data_path(instance: str, output: str | None) -> str:
     return str(folder / f"{instance}.user-data")
 
 
-def write_atomically(path: str, data: bytes, *, private: bool = False) -> None:
+def write_atomically(path: str, data: bytes, *, private: bool = False, option: str = "-o") -> None:
     """Write a new file or replace one in a single rename: a symlink (or hard link) at ``path`` is
     replaced, never written through. The mode is the umask's (0666 less the umask), or 0600 when
-    ``private`` (the file may carry secrets): never wider than the umask allows."""
+    ``private`` (the file may carry secrets): never wider than the umask allows. ``option`` names
+    the option that gave ``path``, in errors."""
     target = Path(path)
     if target.is_dir():
-        raise UsageError(f"-o {path}: is a directory (give a file name, or --wsl-instance NAME)")
+        hint = " (give a file name, or --wsl-instance NAME)" if option == "-o" else " (give a file name)"
+        raise UsageError(f"{option} {path}: is a directory{hint}")
     if not target.parent.is_dir():
-        raise UsageError(f"-o {path}: no such directory: {target.parent}")
+        raise UsageError(f"{option} {path}: no such directory: {target.parent}")
     umask = os.umask(0o077)
     os.umask(umask)
     mode = 0o600 & ~umask if private else 0o666 & ~umask

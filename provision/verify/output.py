@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any, TextIO
 from provision import __version__
 from provision.sanitise import Line, Piece, Styled, echo, xml_text
 from provision.verify.runner import FAILED, PASSED, SKIPPED, HostReport
+from provision.wslfiles import write_atomically
 
 _MARK = {PASSED: ("passed", "green"), FAILED: ("FAILED", "red"), SKIPPED: ("skipped", "cyan")}
 
@@ -95,7 +97,9 @@ def junit(reports: list[HostReport], suite: str = "provision verify") -> ET.Elem
 
 
 def write_junit(path: str, reports: list[HostReport]) -> None:
-    p = Path(path)
-    if p.parent and not p.parent.exists():
-        p.parent.mkdir(parents=True, exist_ok=True)
-    junit(reports).write(p, encoding="utf-8", xml_declaration=True)
+    """The report at ``path``, in one rename: a link planted there (``/tmp/report.xml`` →
+    ``/etc/passwd``) is replaced, never written through."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    out = io.BytesIO()
+    junit(reports).write(out, encoding="utf-8", xml_declaration=True)
+    write_atomically(path, out.getvalue(), option="--junit-xml")

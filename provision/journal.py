@@ -86,6 +86,11 @@ done
 """
 
 
+def new_run_id() -> str:
+    """A run's id: when it started, and random enough that two runs of one second differ."""
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
 def owner_line(command: str) -> str:
     return (f"pid {os.getpid()} on {socket.gethostname()} ({getpass.getuser()}), since "
             f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {command}")

@@ -14,6 +14,7 @@ import inspect
 import pkgutil
 from importlib.metadata import entry_points
 
+import provision.resources as package
 from provision.errors import UsageError
 from provision.resource import Resource, ResourceType
 
@@ -23,8 +24,6 @@ ENTRY_POINTS = "provision.resources"
 @functools.cache
 def registry() -> dict[str, ResourceType]:
     """Resource types by the name playbooks use, built-ins first."""
-    import provision.resources as package
-
     found: dict[str, ResourceType] = {}
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{package.__name__}.{info.name}")
@@ -48,8 +47,6 @@ def registry() -> dict[str, ResourceType]:
 
 def lookup(name: str) -> ResourceType | None:
     """The type a playbook names, or None when there is no such type."""
-    import provision.resources as package
-
     if name.isidentifier() and any(info.name == name for info in pkgutil.iter_modules(package.__path__)):
         module = importlib.import_module(f"{package.__name__}.{name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):

@@ -20,20 +20,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from provision.cloudconfig import CloudConfig
 from provision.connections.base import CommandResult, Connection, Stream
-from provision.errors import ResourceError
+from provision.errors import NotExportable, ResourceError
 from provision.facts import Fact, Facts, FileContent, FileState, gather
-from provision.plan import Outputs, ResourcePlan
-
-if TYPE_CHECKING:
-    from provision.cloudinit import CloudConfig
-    from provision.verify.checks import Check, CheckEnv
-
 from provision.journal import STATE_DIR
+from provision.plan import Outputs, ResourcePlan
+from provision.verify.checks import Check, CheckEnv
 
 S = TypeVar("S", bound="Spec")
 D = TypeVar("D")
@@ -187,8 +184,6 @@ class Resource(Generic[S, D]):
         """Render this resource into cloud-init user data for the host ``out.host`` describes (its
         facts are given, not read); add a line to ``out.summary``; return the outputs later
         resources see. Raise NotExportable when it cannot be expressed faithfully."""
-        from provision.cloudinit import NotExportable
-
         raise NotExportable(f"the {self.type_name} resource type has no cloud-init export")
 
 

@@ -24,16 +24,15 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from provision.connections.base import Connection
 from provision.errors import ProvisionError, ResourceError, UsageError
 from provision.facts import DPKG, HOST, Fact, HostFacts, PackageState, gather
-from provision.journal import STATE_DIR, Session
+from provision.journal import STATE_DIR, Session, new_run_id
 from provision.packaging import apt_get
-
-if TYPE_CHECKING:
-    from provision.engine import HostResult
+from provision.plan import Change, Status
+from provision.results import HostResult, ResourceResult
 
 _RUNS = r"""
 for f in $(ls -1t @DIR@/runs/*.jsonl 2>/dev/null); do
@@ -375,9 +374,6 @@ class UndoOptions:
 
 def undo(conn: Connection, host: str, options: UndoOptions, progress: Callable[[str], None]) -> HostResult:
     """Roll back one run on a connected target; the result reads like an apply's."""
-    from provision.engine import HostResult, ResourceResult, new_run_id
-    from provision.plan import Change, Status
-
     started = time.monotonic()
     result = HostResult(host)
     runs = next(v for v in gather(conn, [RunJournals()]).values())

@@ -25,6 +25,7 @@ from provision.connections import Connection, open_target
 from provision.errors import ConnectError, FactError, Interrupted, PlaybookError, ProvisionError, ResourceError
 from provision.facts import HOST, Fact, Facts, HostFacts, gather
 from provision.facts.host import assume_wsl
+from provision.journal import Event, RunStatus
 from provision.plan import Mode, Outputs, ResourcePlan, Restart, Status
 from provision.playbook import Decl, Playbook
 from provision.render import RenderError, eval_condition, render_template_file, render_value
@@ -193,10 +194,11 @@ def resolve_host(conn: Connection, playbook: Playbook, mode: Mode, reporter: Rep
     session.header = {"playbook": playbook.name, "file": playbook.file, "vars": playbook.vars,
                       "host": result.host}
     actx.sink = session.record
-    status = "failed"
+    status = RunStatus.FAILED
     try:
         run = walk(playbook, facts, fetch, mode, reporter, result, actx, options.stop)
-        status = "interrupted" if options.stop.is_set() else "failed" if result.failed else "complete"
+        status = (RunStatus.INTERRUPTED if options.stop.is_set() else RunStatus.FAILED if result.failed
+                  else RunStatus.COMPLETE)
         return run
     finally:
         session.close(status)
@@ -251,14 +253,14 @@ def walk(playbook: Playbook, facts: Facts, fetch: Fetch, mode: Mode, reporter: R
                 if mode == APPLY:
                     if actx is None:
                         raise ResourceError("internal error: apply without a connection")
-                    actx.record({"event": "begin", "resource": d.id, "label": res.label,
+                    actx.record({"event": Event.BEGIN, "resource": d.id, "label": res.label,
                                  "changes": [c.summary for c in plan.changes]})
                     try:
                         step.outputs = resource.apply(plan, actx) or plan.outputs
                     except BaseException:
-                        actx.record({"event": "end", "resource": d.id, "status": "failed"})
+                        actx.record({"event": Event.END, "resource": d.id, "status": Status.FAILED})
                         raise
-                    actx.record({"event": "end", "resource": d.id, "status": "changed"})
+                    actx.record({"event": Event.END, "resource": d.id, "status": Status.CHANGED})
                     res.notes = plan.notes
                 if plan.restart:
                     result.restart_required = plan.restart

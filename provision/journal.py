@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from provision import __version__
@@ -41,6 +42,32 @@ LOCK_TIMEOUT = 300.0
 KEEP_RUNS = 20  # runs kept when no apply on the target ever said --keep-runs
 HEARTBEAT = 10.0  # seconds between the controller's empty lines to the held command
 SILENCE = 50  # seconds without a line after which the held command ends, releasing the lock
+
+
+
+class Event(StrEnum):
+    """The ``event`` of a journal entry. These are the bytes on the target, read back by rollback
+    and history from journals older versions wrote too: never change a value."""
+
+    START = "start"  # the run's first entry: playbook, vars, provision version
+    BEGIN = "begin"  # a resource's changes start (its id, label, change summaries)
+    END = "end"  # a resource's changes ended (its status), or, without "resource", the run (RunStatus)
+    WRITE = "write"  # a file written (path, backup, created, sha256, mode, owner, follow)
+    REMOVE = "remove"  # a file removed (path, backup, follow)
+    RESTORE = "restore"  # rollback: a file put back from its backup
+    INSTALL = "install"  # apt-get install (packages, apt_tag)
+    REMOVE_PACKAGES = "remove-packages"  # apt-get remove/purge (packages, purge)
+    DPKG_CONFIGURE = "dpkg-configure"  # dpkg --configure -a, repairing an interrupted dpkg
+    ALTERNATIVES = "alternatives"  # where the alternatives' links pointed before (previous)
+
+
+class RunStatus(StrEnum):
+    """How a run ended: the ``status`` of its journal's last ``end`` (on disk: never change a value)."""
+
+    COMPLETE = "complete"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
 
 # The state dir and every directory above it must be root's and closed to other users (walked
 # as writes walk paths, see connections.base.WALK), else nothing is written there: a local user
@@ -188,7 +215,7 @@ class Session:
         """Append an entry to the run's journal on the target (the first one starts the journal)."""
         if not self.started:
             self.started = True
-            self._send({"event": "start", "run": self.run_id, "provision": __version__,
+            self._send({"event": Event.START, "run": self.run_id, "provision": __version__,
                         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **self.header})
         self._send({"time": round(time.time(), 3), **entry})
 
@@ -201,10 +228,10 @@ class Session:
             except ProvisionError:
                 pass  # the target went away: the run's own failure says so
 
-    def close(self, status: str) -> None:
+    def close(self, status: RunStatus) -> None:
         """End the journal (when the run changed something) and release the lock."""
         if self.started:
-            self._send({"event": "end", "status": status, "time": round(time.time(), 3)})
+            self._send({"event": Event.END, "status": status, "time": round(time.time(), 3)})
         with self._sending:
             self._stop.set()
         self.process.finish(30)

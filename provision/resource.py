@@ -28,7 +28,7 @@ from provision.cloudconfig import CloudConfig
 from provision.connections.base import CommandResult, Connection, Stream
 from provision.errors import NotExportable, ResourceError
 from provision.facts import Fact, Facts, FileContent, FileState, gather
-from provision.journal import STATE_DIR
+from provision.journal import STATE_DIR, Event
 from provision.plan import Outputs, ResourcePlan
 from provision.verify.checks import Check, CheckEnv
 
@@ -118,7 +118,7 @@ class ApplyContext:
         before = self.facts.get(fact).writable()
         backup = self.backup_path(path) if before.exists else None
         expect = hashlib.sha256(before.content).hexdigest() if before.exists else "-"
-        self.record({"event": "write", "path": path, "backup": backup, "created": not before.exists,
+        self.record({"event": Event.WRITE, "path": path, "backup": backup, "created": not before.exists,
                      "sha256": hashlib.sha256(data).hexdigest(), "mode": f"{mode:04o}",
                      "owner": f"{uid}:{gid}", **({"follow": True} if follow else {})})
         self.conn.write_file(path, data, mode=mode, owner=f"{uid}:{gid}", backup=backup, expect=expect,
@@ -132,7 +132,7 @@ class ApplyContext:
         """Remove ``path`` with a backup (a link: the link itself; links among its parents only
         with ``follow``)."""
         backup = self.backup_path(path)
-        self.record({"event": "remove", "path": path, "backup": backup, **({"follow": True} if follow else {})})
+        self.record({"event": Event.REMOVE, "path": path, "backup": backup, **({"follow": True} if follow else {})})
         self.conn.remove_file(path, backup=backup, follow=follow)
         self.facts.set(FileContent(path, follow), FileState(path, exists=False))
 

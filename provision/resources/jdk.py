@@ -35,6 +35,7 @@ from provision.cloudconfig import KNOWN_OS, CloudConfig
 from provision.errors import NotExportable, ResourceError
 from provision.facts import DPKG, HOST, AptLists, Candidate, Fact, Facts, FileContent, HostFacts, PackageState
 from provision.facts.base import APT_LISTS
+from provision.journal import Event
 from provision.plan import Change, Outputs, ResourcePlan
 from provision.resource import ApplyContext, Resource, Spec
 from provision.resources import apt_repository as repos
@@ -595,7 +596,7 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
                 ctx.progress(f"making JDK {s.version} the default ({describe_off(off)})")
                 script = "set -e\n" + "\n".join(
                     f"update-alternatives --set {shlex.quote(a.name)} {shlex.quote(a.path)}" for a in off)
-                ctx.record({"event": "alternatives", "previous": {a.name: a.current for a in off}})
+                ctx.record({"event": Event.ALTERNATIVES, "previous": {a.name: a.current for a in off}})
                 ctx.check(["sh", "-c", script], what="update-alternatives --set")
                 ctx.invalidate(DPKG)
                 jdk = ctx.fresh(fact)

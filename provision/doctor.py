@@ -19,6 +19,7 @@ import os
 import re
 import shlex
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from provision import wsl
@@ -27,7 +28,17 @@ from provision.facts import HOST, Fact, Facts, FileContent, FileState, HostFacts
 from provision.formats import pamenv, wslconf, wslconf_edit
 from provision.plan import world_readable
 
-OK, WARN, PROBLEM, INFO = "ok", "warn", "problem", "info"
+
+class Verdict(StrEnum):
+    """A finding's status, as ``doctor --json`` writes it."""
+
+    OK = "ok"
+    WARN = "warn"
+    PROBLEM = "problem"  # exit 1
+    INFO = "info"
+
+
+OK, WARN, PROBLEM, INFO = Verdict.OK, Verdict.WARN, Verdict.PROBLEM, Verdict.INFO
 SYSTEMD_ERROR = ("System has not been booted with systemd as init system (PID 1). Can't operate. "
                  "Failed to connect to bus: Host is down")
 WSL_CONF = "/etc/wsl.conf"
@@ -95,12 +106,12 @@ printf 'javac %s\n' "$(readlink -f "$(command -v javac 2>/dev/null)" 2>/dev/null
 @dataclass
 class Finding:
     check: str  # systemd | wsl | wsl.conf | JAVA_HOME | java
-    status: str  # ok | warn | problem | info
+    status: Verdict
     summary: str
     fix: str = ""
 
     def as_dict(self) -> dict[str, str]:
-        return {"check": self.check, "status": self.status, "summary": self.summary, "fix": self.fix}
+        return {"check": self.check, "status": str(self.status), "summary": self.summary, "fix": self.fix}
 
 
 @dataclass

@@ -13,7 +13,6 @@ depend on the failed one), except in verify mode; other hosts go on.
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -26,59 +25,18 @@ from provision.connections import Connection, open_target
 from provision.errors import ConnectError, FactError, Interrupted, PlaybookError, ProvisionError, ResourceError
 from provision.facts import HOST, Fact, Facts, HostFacts, gather
 from provision.facts.host import assume_wsl
-from provision.plan import Change, Mode, Outputs, ResourcePlan, Restart, Status
+from provision.journal import Event, RunStatus
+from provision.plan import Mode, Outputs, ResourcePlan, Restart, Status
 from provision.playbook import Decl, Playbook
 from provision.render import RenderError, eval_condition, render_template_file, render_value
 from provision.resource import AnyResource, ApplyContext
+from provision.results import HostResult as HostResult  # re-exported: the results were defined here
+from provision.results import ResourceResult as ResourceResult
 from provision.targets import Target
 
 FACT_ROUNDS = 5  # a resource that keeps asking for new facts after this many rounds is a bug
 
 PLAN, CHECK, APPLY, VERIFY = Mode.PLAN, Mode.CHECK, Mode.APPLY, Mode.VERIFY
-
-
-@dataclass
-class ResourceResult:
-    id: str
-    type: str
-    label: str
-    status: Status
-    reason: str = ""
-    changes: list[Change] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    duration: float = 0.0
-
-    def as_dict(self) -> dict[str, object]:
-        return {"id": self.id, "type": self.type, "name": self.label, "status": str(self.status),
-                "reason": self.reason, "changes": [c.as_dict() for c in self.changes],
-                "notes": self.notes, "duration": round(self.duration, 3)}
-
-
-@dataclass
-class HostResult:
-    host: str
-    resources: list[ResourceResult] = field(default_factory=list)
-    failed: bool = False
-    unreachable: bool = False
-    error: str | None = None
-    duration: float = 0.0
-    facts: dict[str, object] = field(default_factory=dict)
-    run_id: str = ""
-    restart_required: Restart | None = None
-
-    @property
-    def changed(self) -> int:
-        return self.count(Status.CHANGED)
-
-    def count(self, status: Status) -> int:
-        return sum(1 for r in self.resources if r.status == status)
-
-    def as_dict(self) -> dict[str, object]:
-        return {"host": self.host, "changed": self.changed, "failed": self.failed,
-                "unreachable": self.unreachable, "error": self.error,
-                "duration": round(self.duration, 3), "facts": self.facts, "run_id": self.run_id or None,
-                "restart_required": self.restart_required.as_dict() if self.restart_required else None,
-                "resources": [r.as_dict() for r in self.resources]}
 
 
 @dataclass
@@ -135,10 +93,6 @@ class Silent:
 
     def host_done(self, host: str, result: HostResult, mode: Mode) -> None:
         pass
-
-
-def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
 def label_of(d: Decl, ctx: dict[str, Any], fallback: str) -> str:
@@ -220,7 +174,7 @@ def resolve_host(conn: Connection, playbook: Playbook, mode: Mode, reporter: Rep
     def fetch(wanted: list[Fact[Any]]) -> None:
         facts.update(gather(conn, wanted))
 
-    actx = ApplyContext(conn=conn, facts=facts, run_id=new_run_id(),
+    actx = ApplyContext(conn=conn, facts=facts, run_id=journal.new_run_id(),
                         progress=lambda msg: reporter.progress(result.host, msg),
                         status=lambda msg: reporter.status(result.host, msg),
                         output=lambda line: reporter.output(result.host, line))
@@ -241,10 +195,11 @@ def resolve_host(conn: Connection, playbook: Playbook, mode: Mode, reporter: Rep
     session.header = {"playbook": playbook.name, "file": playbook.file, "vars": {**playbook.vars, **given},
                       "host": result.host}
     actx.sink = session.record
-    status = "failed"
+    status = RunStatus.FAILED
     try:
         run = walk(playbook, facts, fetch, mode, reporter, result, actx, options.stop)
-        status = "interrupted" if options.stop.is_set() else "failed" if result.failed else "complete"
+        status = (RunStatus.INTERRUPTED if options.stop.is_set() else RunStatus.FAILED if result.failed
+                  else RunStatus.COMPLETE)
         return run
     finally:
         session.close(status)
@@ -299,14 +254,14 @@ def walk(playbook: Playbook, facts: Facts, fetch: Fetch, mode: Mode, reporter: R
                 if mode == APPLY:
                     if actx is None:
                         raise ResourceError("internal error: apply without a connection")
-                    actx.record({"event": "begin", "resource": d.id, "label": res.label,
+                    actx.record({"event": Event.BEGIN, "resource": d.id, "label": res.label,
                                  "changes": [c.summary for c in plan.changes]})
                     try:
                         step.outputs = resource.apply(plan, actx) or plan.outputs
                     except BaseException:
-                        actx.record({"event": "end", "resource": d.id, "status": "failed"})
+                        actx.record({"event": Event.END, "resource": d.id, "status": Status.FAILED})
                         raise
-                    actx.record({"event": "end", "resource": d.id, "status": "changed"})
+                    actx.record({"event": Event.END, "resource": d.id, "status": Status.CHANGED})
                     res.notes = plan.notes
                 if plan.restart:
                     result.restart_required = plan.restart

@@ -42,6 +42,10 @@ class ResourceError(ProvisionError):
     """A resource could not reach its desired state on a host (or refused to, for safety)."""
 
 
+class NotExportable(ProvisionError):
+    """This resource cannot be expressed faithfully as cloud-init user data (``Resource.export``)."""
+
+
 class UsageError(ProvisionError):
     """Bad command-line input (a target, a variable). Nothing was changed. Exit code 2."""
 

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from provision import render
+from provision.connections.local import stop_children
 from provision.errors import Interrupted
 
 EXIT_CODE = Interrupted.exit_code  # interrupted, by SIGINT or SIGTERM alike
@@ -51,8 +52,6 @@ class Interrupts:
                       "--configure -a) and a half-done step is not in the journal. Press Ctrl-C once "
                       "more to stop now anyway.")
         else:
-            from provision.connections.local import stop_children
-
             stopped = stop_children()
             self.echo(f"provision: stopped now ({stopped} running command(s) ended)")
             sys.stderr.flush()

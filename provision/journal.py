@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from provision import __version__
@@ -54,6 +55,32 @@ class LockLost(ConnectError):
 def _clock() -> float:
     """Seconds, counting the time this machine was suspended (the target's clock goes on)."""
     return time.clock_gettime(time.CLOCK_BOOTTIME) if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic()
+
+
+
+class Event(StrEnum):
+    """The ``event`` of a journal entry. These are the bytes on the target, read back by rollback
+    and history from journals older versions wrote too: never change a value."""
+
+    START = "start"  # the run's first entry: playbook, vars, provision version
+    BEGIN = "begin"  # a resource's changes start (its id, label, change summaries)
+    END = "end"  # a resource's changes ended (its status), or, without "resource", the run (RunStatus)
+    WRITE = "write"  # a file written (path, backup, created, sha256, mode, owner, follow)
+    REMOVE = "remove"  # a file removed (path, backup, follow)
+    RESTORE = "restore"  # rollback: a file put back from its backup
+    INSTALL = "install"  # apt-get install (packages, apt_tag)
+    REMOVE_PACKAGES = "remove-packages"  # apt-get remove/purge (packages, purge)
+    DPKG_CONFIGURE = "dpkg-configure"  # dpkg --configure -a, repairing an interrupted dpkg
+    ALTERNATIVES = "alternatives"  # where the alternatives' links pointed before (previous)
+
+
+class RunStatus(StrEnum):
+    """How a run ended: the ``status`` of its journal's last ``end`` (on disk: never change a value)."""
+
+    COMPLETE = "complete"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
 
 # The state dir and every directory above it must be root's and closed to other users (walked
 # as writes walk paths, see connections.base.WALK), else nothing is written there: a local user
@@ -100,6 +127,11 @@ while line=$(timeout "$quiet" sh -c 'IFS= read -r l && printf "%s." "$l"'); do
   [ -n "$line" ] && printf '%s\n' "$line" >> "$f"
 done
 """
+
+
+def new_run_id() -> str:
+    """A run's id: when it started, and random enough that two runs of one second differ."""
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
 def owner_line(command: str) -> str:
@@ -221,7 +253,7 @@ class Session:
         changed without the lock and the journal."""
         if not self.started:
             self.started = True
-            self._send({"event": "start", "run": self.run_id, "provision": __version__,
+            self._send({"event": Event.START, "run": self.run_id, "provision": __version__,
                         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **self.header})
         self._send({"time": round(time.time(), 3), **entry})
 
@@ -233,12 +265,12 @@ class Session:
                 raise LockLost(f"lost the target's lock: {self.lost}; stopped before the next change "
                                f"(run {self.run_id}'s journal ends here)")
 
-    def close(self, status: str) -> None:
+    def close(self, status: RunStatus) -> None:
         """End the journal (when the run changed something and still holds the lock) and release
         the lock."""
         if self.started and self.lost is None:
             try:
-                self._send({"event": "end", "status": status, "time": round(time.time(), 3)})
+                self._send({"event": Event.END, "status": status, "time": round(time.time(), 3)})
             except LockLost:
                 pass  # the lock went at the very end: what the run did is journalled
         with self._sending:

@@ -33,6 +33,7 @@ from provision.facts import (
     Removal,
 )
 from provision.facts.packages import InstallEstimate, InstallSize
+from provision.journal import Event
 from provision.plan import Change
 from provision.resource import ApplyContext
 
@@ -172,7 +173,7 @@ def apply_install(ctx: ApplyContext, plan: InstallPlan, packages: list[str], *, 
         return
     if plan.configure:
         ctx.progress("dpkg --configure -a (an earlier install was interrupted)")
-        ctx.record({"event": "dpkg-configure"})
+        ctx.record({"event": Event.DPKG_CONFIGURE})
         ctx.check(["env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "--configure", "-a",
                    "--force-confdef", "--force-confold"], what="dpkg --configure -a", stream=True, timeout=1800)
         ctx.invalidate(DPKG)
@@ -195,7 +196,7 @@ def apply_install(ctx: ApplyContext, plan: InstallPlan, packages: list[str], *, 
     estimate = ctx.facts.peek(InstallSize(tuple(plan.missing), plan.no_recommends))
     size = describe_size(estimate)
     ctx.progress(f"apt-get install {' '.join(plan.missing)}" + (f" ({size})" if size else ""))
-    ctx.record({"event": "install", "packages": plan.missing, "apt_tag": f"provision::run={ctx.run_id}"})
+    ctx.record({"event": Event.INSTALL, "packages": plan.missing, "apt_tag": f"provision::run={ctx.run_id}"})
     try:
         run_apt(ctx, "install", *flags, *plan.missing, what=f"apt-get install {' '.join(plan.missing)}",
                 lock_timeout=lock_timeout, timeout=lock_timeout + 1800, estimate=estimate)
@@ -251,7 +252,7 @@ def apply_remove(ctx: ApplyContext, plan: RemovePlan, *, lock_timeout: int) -> N
     verb = "purge" if plan.purge else "remove"
     names = [*plan.present, *plan.orphans]
     ctx.progress(f"apt-get {verb} {' '.join(names)}")
-    ctx.record({"event": "remove-packages", "packages": names, "purge": plan.purge})
+    ctx.record({"event": Event.REMOVE_PACKAGES, "packages": names, "purge": plan.purge})
     try:
         run_apt(ctx, verb, *names, what=f"apt-get {verb}", lock_timeout=lock_timeout, timeout=lock_timeout + 900)
     finally:

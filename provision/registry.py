@@ -1,6 +1,6 @@
 """Finds the resource types: every module of provision/resources/ and the ``provision.resources``
 entry-point group (a plugin package names its Resource subclass: ``motd = "pkg.module:Motd"``).
-Loaded once, on first use.
+Loaded once, on first use; provision/resources/ is listed once per process.
 
 ``lookup`` imports only what a playbook uses: a built-in type is the module of its name
 (provision/resources/<type>.py), so a playbook of built-ins never scans the installed packages
@@ -14,6 +14,7 @@ import inspect
 import pkgutil
 from importlib.metadata import entry_points
 
+import provision.resources as package
 from provision.errors import UsageError
 from provision.resource import Resource, ResourceType
 
@@ -21,13 +22,17 @@ ENTRY_POINTS = "provision.resources"
 
 
 @functools.cache
+def _builtins() -> frozenset[str]:
+    """The module names of provision/resources/ (the folder is listed here only)."""
+    return frozenset(info.name for info in pkgutil.iter_modules(package.__path__))
+
+
+@functools.cache
 def registry() -> dict[str, ResourceType]:
     """Resource types by the name playbooks use, built-ins first."""
-    import provision.resources as package
-
     found: dict[str, ResourceType] = {}
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
+    for name in sorted(_builtins()):
+        module = importlib.import_module(f"{package.__name__}.{name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, Resource) and cls.__module__ == module.__name__ and cls.type_name:
                 _add(found, cls, f"{module.__name__}")
@@ -46,11 +51,10 @@ def registry() -> dict[str, ResourceType]:
     return found
 
 
+@functools.cache
 def lookup(name: str) -> ResourceType | None:
     """The type a playbook names, or None when there is no such type."""
-    import provision.resources as package
-
-    if name.isidentifier() and any(info.name == name for info in pkgutil.iter_modules(package.__path__)):
+    if name.isidentifier() and name in _builtins():
         module = importlib.import_module(f"{package.__name__}.{name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, Resource) and cls.__module__ == module.__name__ and cls.type_name == name:

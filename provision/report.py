@@ -13,9 +13,9 @@ from typing import Any, TextIO
 import click
 
 from provision import __version__, colour
-from provision.engine import HostResult, ResourceResult
 from provision.facts import HostFacts
 from provision.plan import Mode, Restart, Status
+from provision.results import HostResult, ResourceResult
 from provision.sanitise import Line, Styled, render_lines, shown
 
 _STATUS_COLOUR = {Status.OK: "green", Status.CHANGED: "yellow", Status.SKIPPED: "cyan", Status.FAILED: "red"}

@@ -20,20 +20,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from provision.cloudconfig import CloudConfig
 from provision.connections.base import CommandResult, Connection, Stream
-from provision.errors import ResourceError
+from provision.errors import NotExportable, ResourceError
 from provision.facts import Fact, Facts, FileContent, FileState, gather
+from provision.journal import STATE_DIR, Event
 from provision.plan import Outputs, ResourcePlan
-
-if TYPE_CHECKING:
-    from provision.cloudinit import CloudConfig
-    from provision.verify.checks import Check, CheckEnv
-
-from provision.journal import STATE_DIR
+from provision.verify.checks import Check, CheckEnv
 
 S = TypeVar("S", bound="Spec")
 D = TypeVar("D")
@@ -122,7 +119,7 @@ class ApplyContext:
         before = self.facts.get(fact).writable()
         backup = self.backup_path(path) if before.exists else None
         expect = hashlib.sha256(before.content).hexdigest() if before.exists else "-"
-        self.record({"event": "write", "path": path, "backup": backup, "created": not before.exists,
+        self.record({"event": Event.WRITE, "path": path, "backup": backup, "created": not before.exists,
                      "sha256": hashlib.sha256(data).hexdigest(), "mode": f"{mode:04o}",
                      "owner": f"{uid}:{gid}", **({"follow": True} if follow else {})})
         self.conn.write_file(path, data, mode=mode, owner=f"{uid}:{gid}", backup=backup, expect=expect,
@@ -136,7 +133,7 @@ class ApplyContext:
         """Remove ``path`` with a backup (a link: the link itself; links among its parents only
         with ``follow``)."""
         backup = self.backup_path(path)
-        self.record({"event": "remove", "path": path, "backup": backup, **({"follow": True} if follow else {})})
+        self.record({"event": Event.REMOVE, "path": path, "backup": backup, **({"follow": True} if follow else {})})
         self.conn.remove_file(path, backup=backup, follow=follow)
         self.facts.set(FileContent(path, follow), FileState(path, exists=False))
 
@@ -188,8 +185,6 @@ class Resource(Generic[S, D]):
         """Render this resource into cloud-init user data for the host ``out.host`` describes (its
         facts are given, not read); add a line to ``out.summary``; return the outputs later
         resources see. Raise NotExportable when it cannot be expressed faithfully."""
-        from provision.cloudinit import NotExportable
-
         raise NotExportable(f"the {self.type_name} resource type has no cloud-init export")
 
 

@@ -24,16 +24,15 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from provision.connections.base import Connection
 from provision.errors import ProvisionError, ResourceError, UsageError
 from provision.facts import DPKG, HOST, Fact, HostFacts, PackageState, gather
-from provision.journal import STATE_DIR, Session
+from provision.journal import STATE_DIR, Event, RunStatus, Session, new_run_id
 from provision.packaging import apt_get
-
-if TYPE_CHECKING:
-    from provision.engine import HostResult
+from provision.plan import Change, Status
+from provision.results import HostResult, ResourceResult
 
 _RUNS = r"""
 for f in $(ls -1t @DIR@/runs/*.jsonl 2>/dev/null); do
@@ -48,17 +47,18 @@ class Run:
     run_id: str
     entries: list[dict[str, Any]]
 
-    def _first(self, event: str) -> dict[str, Any]:
+    def _first(self, event: Event) -> dict[str, Any]:
         return next((e for e in self.entries if e.get("event") == event), {})
 
     @property
     def start(self) -> dict[str, Any]:
-        return self._first("start")
+        return self._first(Event.START)
 
     @property
     def status(self) -> str:
-        end = [e for e in self.entries if e.get("event") == "end" and "resource" not in e]
-        return str(end[-1].get("status", "?")) if end else "interrupted"
+        """A RunStatus, or what an unknown journal says (shown as it is)."""
+        end = [e for e in self.entries if e.get("event") == Event.END and "resource" not in e]
+        return str(end[-1].get("status", "?")) if end else str(RunStatus.INTERRUPTED)
 
     @property
     def rollback_of(self) -> str:
@@ -67,7 +67,7 @@ class Run:
     def changes(self) -> list[str]:
         out: list[str] = []
         for e in self.entries:
-            if e.get("event") == "begin":
+            if e.get("event") == Event.BEGIN:
                 out += [str(c) for c in e.get("changes", [])]
         return out
 
@@ -76,11 +76,11 @@ class Run:
         out: dict[str, FileUndo] = {}
         for e in self.entries:
             path = str(e.get("path", ""))
-            if e.get("event") == "write":
+            if e.get("event") == Event.WRITE:
                 undo = out.setdefault(path, FileUndo(path, e.get("backup"), bool(e.get("created"))))
                 undo.left = str(e.get("sha256") or "")
                 undo.follow = undo.follow or bool(e.get("follow"))
-            elif e.get("event") == "remove":
+            elif e.get("event") == Event.REMOVE:
                 undo = out.setdefault(path, FileUndo(path, e.get("backup"), False))
                 undo.left = "absent"
                 undo.follow = undo.follow or bool(e.get("follow"))
@@ -89,7 +89,7 @@ class Run:
     def alternatives(self) -> dict[str, str]:
         previous: dict[str, str] = {}
         for e in self.entries:
-            if e.get("event") == "alternatives":
+            if e.get("event") == Event.ALTERNATIVES:
                 for name, link in dict(e.get("previous", {})).items():
                     previous.setdefault(str(name), str(link))
         return previous
@@ -245,7 +245,7 @@ def installed_by(run: Run, now: HostNow) -> tuple[list[str], str]:
     run installed the ones dpkg's log shows installed for the first time between the stanza's
     start and its end (else the next apt run's start). Nothing else is guessed: a package the
     admin installed later is never the run's."""
-    asked = any(e.get("event") == "install" for e in run.entries)
+    asked = any(e.get("event") == Event.INSTALL for e in run.entries)
     found = stanzas(now.apt)
     if not found:
         if not asked:
@@ -341,21 +341,21 @@ def plan(conn: Connection, session: Session, run: Run, *, force: bool, allow_ext
 
 def _restore(conn: Connection, session: Session, path: str, backup: str, follow: bool) -> Callable[[], None]:
     def do() -> None:  # the apply's write primitive: no link followed but the run's own, no fixed names
-        session.record({"event": "restore", "path": path, "backup": backup})
+        session.record({"event": Event.RESTORE, "path": path, "backup": backup})
         conn.restore_file(path, backup, follow=follow)
     return do
 
 
 def _remove(conn: Connection, session: Session, path: str, follow: bool) -> Callable[[], None]:
     def do() -> None:
-        session.record({"event": "remove", "path": path, "backup": None})
+        session.record({"event": Event.REMOVE, "path": path, "backup": None})
         conn.remove_file(path, follow=follow)
     return do
 
 
 def _purge(conn: Connection, session: Session, packages: list[str], lock_timeout: int) -> Callable[[], None]:
     def do() -> None:
-        session.record({"event": "remove-packages", "packages": packages, "purge": True})
+        session.record({"event": Event.REMOVE_PACKAGES, "packages": packages, "purge": True})
         conn.check(apt_get("purge", *packages, lock_timeout=lock_timeout, run_id=session.run_id),
                    what="apt-get purge", timeout=lock_timeout + 900)
     return do
@@ -381,9 +381,6 @@ class UndoOptions:
 
 def undo(conn: Connection, host: str, options: UndoOptions, progress: Callable[[str], None]) -> HostResult:
     """Roll back one run on a connected target; the result reads like an apply's."""
-    from provision.engine import HostResult, ResourceResult, new_run_id
-    from provision.plan import Change, Status
-
     started = time.monotonic()
     result = HostResult(host)
     runs = next(v for v in gather(conn, [RunJournals()]).values())
@@ -395,7 +392,7 @@ def undo(conn: Connection, host: str, options: UndoOptions, progress: Callable[[
     facts_host = values.get(HOST)
     result.facts = facts_host.summary() if isinstance(facts_host, HostFacts) else {}
     session.header = {"rollback_of": run.run_id, "playbook": run.start.get("playbook"), "host": host}
-    status = "failed"
+    status = RunStatus.FAILED
     try:
         steps = plan(conn, session, run, force=options.force, allow_extra=options.allow_extra_removals,
                      lock_timeout=int(options.lock_timeout))
@@ -411,17 +408,17 @@ def undo(conn: Connection, host: str, options: UndoOptions, progress: Callable[[
                 continue
             if options.check:
                 continue
-            session.record({"event": "begin", "resource": "rollback", "label": step.label,
+            session.record({"event": Event.BEGIN, "resource": "rollback", "label": step.label,
                             "changes": [step.summary]})
             try:
                 step.apply()
             except ProvisionError as exc:
                 res.status, res.reason = Status.FAILED, str(exc)
                 result.failed, result.error = True, f"{step.summary}: {exc}"
-                session.record({"event": "end", "resource": "rollback", "status": "failed"})
+                session.record({"event": Event.END, "resource": "rollback", "status": Status.FAILED})
                 break
-            session.record({"event": "end", "resource": "rollback", "status": "changed"})
-        status = "failed" if result.failed else "complete"
+            session.record({"event": Event.END, "resource": "rollback", "status": Status.CHANGED})
+        status = RunStatus.FAILED if result.failed else RunStatus.COMPLETE
     finally:
         session.close(status)
         if session.started:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from provision.connections.base import Connection
+from provision.errors import ProvisionError
 from provision.facts import HostFacts, version_tuple
 from provision.plan import Restart, WslDistro
 
@@ -130,8 +131,6 @@ def restart_problem(restart: Restart, failed: bool) -> str:
 def restart_hosts(results: Sequence[HostOutcome], targets: Sequence[N],
                   connect: Callable[[N], Connection], echo: Callable[[str], None]) -> None:
     """Stop each WSL2 distro that needs a restart, through interop; the local one last (it ends us)."""
-    from provision.errors import ProvisionError
-
     by_name = {t.name: t for t in targets}
     order = sorted(results, key=lambda r: by_name[r.host].kind == "local" if r.host in by_name else False)
     for r in order:

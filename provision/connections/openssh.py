@@ -34,16 +34,13 @@ import tempfile
 import time
 import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from provision.connections.base import CommandResult, Connection, Process, Stream, display
 from provision.connections.local import PopenProcess, communicate, kill, track
 from provision.connections.sshopts import SshOptions, known_hosts_files
 from provision.connections.sudo import PROBE, Sudo
 from provision.errors import BecomeError, ConnectError, UsageError
-
-if TYPE_CHECKING:
-    from provision.targets import Target
+from provision.targets import Target, jump_hops
 
 KEEPALIVE = 30
 MAX_JUMPS = 5
@@ -132,8 +129,6 @@ def _who(options: SshOptions, target: Target) -> list[str]:
 
 
 def _jumps(cfg: dict[str, list[str]], label: str) -> list[Target]:
-    from provision.targets import jump_hops
-
     try:
         return jump_hops((cfg.get("proxyjump") or [""])[0])
     except UsageError as exc:

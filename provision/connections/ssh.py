@@ -30,7 +30,6 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import paramiko
 
@@ -38,9 +37,7 @@ from provision.connections.base import CommandResult, Connection, Process, Strea
 from provision.connections.sshopts import SshOptions, known_hosts_files
 from provision.connections.sudo import PROBE, Sudo
 from provision.errors import BecomeError, ConnectError, UsageError
-
-if TYPE_CHECKING:
-    from provision.targets import Target
+from provision.targets import Target, jump_hops
 
 KEEPALIVE = 30
 _known_hosts_lock = threading.Lock()
@@ -172,8 +169,6 @@ class SshConnection(Connection):
               via: SshConnection | None) -> paramiko.Channel | paramiko.ProxyCommand | None:
         if via is not None:
             return self._tunnel(via)
-        from provision.targets import jump_hops
-
         try:
             hops = jump_hops(_first(cfg.get("proxyjump")) or "")
         except UsageError as exc:

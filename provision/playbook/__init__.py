@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from provision.errors import PlaybookError, UsageError
 from provision.paths import builtin_playbooks
 from provision.playbook.checks import CheckDecl, add_checks, parse_checks
 from provision.playbook.checks import prevalidate as prevalidate_checks
+from provision.playbook.validation import first_error, partial_values, undefined
 from provision.playbook.variables import Declared, Given, VarError, VarSpec, declare, parse_extra
 from provision.registry import lookup, registry
 from provision.render import RenderError, names_in, render_value, template_names_in
@@ -48,14 +48,6 @@ COMMON_KEYS = ("id", "name", "when")
 RESERVED = {"facts", "true", "false", "none", "True", "False", "None", "loop", "item", "range",
             "lipsum", "dict", "cycler", "joiner", "namespace"}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-class _Deferred:
-    def __repr__(self) -> str:
-        return "<deferred>"
-
-
-DEFERRED = _Deferred()
-
 
 @dataclass
 class Decl:
@@ -297,21 +289,6 @@ def _check_ids(decls: list[Decl], vars_: dict[str, Any]) -> None:
         seen[d.id] = d
 
 
-def _partial(value: Any, runtime: set[str], vars_: dict[str, Any]) -> Any:
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            r = _partial(v, runtime, vars_)
-            if r is not DEFERRED:
-                out[k] = r
-        return out
-    if isinstance(value, list):
-        return [r for r in (_partial(v, runtime, vars_) for v in value) if r is not DEFERRED]
-    if names_in(value) & runtime:
-        return DEFERRED
-    return render_value(value, vars_)
-
-
 def _prevalidate(decls: list[Decl], vars_: dict[str, Any], dirs: list[Path]) -> None:
     earlier: list[str] = []
     for d in decls:
@@ -323,7 +300,7 @@ def _prevalidate(decls: list[Decl], vars_: dict[str, Any], dirs: list[Path]) -> 
             except RenderError as exc:
                 raise d.src.error(d.path[:-1] + ("when",), str(exc)) from None
             if unknown:
-                raise d.src.error(d.path[:-1] + ("when",), _undefined(unknown, known))
+                raise d.src.error(d.path[:-1] + ("when",), undefined(unknown, known))
         partial, deferred = partial_values(d.raw, vars_, runtime, known, functools.partial(_key_error, d))
         try:
             spec = d.cls.spec_type.model_validate(partial)
@@ -343,59 +320,12 @@ def _prevalidate(decls: list[Decl], vars_: dict[str, Any], dirs: list[Path]) -> 
                 except RenderError as exc:
                     raise d.error((fname,), str(exc)) from None
                 if unknown:
-                    raise d.error((fname,), f"template {tname}: {_undefined(unknown, known)}")
+                    raise d.error((fname,), f"template {tname}: {undefined(unknown, known)}")
         earlier.append(d.id)
 
 
 def _key_error(d: Decl, key: str, message: str) -> PlaybookError:
     return d.error((key,), message)
-
-
-def partial_values(raw: dict[str, Any], vars_: dict[str, Any], runtime: set[str], known: set[str],
-                   error: Callable[[str, str], PlaybookError]) -> tuple[dict[str, Any], set[str]]:
-    """Render what is known before facts: (values, keys deferred to run time). Undefined names and
-    template syntax errors are raised through ``error(key, message)``."""
-    deferred: set[str] = set()
-    partial: dict[str, Any] = {}
-    for key, value in raw.items():
-        try:
-            unknown = names_in(value) - known
-            if unknown:
-                raise error(key, _undefined(unknown, known))
-            r = _partial(value, runtime, vars_)
-        except RenderError as exc:
-            raise error(key, str(exc)) from None
-        if r is DEFERRED or (r != value and names_in(value) & runtime):
-            deferred.add(key)  # wholly or partly (a list or mapping with runtime values)
-        if r is not DEFERRED:
-            partial[key] = r
-    return partial, deferred
-
-
-def first_error(exc: ValidationError, deferred: set[str], allowed: list[str],
-                error: Callable[[YamlPath, str], PlaybookError]) -> PlaybookError | None:
-    """The first validation error not about a deferred key, as one line at its location."""
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        if deferred and (not loc or loc[0] in deferred):
-            continue  # decided when the deferred values are known
-        etype = err["type"]
-        if etype == "extra_forbidden":
-            msg = f"unknown key (allowed here: {', '.join(allowed)})"
-        elif etype == "missing":
-            msg = "missing required key"
-        else:
-            msg = err["msg"].removeprefix("Value error, ")
-            if "input" in err and etype != "value_error" and not isinstance(err["input"], dict):
-                got = repr(err["input"])
-                msg += f" (got {got if len(got) <= 80 else got[:79] + '…'})"
-        return error(loc, msg)
-    return None
-
-
-def _undefined(unknown: set[str], known: set[str]) -> str:
-    names = ", ".join(sorted(unknown))
-    return f"undefined variable {names} (defined here: {', '.join(sorted(known)) or 'nothing'})"
 
 
 __all__ = ["Decl", "Playbook", "load", "parse_extra_vars", "resolve", "format_path"]

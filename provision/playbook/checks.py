@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from provision.errors import PlaybookError
+from provision.playbook.validation import first_error, partial_values, undefined  # the resources' own rules
 from provision.render import RenderError, names_in, render_value
 from provision.resource import absolute_path
 from provision.yamlsrc import Located, YamlPath
@@ -129,8 +130,6 @@ class CheckDecl:
         try:
             return KINDS[self.kind].model_validate(data)
         except ValidationError as exc:
-            from provision.playbook import first_error
-
             raise first_error(exc, set(), list(KINDS[self.kind].model_fields),
                               lambda loc, msg: self.error((self.kind, *loc), msg)) \
                 or self.error((self.kind,), str(exc)) from None
@@ -195,8 +194,6 @@ def prevalidate(checks: list[CheckDecl], vars_: dict[str, Any], runtime: set[str
 
     ``runtime`` holds the names only known per host (``facts`` and the resources' ids).
     """
-    from provision.playbook import _undefined, first_error, partial_values  # the resources' own rules
-
     known = set(vars_) | runtime
     for c in checks:
         if isinstance(c.when, str):
@@ -205,13 +202,13 @@ def prevalidate(checks: list[CheckDecl], vars_: dict[str, Any], runtime: set[str
             except RenderError as exc:
                 raise c.error(("when",), str(exc)) from None
             if unknown:
-                raise c.error(("when",), _undefined(unknown, known))
+                raise c.error(("when",), undefined(unknown, known))
         try:
             unknown = names_in(c.name) - known
         except RenderError as exc:
             raise c.error(("name",), str(exc)) from None
         if unknown:
-            raise c.error(("name",), _undefined(unknown, known))
+            raise c.error(("name",), undefined(unknown, known))
         partial, deferred = partial_values(c.raw, vars_, runtime, known,
                                            functools.partial(_key_error, c))
         try:

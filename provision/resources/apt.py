@@ -16,7 +16,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from provision import packaging
-from provision.cloudinit import CloudConfig, NotExportable
+from provision.cloudconfig import CloudConfig
+from provision.errors import NotExportable
 from provision.facts import Fact, Facts
 from provision.packaging import InstallPlan, RemovePlan
 from provision.plan import Outputs, ResourcePlan

@@ -24,8 +24,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from provision import keyfetch, packaging
-from provision.cloudinit import CloudConfig, NotExportable
-from provision.errors import ResourceError
+from provision.cloudconfig import CloudConfig
+from provision.errors import NotExportable, ResourceError
 from provision.facts import APT_LISTS, Fact, Facts, FileContent
 from provision.formats import openpgp
 from provision.plan import Change, Outputs, ResourcePlan, unified_diff

@@ -34,8 +34,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from provision import keyfetch
-from provision.cloudinit import CloudConfig, NotExportable
-from provision.errors import FactError, ResourceError
+from provision.cloudconfig import CloudConfig
+from provision.errors import FactError, NotExportable, ResourceError
 from provision.facts import Fact, Facts, FileContent, FileState
 from provision.formats import x509
 from provision.plan import Change, Outputs, ResourcePlan

@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from provision.cloudinit import CloudConfig, NotExportable
-from provision.errors import ResourceError
+from provision.cloudconfig import CloudConfig
+from provision.errors import NotExportable, ResourceError
 from provision.facts import HOST, Fact, Facts, FileContent
 from provision.formats import pamenv
 from provision.plan import Change, Outputs, ResourcePlan, unified_diff, world_readable

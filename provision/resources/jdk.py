@@ -31,10 +31,11 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from provision import packaging
-from provision.cloudinit import CloudConfig, NotExportable
-from provision.errors import ResourceError
+from provision.cloudconfig import KNOWN_OS, CloudConfig
+from provision.errors import NotExportable, ResourceError
 from provision.facts import DPKG, HOST, AptLists, Candidate, Fact, Facts, FileContent, HostFacts, PackageState
 from provision.facts.base import APT_LISTS
+from provision.journal import Event
 from provision.plan import Change, Outputs, ResourcePlan
 from provision.resource import ApplyContext, Resource, Spec
 from provision.resources import apt_repository as repos
@@ -415,8 +416,6 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
             return "distro", f"{host.os.label} has OpenJDK {v}"
         age = facts.get(AptLists()).age
         if age is None or age > s.cache_max_age:  # no fresh lists: what the release is known to have
-            from provision.cloudinit import KNOWN_OS
-
             known = next((k for k, o in KNOWN_OS.items() if o[:2] == (host.os.id, host.os.version_id)), None)
             have = DISTRO_JDKS.get(known or "")
             if not have or v in have:
@@ -597,7 +596,7 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
                 ctx.progress(f"making JDK {s.version} the default ({describe_off(off)})")
                 script = "set -e\n" + "\n".join(
                     f"update-alternatives --set {shlex.quote(a.name)} {shlex.quote(a.path)}" for a in off)
-                ctx.record({"event": "alternatives", "previous": {a.name: a.current for a in off}})
+                ctx.record({"event": Event.ALTERNATIVES, "previous": {a.name: a.current for a in off}})
                 ctx.check(["sh", "-c", script], what="update-alternatives --set")
                 ctx.invalidate(DPKG)
                 jdk = ctx.fresh(fact)

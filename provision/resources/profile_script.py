@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from provision.cloudinit import CloudConfig, NotExportable
+from provision.cloudconfig import CloudConfig
+from provision.errors import NotExportable
 from provision.facts import HOST, Fact, Facts, FileContent
 from provision.plan import Outputs, ResourcePlan
 from provision.resource import ApplyContext, Resource, Spec, absolute_path

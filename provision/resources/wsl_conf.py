@@ -32,8 +32,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from provision import packaging, wsl
-from provision.cloudinit import CloudConfig, NotExportable
-from provision.errors import ResourceError
+from provision.cloudconfig import CloudConfig
+from provision.errors import NotExportable, ResourceError
 from provision.facts import HOST, Fact, Facts, FileContent, PackageState
 from provision.formats import wslconf, wslconf_edit
 from provision.plan import Change, Outputs, ResourcePlan, Restart, unified_diff, world_readable

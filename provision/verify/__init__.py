@@ -5,5 +5,6 @@
 - ``backend``: a testinfra backend over our connections (our host-key policy and sudo).
 - ``runner``: resolve each host's resources as apply does (the engine's loop), run the checks.
 - ``usertests``: the user's own testinfra files (``--tests DIR``) against the same hosts.
+- ``results``: what a check and a host's verification found (read by all of the above).
 - ``output``: summary (stderr), JSON document, JUnit XML.
 """

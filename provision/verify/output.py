@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from provision import __version__
+from provision import colour as colours
 from provision.sanitise import Line, Piece, Styled, echo, xml_text
-from provision.verify.runner import FAILED, PASSED, SKIPPED, HostReport
+from provision.verify.results import FAILED, PASSED, SKIPPED, HostReport
 from provision.wslfiles import write_atomically
 
 _MARK = {PASSED: ("passed", "green"), FAILED: ("FAILED", "red"), SKIPPED: ("skipped", "cyan")}
@@ -20,8 +21,6 @@ def summary(reports: list[HostReport], *, verbose: int = 0, quiet: bool = False,
             stream: TextIO | None = None) -> None:
     """Per host: every failing check with its message (all checks with -v), then the counts."""
     out = stream or sys.stderr
-    from provision import colour as colours
-
     lines: list[Line] = []
     for r in reports:
         shown = [c for c in r.checks if not (c.status == PASSED and (quiet or not verbose))]

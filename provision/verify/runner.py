@@ -8,8 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import Any
 
 from provision import engine
@@ -22,60 +21,13 @@ from provision.render import RenderError, eval_condition
 from provision.verify.backend import make_host
 from provision.verify.checks import Check, CheckEnv, Probe, failing
 from provision.verify.custom import playbook_check
+from provision.verify.results import FAILED as FAILED  # re-exported: the results were defined here
+from provision.verify.results import PASSED as PASSED
+from provision.verify.results import SKIPPED as SKIPPED
+from provision.verify.results import CheckResult as CheckResult
+from provision.verify.results import HostReport as HostReport
+from provision.verify.results import Outcome as Outcome
 from provision.verify.shell import Shells
-
-
-class Outcome(StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"
-    SKIPPED = "skipped"  # a user test that skipped itself
-
-
-PASSED, FAILED, SKIPPED = Outcome.PASSED, Outcome.FAILED, Outcome.SKIPPED
-
-
-@dataclass
-class CheckResult:
-    name: str
-    resource: str
-    status: Outcome
-    message: str = ""
-    duration: float = 0.0
-
-    @property
-    def failed(self) -> bool:
-        return self.status == FAILED
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "resource": self.resource, "status": str(self.status),
-                "message": self.message, "duration": round(self.duration, 3)}
-
-
-@dataclass
-class HostReport:
-    host: str
-    checks: list[CheckResult] = field(default_factory=list)
-    error: str | None = None  # the host could not be reached or its facts read
-    skipped: list[str] = field(default_factory=list)  # resources whose when: is false here
-    duration: float = 0.0
-    facts: dict[str, Any] = field(default_factory=dict)  # the host's facts, as every command reports them
-
-    @property
-    def passed(self) -> int:
-        return sum(1 for c in self.checks if c.status == PASSED)
-
-    @property
-    def failed(self) -> int:
-        return sum(1 for c in self.checks if c.status == FAILED)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.failed == 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"host": self.host, "ok": self.ok, "passed": self.passed, "failed": self.failed,
-                "error": self.error, "facts": self.facts, "skipped_resources": self.skipped,
-                "duration": round(self.duration, 3), "checks": [c.as_dict() for c in self.checks]}
 
 
 @dataclass
@@ -242,7 +194,7 @@ def verify(playbook: Playbook, targets: Sequence[Any], connect: Callable[[Any], 
                            for n, t in zip(names, targets, strict=True)]
                 sessions = [f.result() for f in futures]
         if options.tests:
-            from provision.verify.usertests import run_user_tests
+            from provision.verify.usertests import run_user_tests  # here: it imports pytest (0.15 s)
 
             probes = {s.report.host: s.probe for s in sessions if s.probe is not None}
             if probes:

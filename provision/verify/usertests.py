@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from provision.verify.checks import Probe
-from provision.verify.runner import FAILED, PASSED, SKIPPED, CheckResult
+from provision.verify.results import FAILED, PASSED, SKIPPED, CheckResult
 
 
 def _message(report: Any) -> str:

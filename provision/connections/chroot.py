@@ -6,8 +6,10 @@ there), a private /dev (a tmpfs with null, zero, full, random, urandom, tty, its
 /dev/shm; none of this machine's device nodes) and a read-only /sys, so apt and Java's
 post-install scripts work and nothing leaks into this machine's mount table. PID 1 of the
 namespace is a shell outside the root: commands see their own processes only, /proc/1/root is not
-theirs, and whatever a command leaves running is killed when it ends. A root whose proc, sys or
-dev is a symbolic link or not a directory is refused.
+theirs, and whatever a command leaves running is killed when it ends. The root and the mounts in
+it are seen nosuid,nodev: no setuid program or device node that came with the root works. A root
+whose proc, sys or dev is a symbolic link or not a directory is refused. (See docs/safety.md,
+"Chroot targets": root in the root is still root on this machine.)
 """
 
 from __future__ import annotations

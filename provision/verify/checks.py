@@ -220,6 +220,18 @@ def env_value(data: bytes | None, key: str) -> str | None:
     return None if data is None else pamenv.effective(data).get(key)
 
 
+# A login shell of the user, as su - gives it: its start-up files (~/.profile) are the user's
+# code, run as the user. su is PID 1 of a PID namespace of its own where one can be made (what
+# the shell leaves running is killed when su ends; it sees no other process), for at most
+# LOGIN_TIMEOUT seconds (then TERM, and KILL 5 s later). The answer is printenv's alone, on fd 3;
+# what su and the start-up files print goes to stderr, so no message of theirs passes for it.
+LOGIN_TIMEOUT = 30
+LOGIN_SHELL = (
+    "ns=; unshare --pid --fork --kill-child --mount-proc true 2>/dev/null && "
+    "ns='unshare --pid --fork --kill-child --mount-proc'; "
+    f"timeout -k 5 {LOGIN_TIMEOUT} $ns su - %s -c 'printenv JAVA_HOME >&3' 3>&1 >&2 </dev/null")
+
+
 def java_home_checks(rid: str, label: str, path: str, value: str, env: CheckEnv) -> list[Check]:
     """JAVA_HOME as written, and as users get it (login shell; a new SSH session)."""
 
@@ -246,8 +258,10 @@ def java_home_checks(rid: str, label: str, path: str, value: str, env: CheckEnv)
 
     def login_shell(probe: Probe) -> tuple[bool, str]:
         user = probe.user
-        r = probe.run("su - %s -c 'printenv JAVA_HOME' </dev/null", user)
-        got = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+        r = probe.run(LOGIN_SHELL, user)
+        got = r.stdout.rstrip("\n")
+        if r.rc in (124, 137):
+            return False, f"a login shell of {user} did not finish within {LOGIN_TIMEOUT}s (su - {user})"
         if r.rc not in (0, 1):
             return False, f"su - {user} failed (exit {r.rc}): {first_line(r.stderr)}"
         if got != value:

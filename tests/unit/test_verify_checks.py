@@ -162,12 +162,16 @@ def test_jre_only_java_home_is_not_a_jdk():
 
 def test_login_shell_check_runs_su_for_the_user():
     check = java17_checks()["java_home: a login shell (su -) sees JAVA_HOME"]
-    probe, conn = probe_for([(r"^su - dev -c 'printenv JAVA_HOME'", 0, f"{HOME}\n", "")])
+    su = r" \$ns su - dev -c 'printenv JAVA_HOME >&3' 3>&1 >&2 </dev/null$"
+    probe, conn = probe_for([(su, 0, f"{HOME}\n", "")])
     assert run_check(check, probe).status == "passed"
-    probe, conn = probe_for([(r"^su - dev ", 1, "", "")])
+    probe, conn = probe_for([(su, 1, "", "")])
     result = run_check(check, probe)
     assert result.status == "failed"
     assert result.message == f"a login shell of dev has no JAVA_HOME (expected {HOME})"
+    probe, conn = probe_for([(su, 124, "", "")])
+    result = run_check(check, probe)
+    assert result.status == "failed" and result.message.startswith("a login shell of dev did not finish within")
 
 
 def test_ssh_session_check_uses_a_plain_session_of_the_connection():

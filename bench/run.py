@@ -18,9 +18,12 @@ Scenarios (every tool, the tools' order rotating from one repeat to the next):
 - for each run: wall seconds, peak memory (max RSS of the tool's process), SSH connections and
   sessions per host (counted in each host's sshd log).
 
-The bash floor is one OpenSSH connection per host running ``<check> || <fix>``: what the job costs
-with nothing but ssh. A run counts only when its result is checked (JAVA_HOME and the package on
-every host; verify: every check passed); a tool that fails is reported as FAILED, not timed.
+The floors: the bash floor is one OpenSSH connection per host running ``<check> || <fix>`` (with
+OpenSSH's default key exchange, and again with curve25519), the paramiko floor one thread and one
+paramiko connection per host in one Python process; "vs floor" is against the lowest of them in
+the same scenario: what the job costs with nothing but an SSH client. A run counts only when its
+result is checked (JAVA_HOME and the package on every host; verify: every check passed); a tool
+that fails is reported as FAILED, not timed.
 
 Run as root from the repository root with the project venv:
     .venv/bin/python bench/run.py                 # everything: 1, 10 and 50 hosts, 3 repeats
@@ -108,6 +111,7 @@ def timed(argv: list, *, env: dict | None = None, cwd: Path | None = None, timeo
 # -- the tools -------------------------------------------------------------------------------------
 class Tool:
     name = ""
+    floor = False  # a floor: the job with nothing but an SSH client; "vs floor" is against the lowest
     version_cmd: list = []
     help_cmd: list = []
 
@@ -221,21 +225,47 @@ class Pyinfra(Tool):
 
 
 class Bash(Tool):
+    """A floor: N parallel ``ssh host '<check> || <fix>'``, OpenSSH's defaults."""
     name = "bash (floor)"
+    floor = True
+    ssh_options = ""
 
     def command(self, fleet, work, *, update=False):
         script = work / "fanout.sh"
-        script.write_text("".join(f"ssh -F {fleet.ssh_config} root@{h.name} \"$1\" > {work}/{h.name}.out 2>&1 "
-                                  f"|| echo FAILED {h.name} & \n" for h in fleet.hosts)
+        script.write_text("".join(f"ssh -F {fleet.ssh_config} {self.ssh_options}root@{h.name} \"$1\" "
+                                  f"> {work}/{h.name}.out 2>&1 || echo FAILED {h.name} & \n" for h in fleet.hosts)
                           + f"wait\ncat {work}/*.out\n")
-        job = BASH_JOB.format(pkg=PKG, line=LINE, update="apt-get update -q >/dev/null; " if update else "")
-        return ["sh", script, job], None
+        return ["sh", script, job(update)], None
 
     def reported_noop(self, out, n):
         return "CHANGED" not in out and "FAILED" not in out
 
 
-TOOLS = {t.name: t for t in (Provision(), ProvisionParamiko(), Ansible(), Pyinfra(), Bash())}
+class BashCurve(Bash):
+    """The same with the key exchange provision's OpenSSH transport prefers (curve25519, not the
+    post-quantum sntrup761 that OpenSSH 9.2 picks by default). The cipher stays OpenSSH's
+    (chacha20-poly1305, as in provision): aes128-gcm and aes128-ctr measured the same here."""
+    name = "bash (floor, curve25519)"
+    ssh_options = "-o KexAlgorithms=curve25519-sha256 "
+
+
+class ParamikoThreads(Bash):
+    """A floor: one Python process, one thread and one paramiko connection per host
+    (bench/paramiko_floor.py), each running the same ``<check> || <fix>``."""
+    name = "paramiko threads (floor)"
+
+    def command(self, fleet, work, *, update=False):
+        return [VENV / "bin" / "python", BENCH / "paramiko_floor.py", fleet.key, fleet.known_hosts, job(update),
+                *[f"{h.name}={h.address}" for h in fleet.hosts]], None
+
+
+def job(update: bool) -> str:
+    return BASH_JOB.format(pkg=PKG, line=LINE, update="apt-get update -q >/dev/null; " if update else "")
+
+
+TOOLS = {t.name: t for t in (Provision(), ProvisionParamiko(), Ansible(), Pyinfra(), Bash(), BashCurve(),
+                             ParamikoThreads())}
+FLOORS = [name for name, t in TOOLS.items() if t.floor]
 VERIFIERS = ("provision verify", "testinfra")
 
 
@@ -433,18 +463,23 @@ def summarise(runs: list[dict | None]) -> dict:
     return out
 
 
-def with_ratios(rows: dict, base: str, floor: str | None) -> dict:
+def with_ratios(rows: dict, base: str, floors: list[str]) -> dict:
+    """vs provision, and vs the lowest of the floors measured in this scenario (named in "floor")."""
     b = rows.get(base, {})
-    f = rows.get(floor or "", {})
+    measured = [name for name in floors if not rows.get(name, {}).get("failed", True)]
+    floor = min(measured, key=lambda name: rows[name]["median"]) if measured else None
     for r in rows.values():
         if not r["failed"] and not b.get("failed", True):
             r["vs_provision"] = round(r["median"] / b["median"], 2)
-        if floor and not r["failed"] and not f.get("failed", True):
-            r["vs_floor"] = round(r["median"] / f["median"], 2)
+        if floor and not r["failed"]:
+            r["vs_floor"] = round(r["median"] / rows[floor]["median"], 2)
+            r["floor"] = floor
     return rows
 
 
 def table(title: str, rows: dict) -> str:
+    floor = next((r["floor"] for r in rows.values() if r.get("floor")), None)
+    title += f" (vs floor: against {floor}, the lowest floor here)" if floor else ""
     lines = [f"\n{title}\n", "| tool | median s | min–max s | vs provision | vs floor | peak MB | conn/host | "
              "sessions/host |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, r in rows.items():
@@ -544,8 +579,7 @@ def main() -> int:
     for scenario in sorted(runs, key=lambda s: order.index(s) if s in order else len(order)):
         rows = {tool: summarise(r) for tool, r in runs[scenario].items()}
         base = "provision verify" if scenario.startswith("verify") else "provision"
-        scenarios[scenario] = with_ratios(rows, base, None if scenario.startswith(("verify", "startup"))
-                                          else "bash (floor)")
+        scenarios[scenario] = with_ratios(rows, base, [] if scenario.startswith(("verify", "startup")) else FLOORS)
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
               "versions": versions, "sizes": sizes, "repeat": repeat, "smoke": args.smoke, "scenarios": scenarios}
     if prep:

@@ -15,9 +15,10 @@ destination, and host-key checking that no ssh_config can lower (``host_key_opti
 on the command line, which ssh reads before any config, so ``StrictHostKeyChecking no`` /
 ``UserKnownHostsFile /dev/null`` / ``LogLevel QUIET`` (what ``vagrant ssh-config`` prints) change
 nothing. An unknown key is refused unless ``--accept-new-host-keys``, a changed key always, by
-ssh itself. A ProxyJump chain is built here as nested ProxyCommands, each hop an ``ssh -W`` with
-the same options (the ``ssh`` that OpenSSH starts for a ProxyJump itself would read only
-ssh_config). sudo works as with paramiko (sudo.py).
+ssh itself. Key exchange: when ssh_config sets no KexAlgorithms, ssh's default list with
+curve25519 moved before the costly sntrup761 (``kex_options``). A ProxyJump chain is built here
+as nested ProxyCommands, each hop an ``ssh -W`` with the same options (the ``ssh`` that OpenSSH
+starts for a ProxyJump itself would read only ssh_config). sudo works as with paramiko (sudo.py).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
 KEEPALIVE = 30
 MAX_JUMPS = 5
+PROBES = 32  # ssh -G processes at once (a pipe each)
 _CHANGED_FP = re.compile(r"The fingerprint for the \S+ key sent by the remote host is\s+(SHA256:\S+)")
 _CHANGED_HOST = re.compile(r"Host key for (\S+) has changed")
 _UNKNOWN_HOST = re.compile(r"host key is known for (\S+) and")
@@ -77,16 +79,19 @@ def probe(who: Sequence[str], host: str) -> dict[str, list[str]]:
 
 
 def probe_many(queries: Sequence[tuple[Sequence[str], str]]) -> list[dict[str, list[str]]]:
-    """``probe`` for many hosts at once: every ``ssh -G`` is started before the first is read, so
-    a fleet waits for about one of them, not for each in turn."""
-    procs: list[subprocess.Popen[bytes] | None] = []
-    for who, host in queries:
-        try:
-            procs.append(subprocess.Popen([*who, "-G", "--", host], stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
-        except OSError:
-            procs.append(None)
-    return [_parse_g(proc) for proc in procs]
+    """``probe`` for many hosts at once: up to ``PROBES`` ``ssh -G`` are started before the first
+    is read, so a fleet waits for about one of them per batch, not for each in turn."""
+    found: list[dict[str, list[str]]] = []
+    for start in range(0, len(queries), PROBES):
+        procs: list[subprocess.Popen[bytes] | None] = []
+        for who, host in queries[start:start + PROBES]:
+            try:
+                procs.append(subprocess.Popen([*who, "-G", "--", host], stdin=subprocess.DEVNULL,
+                                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
+            except OSError:
+                procs.append(None)
+        found += [_parse_g(proc) for proc in procs]
+    return found
 
 
 def _parse_g(proc: subprocess.Popen[bytes] | None) -> dict[str, list[str]]:

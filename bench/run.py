@@ -87,8 +87,9 @@ BASH_JOB = ("{update}dpkg-query -W -f='${{Status}}' {pkg} 2>/dev/null | grep -q 
 
 
 def timed(argv: list, *, env: dict | None = None, cwd: Path | None = None, timeout: float = TIMEOUT) -> dict:
-    """Run argv: its output, exit status, wall seconds and peak memory (max RSS of the process, MB,
-    from wait4: the largest of the process and the children it waited for)."""
+    """Run argv: its output, exit status, wall seconds, peak memory (max RSS of the process, MB,
+    from wait4: the largest of the process and the children it waited for) and CPU seconds (the
+    process and the children it waited for: its ssh processes too)."""
     t0 = time.monotonic()
     proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, env=env or ENV, cwd=cwd)
@@ -105,7 +106,7 @@ def timed(argv: list, *, env: dict | None = None, cwd: Path | None = None, timeo
     reader.join()
     proc.stdout.close()
     return {"seconds": seconds, "rc": proc.returncode, "out": b"".join(chunks).decode("utf-8", "replace"),
-            "rss_mb": usage.ru_maxrss / 1024}
+            "rss_mb": usage.ru_maxrss / 1024, "cpu": usage.ru_utime + usage.ru_stime}
 
 
 # -- the tools -------------------------------------------------------------------------------------
@@ -245,7 +246,7 @@ class BashCurve(Bash):
     """The same with the key exchange provision's OpenSSH transport prefers (curve25519, not the
     post-quantum sntrup761 that OpenSSH 9.2 picks by default). The cipher stays OpenSSH's
     (chacha20-poly1305, as in provision): aes128-gcm and aes128-ctr measured the same here."""
-    name = "bash (floor, curve25519)"
+    name = "bash curve25519 (floor)"
     ssh_options = "-o KexAlgorithms=curve25519-sha256 "
 
 
@@ -288,9 +289,28 @@ def ssh_counts(fleet) -> tuple[int, int]:
             sum(len(re.findall(r"Starting session: ", log)) for log in logs))
 
 
+def hosts_cpu(fleet) -> float:
+    """CPU seconds used on the hosts' side: every sshd listener's own and its reaped children's
+    (the logins, their sessions and whatever the job ran there)."""
+    total = 0
+    for host in fleet.hosts:
+        for pid in Path(f"/proc/{host.pid}/task/{host.pid}/children").read_text().split():
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() != "sshd":
+                    continue
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def run_counted(argv: list, fleet, work: Path, env: dict | None = None, cwd: Path | None = None) -> dict:
     conns0, sess0 = ssh_counts(fleet)
+    cpu0 = hosts_cpu(fleet)
     r = timed(argv, env=env, cwd=cwd)
+    time.sleep(0.3)  # the last sessions' sshd are reaped (their CPU counted) by their listener
+    r["hosts_cpu"] = hosts_cpu(fleet) - cpu0
     conns, sess = ssh_counts(fleet)
     with (work / "output.log").open("a") as log:
         log.write(f"$ {' '.join(map(str, argv))}\n{r['out']}\n")
@@ -457,6 +477,9 @@ def summarise(runs: list[dict | None]) -> dict:
     secs = [r["seconds"] for r in runs]
     out = {"failed": False, "median": statistics.median(secs), "min": min(secs), "max": max(secs),
            "runs": [round(s, 3) for s in secs], "rss_mb": max(r.get("rss_mb", 0.0) for r in runs)}
+    out["cpu"] = statistics.median(r.get("cpu", 0.0) for r in runs)
+    if "hosts_cpu" in runs[0]:
+        out["hosts_cpu"] = statistics.median(r["hosts_cpu"] for r in runs)
     if "connections" in runs[0]:
         out["connections_per_host"] = statistics.median(r["connections"] for r in runs)
         out["sessions_per_host"] = statistics.median(r["sessions"] for r in runs)
@@ -480,20 +503,26 @@ def with_ratios(rows: dict, base: str, floors: list[str]) -> dict:
 def table(title: str, rows: dict) -> str:
     floor = next((r["floor"] for r in rows.values() if r.get("floor")), None)
     title += f" (vs floor: against {floor}, the lowest floor here)" if floor else ""
-    lines = [f"\n{title}\n", "| tool | median s | min–max s | vs provision | vs floor | peak MB | conn/host | "
-             "sessions/host |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [f"\n{title}\n", "| tool | median s | min–max s | vs provision | vs floor | CPU s (tool) | "
+             "CPU s (hosts) | peak MB | conn/host | sessions/host |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, r in rows.items():
         if r["failed"]:
-            lines.append(f"| {name} | FAILED | {r['error'][:160].replace('|', '/')} | | | | | |")
+            lines.append(f"| {name} | FAILED | {r['error'][:160].replace('|', '/')} | | | | | | | |")
             continue
         lines.append(f"| {name} | {r['median']:.2f} | {r['min']:.2f}–{r['max']:.2f} | "
-                     f"{_x(r.get('vs_provision'))} | {_x(r.get('vs_floor'))} | {r['rss_mb']:.0f} | "
+                     f"{_x(r.get('vs_provision'))} | {_x(r.get('vs_floor'))} | {r.get('cpu', 0.0):.2f} | "
+                     f"{_s(r.get('hosts_cpu'))} | {r['rss_mb']:.0f} | "
                      f"{_n(r.get('connections_per_host'))} | {_n(r.get('sessions_per_host'))} |")
     return "\n".join(lines)
 
 
 def _x(v: float | None) -> str:
     return f"{v:.2f}x" if v is not None else "–"
+
+
+def _s(v: float | None) -> str:
+    return f"{v:.2f}" if v is not None else "–"
 
 
 def _n(v: float | None) -> str:

@@ -14,7 +14,7 @@ from conftest import REPO
 pytestmark = pytest.mark.lab
 
 SCENARIOS = {"startup --version", "startup --help", "noop@1", "converge@1", "first@1", "verify@1"}
-TOOLS = {"provision", "provision (paramiko)", "ansible", "pyinfra", "bash (floor)", "bash (floor, curve25519)",
+TOOLS = {"provision", "provision (paramiko)", "ansible", "pyinfra", "bash (floor)", "bash curve25519 (floor)",
          "paramiko threads (floor)"}
 
 

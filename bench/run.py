@@ -18,9 +18,12 @@ Scenarios (every tool, the tools' order rotating from one repeat to the next):
 - for each run: wall seconds, peak memory (max RSS of the tool's process), SSH connections and
   sessions per host (counted in each host's sshd log).
 
-The bash floor is one OpenSSH connection per host running ``<check> || <fix>``: what the job costs
-with nothing but ssh. A run counts only when its result is checked (JAVA_HOME and the package on
-every host; verify: every check passed); a tool that fails is reported as FAILED, not timed.
+The floors: the bash floor is one OpenSSH connection per host running ``<check> || <fix>`` (with
+OpenSSH's default key exchange, and again with curve25519), the paramiko floor one thread and one
+paramiko connection per host in one Python process; "vs floor" is against the lowest of them in
+the same scenario: what the job costs with nothing but an SSH client. A run counts only when its
+result is checked (JAVA_HOME and the package on every host; verify: every check passed); a tool
+that fails is reported as FAILED, not timed.
 
 Run as root from the repository root with the project venv:
     .venv/bin/python bench/run.py                 # everything: 1, 10 and 50 hosts, 3 repeats
@@ -84,8 +87,9 @@ BASH_JOB = ("{update}dpkg-query -W -f='${{Status}}' {pkg} 2>/dev/null | grep -q 
 
 
 def timed(argv: list, *, env: dict | None = None, cwd: Path | None = None, timeout: float = TIMEOUT) -> dict:
-    """Run argv: its output, exit status, wall seconds and peak memory (max RSS of the process, MB,
-    from wait4: the largest of the process and the children it waited for)."""
+    """Run argv: its output, exit status, wall seconds, peak memory (max RSS of the process, MB,
+    from wait4: the largest of the process and the children it waited for) and CPU seconds (the
+    process and the children it waited for: its ssh processes too)."""
     t0 = time.monotonic()
     proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, env=env or ENV, cwd=cwd)
@@ -102,12 +106,13 @@ def timed(argv: list, *, env: dict | None = None, cwd: Path | None = None, timeo
     reader.join()
     proc.stdout.close()
     return {"seconds": seconds, "rc": proc.returncode, "out": b"".join(chunks).decode("utf-8", "replace"),
-            "rss_mb": usage.ru_maxrss / 1024}
+            "rss_mb": usage.ru_maxrss / 1024, "cpu": usage.ru_utime + usage.ru_stime}
 
 
 # -- the tools -------------------------------------------------------------------------------------
 class Tool:
     name = ""
+    floor = False  # a floor: the job with nothing but an SSH client; "vs floor" is against the lowest
     version_cmd: list = []
     help_cmd: list = []
 
@@ -221,21 +226,47 @@ class Pyinfra(Tool):
 
 
 class Bash(Tool):
+    """A floor: N parallel ``ssh host '<check> || <fix>'``, OpenSSH's defaults."""
     name = "bash (floor)"
+    floor = True
+    ssh_options = ""
 
     def command(self, fleet, work, *, update=False):
         script = work / "fanout.sh"
-        script.write_text("".join(f"ssh -F {fleet.ssh_config} root@{h.name} \"$1\" > {work}/{h.name}.out 2>&1 "
-                                  f"|| echo FAILED {h.name} & \n" for h in fleet.hosts)
+        script.write_text("".join(f"ssh -F {fleet.ssh_config} {self.ssh_options}root@{h.name} \"$1\" "
+                                  f"> {work}/{h.name}.out 2>&1 || echo FAILED {h.name} & \n" for h in fleet.hosts)
                           + f"wait\ncat {work}/*.out\n")
-        job = BASH_JOB.format(pkg=PKG, line=LINE, update="apt-get update -q >/dev/null; " if update else "")
-        return ["sh", script, job], None
+        return ["sh", script, job(update)], None
 
     def reported_noop(self, out, n):
         return "CHANGED" not in out and "FAILED" not in out
 
 
-TOOLS = {t.name: t for t in (Provision(), ProvisionParamiko(), Ansible(), Pyinfra(), Bash())}
+class BashCurve(Bash):
+    """The same with the key exchange provision's OpenSSH transport prefers (curve25519, not the
+    post-quantum sntrup761 that OpenSSH 9.2 picks by default). The cipher stays OpenSSH's
+    (chacha20-poly1305, as in provision): aes128-gcm and aes128-ctr measured the same here."""
+    name = "bash curve25519 (floor)"
+    ssh_options = "-o KexAlgorithms=curve25519-sha256 "
+
+
+class ParamikoThreads(Bash):
+    """A floor: one Python process, one thread and one paramiko connection per host
+    (bench/paramiko_floor.py), each running the same ``<check> || <fix>``."""
+    name = "paramiko threads (floor)"
+
+    def command(self, fleet, work, *, update=False):
+        return [VENV / "bin" / "python", BENCH / "paramiko_floor.py", fleet.key, fleet.known_hosts, job(update),
+                *[f"{h.name}={h.address}" for h in fleet.hosts]], None
+
+
+def job(update: bool) -> str:
+    return BASH_JOB.format(pkg=PKG, line=LINE, update="apt-get update -q >/dev/null; " if update else "")
+
+
+TOOLS = {t.name: t for t in (Provision(), ProvisionParamiko(), Ansible(), Pyinfra(), Bash(), BashCurve(),
+                             ParamikoThreads())}
+FLOORS = [name for name, t in TOOLS.items() if t.floor]
 VERIFIERS = ("provision verify", "testinfra")
 
 
@@ -258,9 +289,28 @@ def ssh_counts(fleet) -> tuple[int, int]:
             sum(len(re.findall(r"Starting session: ", log)) for log in logs))
 
 
+def hosts_cpu(fleet) -> float:
+    """CPU seconds used on the hosts' side: every sshd listener's own and its reaped children's
+    (the logins, their sessions and whatever the job ran there)."""
+    total = 0
+    for host in fleet.hosts:
+        for pid in Path(f"/proc/{host.pid}/task/{host.pid}/children").read_text().split():
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() != "sshd":
+                    continue
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def run_counted(argv: list, fleet, work: Path, env: dict | None = None, cwd: Path | None = None) -> dict:
     conns0, sess0 = ssh_counts(fleet)
+    cpu0 = hosts_cpu(fleet)
     r = timed(argv, env=env, cwd=cwd)
+    time.sleep(0.3)  # the last sessions' sshd are reaped (their CPU counted) by their listener
+    r["hosts_cpu"] = hosts_cpu(fleet) - cpu0
     conns, sess = ssh_counts(fleet)
     with (work / "output.log").open("a") as log:
         log.write(f"$ {' '.join(map(str, argv))}\n{r['out']}\n")
@@ -427,38 +477,52 @@ def summarise(runs: list[dict | None]) -> dict:
     secs = [r["seconds"] for r in runs]
     out = {"failed": False, "median": statistics.median(secs), "min": min(secs), "max": max(secs),
            "runs": [round(s, 3) for s in secs], "rss_mb": max(r.get("rss_mb", 0.0) for r in runs)}
+    out["cpu"] = statistics.median(r.get("cpu", 0.0) for r in runs)
+    if "hosts_cpu" in runs[0]:
+        out["hosts_cpu"] = statistics.median(r["hosts_cpu"] for r in runs)
     if "connections" in runs[0]:
         out["connections_per_host"] = statistics.median(r["connections"] for r in runs)
         out["sessions_per_host"] = statistics.median(r["sessions"] for r in runs)
     return out
 
 
-def with_ratios(rows: dict, base: str, floor: str | None) -> dict:
+def with_ratios(rows: dict, base: str, floors: list[str]) -> dict:
+    """vs provision, and vs the lowest of the floors measured in this scenario (named in "floor")."""
     b = rows.get(base, {})
-    f = rows.get(floor or "", {})
+    measured = [name for name in floors if not rows.get(name, {}).get("failed", True)]
+    floor = min(measured, key=lambda name: rows[name]["median"]) if measured else None
     for r in rows.values():
         if not r["failed"] and not b.get("failed", True):
             r["vs_provision"] = round(r["median"] / b["median"], 2)
-        if floor and not r["failed"] and not f.get("failed", True):
-            r["vs_floor"] = round(r["median"] / f["median"], 2)
+        if floor and not r["failed"]:
+            r["vs_floor"] = round(r["median"] / rows[floor]["median"], 2)
+            r["floor"] = floor
     return rows
 
 
 def table(title: str, rows: dict) -> str:
-    lines = [f"\n{title}\n", "| tool | median s | min–max s | vs provision | vs floor | peak MB | conn/host | "
-             "sessions/host |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    floor = next((r["floor"] for r in rows.values() if r.get("floor")), None)
+    title += f" (vs floor: against {floor}, the lowest floor here)" if floor else ""
+    lines = [f"\n{title}\n", "| tool | median s | min–max s | vs provision | vs floor | CPU s (tool) | "
+             "CPU s (hosts) | peak MB | conn/host | sessions/host |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, r in rows.items():
         if r["failed"]:
-            lines.append(f"| {name} | FAILED | {r['error'][:160].replace('|', '/')} | | | | | |")
+            lines.append(f"| {name} | FAILED | {r['error'][:160].replace('|', '/')} | | | | | | | |")
             continue
         lines.append(f"| {name} | {r['median']:.2f} | {r['min']:.2f}–{r['max']:.2f} | "
-                     f"{_x(r.get('vs_provision'))} | {_x(r.get('vs_floor'))} | {r['rss_mb']:.0f} | "
+                     f"{_x(r.get('vs_provision'))} | {_x(r.get('vs_floor'))} | {r.get('cpu', 0.0):.2f} | "
+                     f"{_s(r.get('hosts_cpu'))} | {r['rss_mb']:.0f} | "
                      f"{_n(r.get('connections_per_host'))} | {_n(r.get('sessions_per_host'))} |")
     return "\n".join(lines)
 
 
 def _x(v: float | None) -> str:
     return f"{v:.2f}x" if v is not None else "–"
+
+
+def _s(v: float | None) -> str:
+    return f"{v:.2f}" if v is not None else "–"
 
 
 def _n(v: float | None) -> str:
@@ -544,8 +608,7 @@ def main() -> int:
     for scenario in sorted(runs, key=lambda s: order.index(s) if s in order else len(order)):
         rows = {tool: summarise(r) for tool, r in runs[scenario].items()}
         base = "provision verify" if scenario.startswith("verify") else "provision"
-        scenarios[scenario] = with_ratios(rows, base, None if scenario.startswith(("verify", "startup"))
-                                          else "bash (floor)")
+        scenarios[scenario] = with_ratios(rows, base, [] if scenario.startswith(("verify", "startup")) else FLOORS)
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
               "versions": versions, "sizes": sizes, "repeat": repeat, "smoke": args.smoke, "scenarios": scenarios}
     if prep:

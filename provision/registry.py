@@ -51,7 +51,7 @@ def registry() -> dict[str, ResourceType]:
     return found
 
 
-@functools.cache
+@functools.cache  # asked per host and resource; the installed types do not change during a run
 def lookup(name: str) -> ResourceType | None:
     """The type a playbook names, or None when there is no such type."""
     if name.isidentifier() and name in _builtins():

@@ -544,14 +544,23 @@ def _one_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _compile_string(text: str) -> tuple[Any, jinja2.Template | None]:
+    """``text`` compiled once per run, not once per host and resource (a compiled expression or
+    template is only code: rendering it is what the budget bounds); an error is not cached."""
+    m = _WHOLE_EXPR.match(text.strip())
+    if m and "{{" not in m.group("expr"):
+        return _compiled(lambda: _ENV.compile_expression(m.group("expr"), undefined_to_none=False)), None
+    return None, _compiled(lambda: _ENV.from_string(text))
+
+
 def render_string(text: str, ctx: Mapping[str, Any]) -> Any:
     """Render one string. A value that is exactly ``{{ expr }}`` keeps the expression's native type."""
     try:
-        m = _WHOLE_EXPR.match(text.strip())
-        if m and "{{" not in m.group("expr"):
-            expr = _compiled(lambda: _ENV.compile_expression(m.group("expr"), undefined_to_none=False))
+        expr, template = _compile_string(text)
+        if expr is not None:
             return _bounded(lambda: _printable(expr(**ctx)))
-        template = _compiled(lambda: _ENV.from_string(text))
+        assert template is not None
         return _bounded(lambda: _joined(template.generate(**ctx)))
     except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
         raise RenderError(_one_line(exc)) from None

@@ -62,7 +62,8 @@ class Connector:
             return
         from provision.connections.openssh import OpenSshConnection
 
-        self._early.update({t.name: OpenSshConnection(t, self.options) for t in ssh})  # all at once
+        started = OpenSshConnection.start_many(ssh, self.options)  # all at once
+        self._early.update({t.name: c for t, c in zip(ssh, started, strict=True)})
 
     def __call__(self, target: Target) -> Connection:
         with self._lock:

@@ -15,9 +15,10 @@ destination, and host-key checking that no ssh_config can lower (``host_key_opti
 on the command line, which ssh reads before any config, so ``StrictHostKeyChecking no`` /
 ``UserKnownHostsFile /dev/null`` / ``LogLevel QUIET`` (what ``vagrant ssh-config`` prints) change
 nothing. An unknown key is refused unless ``--accept-new-host-keys``, a changed key always, by
-ssh itself. A ProxyJump chain is built here as nested ProxyCommands, each hop an ``ssh -W`` with
-the same options (the ``ssh`` that OpenSSH starts for a ProxyJump itself would read only
-ssh_config). sudo works as with paramiko (sudo.py).
+ssh itself. Key exchange: when ssh_config sets no KexAlgorithms, ssh's default list with
+curve25519 moved before the costly sntrup761 (``kex_options``). A ProxyJump chain is built here
+as nested ProxyCommands, each hop an ``ssh -W`` with the same options (the ``ssh`` that OpenSSH
+starts for a ProxyJump itself would read only ssh_config). sudo works as with paramiko (sudo.py).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from provision.targets import Target, jump_hops
 
 KEEPALIVE = 30
 MAX_JUMPS = 5
+PROBES = 32  # ssh -G processes at once (a pipe each)
 _CHANGED_FP = re.compile(r"The fingerprint for the \S+ key sent by the remote host is\s+(SHA256:\S+)")
 _CHANGED_HOST = re.compile(r"Host key for (\S+) has changed")
 _UNKNOWN_HOST = re.compile(r"host key is known for (\S+) and")
@@ -70,9 +72,33 @@ def _close_all() -> None:
 
 def probe(who: Sequence[str], host: str) -> dict[str, list[str]]:
     """ssh's own resolution of ``host`` from ssh_config (``ssh -G``; it connects nowhere)."""
+    return probe_many([(who, host)])[0]
+
+
+def probe_many(queries: Sequence[tuple[Sequence[str], str]]) -> list[dict[str, list[str]]]:
+    """``probe`` for many hosts at once: up to ``PROBES`` ``ssh -G`` are started before the first
+    is read, so a fleet waits for about one of them per batch, not for each in turn."""
+    found: list[dict[str, list[str]]] = []
+    for start in range(0, len(queries), PROBES):
+        procs: list[subprocess.Popen[bytes] | None] = []
+        for who, host in queries[start:start + PROBES]:
+            try:
+                procs.append(subprocess.Popen([*who, "-G", "--", host], stdin=subprocess.DEVNULL,
+                                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
+            except OSError:
+                procs.append(None)
+        found += [_parse_g(proc) for proc in procs]
+    return found
+
+
+def _parse_g(proc: subprocess.Popen[bytes] | None) -> dict[str, list[str]]:
+    if proc is None:
+        return {}
     try:
-        out = subprocess.run([*who, "-G", "--", host], capture_output=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
         return {}
     found: dict[str, list[str]] = {}
     for text in out.decode("utf-8", "replace").splitlines():
@@ -82,14 +108,50 @@ def probe(who: Sequence[str], host: str) -> dict[str, list[str]]:
 
 
 @functools.cache
-def _knows(option: str) -> bool:
-    """Whether this ssh has ``option`` (KnownHostsCommand came in OpenSSH 8.5; before it, no
-    ssh_config can name one either)."""
-    try:
-        return subprocess.run(["ssh", "-F", "/dev/null", "-o", option, "-G", "--", "x"],
-                              capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+def _defaults() -> tuple[bool, str]:
+    """What this ssh does with no ssh_config at all (one ``ssh -G``, once): whether it has
+    KnownHostsCommand (OpenSSH 8.5; before it, no ssh_config can name one either), and its
+    default KexAlgorithms."""
+    for option, knows in (("KnownHostsCommand=none", True), ("ServerAliveCountMax=3", False)):
+        try:
+            done = subprocess.run(["ssh", "-F", "/dev/null", "-o", option, "-G", "--", "x"],
+                                  capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return False, ""
+        if done.returncode == 0:
+            kex = next((ln.split(" ", 1)[1] for ln in done.stdout.decode("utf-8", "replace").splitlines()
+                        if ln.startswith("kexalgorithms ")), "")
+            return knows, kex
+    return False, ""
+
+
+def _knows_known_hosts_command() -> bool:
+    return _defaults()[0]
+
+
+# Post-quantum hybrids that cost far more CPU than curve25519 (sntrup761: ~100 ms on the client
+# per login on a 2-CPU machine, against ~5 ms); mlkem768x25519 (OpenSSH 9.9) is cheap and stays.
+_SLOW_KEX = ("sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com")
+_CURVE25519 = ("curve25519-sha256", "curve25519-sha256@libssh.org")
+
+
+def kex_options(cfg: dict[str, list[str]]) -> list[str]:
+    """``-o KexAlgorithms=`` with ssh's own default list reordered so that curve25519 comes before
+    sntrup761 (the same algorithms, none added or removed: a server that has only the others still
+    gets them, and nothing weaker than curve25519 is preferred to it); nothing when ssh_config set
+    KexAlgorithms itself (``cfg``, the host's ``ssh -G``, differs from the default) or the
+    default has no sntrup761 before curve25519."""
+    default = _defaults()[1]
+    if not default or (cfg.get("kexalgorithms") or [""])[0] != default:
+        return []
+    names = default.split(",")
+    curve = [n for n in names if n in _CURVE25519]
+    if not curve or not any(n in _SLOW_KEX for n in names[:names.index(curve[0])]):
+        return []
+    head = names[:names.index(curve[0])]
+    fast = [n for n in head if n not in _SLOW_KEX] + curve + [n for n in head if n in _SLOW_KEX]
+    rest = [n for n in names if n not in fast]
+    return ["-o", "KexAlgorithms=" + ",".join(fast + rest)]
 
 
 def _config_word(value: str) -> str:
@@ -111,7 +173,7 @@ def host_key_options(options: SshOptions, cfg: dict[str, list[str]]) -> list[str
             "-o", "NoHostAuthenticationForLocalhost=no"]
     if options.known_hosts:
         opts += ["-o", "GlobalKnownHostsFile=/dev/null"]
-    if _knows("KnownHostsCommand=none"):
+    if _knows_known_hosts_command():
         opts += ["-o", "KnownHostsCommand=none"]
     if (cfg.get("loglevel") or [""])[0].upper() in ("QUIET", "SILENT", "FATAL"):  # -G says SILENT for QUIET
         opts += ["-o", "LogLevel=ERROR"]  # a refusal is ssh's own; its reason must still be seen
@@ -146,7 +208,8 @@ def jump_command(options: SshOptions, hops: Sequence[Target], timeout: float, la
     *before, last = hops
     argv = _who(options, last)
     cfg = probe(argv, last.ssh_host)
-    argv += [*host_key_options(options, cfg), "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, round(timeout))}",
+    argv += [*host_key_options(options, cfg), *kex_options(cfg),
+             "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, round(timeout))}",
              "-o", f"ServerAliveInterval={KEEPALIVE}", "-o", "ServerAliveCountMax=3",
              "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "RemoteCommand=none",
              "-o", "PermitLocalCommand=no", "-o", "ClearAllForwardings=yes"]
@@ -163,24 +226,38 @@ def _control_dir() -> str:
     return tempfile.mkdtemp(prefix="provision-ssh-", dir=base if len(base) < 40 else "/tmp")
 
 
+def _base(options: SshOptions, target: Target) -> list[str]:
+    """``_who`` and the target's own identity file: the login's ssh, before any option of ours."""
+    argv = _who(options, target)
+    if target.identity_file:
+        argv += ["-i", os.path.expanduser(target.identity_file), "-o", "IdentitiesOnly=yes"]
+    return argv
+
+
 class OpenSshConnection(Connection):
     kind = "ssh"
 
-    def __init__(self, target: Target, options: SshOptions | None = None) -> None:
+    @classmethod
+    def start_many(cls, targets: Sequence[Target], options: SshOptions) -> list[OpenSshConnection]:
+        """One connection per target, started as ``OpenSshConnection(t, options)`` would, with every
+        host's ``ssh -G`` run at once first."""
+        cfgs = probe_many([(_base(options, t), t.ssh_host) for t in targets])
+        return [cls(t, options, cfg) for t, cfg in zip(targets, cfgs, strict=True)]
+
+    def __init__(self, target: Target, options: SshOptions | None = None,
+                 cfg: dict[str, list[str]] | None = None) -> None:
         """Starts the master connection and returns at once; ``ready()`` waits for it (and finds
-        how to become root)."""
+        how to become root). ``cfg``: the host's ``ssh -G`` when already known (``start_many``)."""
         super().__init__(target.name)
         self.options = options or SshOptions()
         self.target = target
         self.sessions = 0  # command round trips made (for the docs' claim and its test)
         self.timeout = float(target.connect_timeout or self.options.connect_timeout)
         self.user = target.user or ""  # known for sure once connected (the stub says its uid)
-        self._base = _who(self.options, target)
-        if target.identity_file:
-            self._base += ["-i", os.path.expanduser(target.identity_file), "-o", "IdentitiesOnly=yes"]
-        self._cfg = probe(self._base, target.ssh_host)
+        self._base = _base(self.options, target)
+        self._cfg = probe(self._base, target.ssh_host) if cfg is None else cfg
         self.known_hosts = known_hosts_files(self.options, (self._cfg.get("userknownhostsfile") or [""])[0].split())[0]
-        opts = [*host_key_options(self.options, self._cfg),
+        opts = [*host_key_options(self.options, self._cfg), *kex_options(self._cfg),
                 "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, round(self.timeout))}",
                 "-o", f"ServerAliveInterval={KEEPALIVE}", "-o", "ServerAliveCountMax=3"]
         self._error: ConnectError | None = None  # found before connecting; ready() raises it

@@ -14,7 +14,8 @@ from conftest import REPO
 pytestmark = pytest.mark.lab
 
 SCENARIOS = {"startup --version", "startup --help", "noop@1", "converge@1", "first@1", "verify@1"}
-TOOLS = {"provision", "provision (paramiko)", "ansible", "pyinfra", "bash (floor)"}
+TOOLS = {"provision", "provision (paramiko)", "ansible", "pyinfra", "bash (floor)", "bash curve25519 (floor)",
+         "paramiko threads (floor)"}
 
 
 def test_the_bench_runs_every_tool_through_every_scenario(tmp_path, base_root, jdk_root):

@@ -23,7 +23,6 @@ with it, and with ``purge`` (the default) its configuration files too.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -34,7 +33,25 @@ from provision import packaging
 from provision.cloudinit import CloudConfig, NotExportable
 from provision.errors import ResourceError
 from provision.facts import DPKG, HOST, AptLists, Candidate, Fact, Facts, FileContent, HostFacts, PackageState
-from provision.facts.base import APT_LISTS
+from provision.java.alternatives import FIRST_BOOT, AltEntry, describe_off, off_default, set_default_script
+from provision.java.resolve import (
+    DISTRO_JDKS,
+    VENDORS,
+    AvailableJdks,
+    JdkHome,
+    JdkInstall,
+    jdk_packages,
+    no_candidate,
+    predicted_home,
+)
+from provision.java.temurin import (
+    ADOPTIUM_FINGERPRINT,
+    ADOPTIUM_KEY_URL,
+    ADOPTIUM_URI,
+    TEMURIN_IMPLEMENTOR,
+    TemurinInstalled,
+    temurin_packages,
+)
 from provision.plan import Change, Outputs, ResourcePlan
 from provision.resource import ApplyContext, Resource, Spec
 from provision.resources import apt_repository as repos
@@ -52,225 +69,6 @@ from provision.verify.checks import (
     resolved,
     tool_version,
 )
-
-JVM_DIR = "/usr/lib/jvm"
-FLAVOURS = ("jdk", "jdk-headless", "jre", "jre-headless")
-VENDORS = ("distro", "temurin")
-ADOPTIUM_URI = "https://packages.adoptium.net/artifactory/deb"
-ADOPTIUM_KEY_URL = "https://packages.adoptium.net/artifactory/api/gpg/key/public"
-ADOPTIUM_FINGERPRINT = "3B04D753C9050D9A5D343F39843C48A565F8F04B"
-TEMURIN_IMPLEMENTOR = "Eclipse Adoptium"
-
-
-# The OpenJDK major versions each release's archive has (its main/universe components), for
-# `provision export cloud-init`, where there is no host to ask. A release not listed is not checked.
-DISTRO_JDKS: dict[str, tuple[int, ...]] = {
-    "debian-12": (17,),
-    "debian-13": (21, 25),
-    "ubuntu-22.04": (8, 11, 17, 18, 19, 21),
-    "ubuntu-24.04": (8, 11, 17, 21),
-}
-
-# At first boot, after cloud-init installed the packages (runcmd): the home must be where Debian's
-# packages put it (the export predicted it), then, with $2 = 1, each alternative this JDK's .jinfo
-# lists, registered and pointing elsewhere, is set to it (what apply does; nothing on a host with
-# one JDK).
-_FIRST_BOOT = r"""set -eu
-home=$1
-if ! [ -x "$home/bin/java" ] || ! [ -x "$home/bin/javac" ]; then
-  echo "provision: no JDK at $home (bin/java and bin/javac)" >&2; exit 1
-fi
-[ "$2" = 1 ] || exit 0
-base=${home##*/}
-for j in /usr/lib/jvm/.*.jinfo; do
-  [ -r "$j" ] && grep -qx -e "name=$base" -e "alias=$base" "$j" || continue
-  grep -E '^(hl|jre|jdkhl|jdk) ' "$j" | while read -r kind name path; do
-    [ -e "$path" ] || continue
-    update-alternatives --query "$name" 2>/dev/null | grep -qx "Alternative: $path" || continue
-    [ "$(readlink "/etc/alternatives/$name" 2>/dev/null)" = "$path" ] || update-alternatives --set "$name" "$path"
-  done
-  exit 0
-done
-echo "provision: no .jinfo file names $base: the default java was not checked" >&2
-"""
-
-
-def jdk_packages(version: int) -> list[str]:
-    return [f"openjdk-{version}-{f}" for f in FLAVOURS]
-
-
-def temurin_packages(version: int) -> list[str]:
-    return [f"temurin-{version}-jdk", f"temurin-{version}-jre"]
-
-
-# --------------------------------------------------------------------------- facts
-
-@dataclass
-class AltEntry:
-    """One alternative a JDK provides (from its .jinfo), and where the link points now."""
-
-    kind: str  # hl, jre, jdkhl, jdk
-    name: str  # java, javac, ...
-    path: str  # this JDK's binary
-    current: str  # what /etc/alternatives/<name> points to ("" if none)
-    registered: bool  # whether this JDK's path is registered for the alternative
-
-
-@dataclass
-class JdkHome:
-    version: int
-    home: str = ""  # canonical JDK home, "" when the JDK packages are not installed
-    has_java: bool = False
-    has_javac: bool = False
-    release: str = ""  # JAVA_VERSION from $home/release
-    implementor: str = ""  # IMPLEMENTOR from $home/release (Debian, Ubuntu, Eclipse Adoptium, ...)
-    package: str = ""  # the package whose files hold the home
-    jinfo_name: str = ""
-    jinfo_alias: str = ""
-    alternatives: list[AltEntry] = field(default_factory=list)
-
-
-_JDK = r"""
-home=""
-for p in @PACKAGES@; do
-  b=$(dpkg -L "$p" 2>/dev/null | grep -m 1 -E '/bin/javac?$')
-  if [ -n "$b" ]; then home=$(readlink -f "${b%/bin/*}"); echo "package $p"; break; fi
-done
-if [ -n "$home" ]; then
-  echo "home $home"
-  [ -x "$home/bin/java" ] && echo "java yes"
-  [ -x "$home/bin/javac" ] && echo "javac yes"
-  if [ -r "$home/release" ]; then
-    while IFS= read -r l; do
-      case "$l" in
-        'JAVA_VERSION="'*'"') l=${l#JAVA_VERSION=\"}; echo "release ${l%\"}";;
-        'IMPLEMENTOR="'*'"') l=${l#IMPLEMENTOR=\"}; echo "implementor ${l%\"}";;
-      esac
-    done < "$home/release"
-  fi
-  base=${home##*/}
-  for j in /usr/lib/jvm/.*.jinfo; do
-    [ -r "$j" ] || continue
-    ours=; tools=
-    while IFS= read -r l; do
-      case "$l" in
-        "name=$base"|"alias=$base") ours=1;;
-        'hl '*|'jre '*|'jdkhl '*|'jdk '*) tools="$tools$l
-";;
-      esac
-    done < "$j"
-    [ -n "$ours" ] || continue
-    while IFS= read -r l; do
-      case "$l" in name=*) echo "jinfo-name ${l#name=}";; alias=*) echo "jinfo-alias ${l#alias=}";; esac
-    done < "$j"
-    # one awk for every tool (not a readlink and a grep each): where its link points now, and
-    # whether this JDK's path is registered in dpkg's alternatives database
-    printf '%s' "$tools" | while read -r kind name path; do
-      [ -e "$path" ] && echo "$kind $name $path"
-    done | awk -v links="$(find /etc/alternatives -maxdepth 1 -type l -printf '%f=%l\n' 2>/dev/null)" '
-      BEGIN { n = split(links, l, "\n"); for (i = 1; i <= n; i++) { k = index(l[i], "=")
-              if (k) cur[substr(l[i], 1, k - 1)] = substr(l[i], k + 1) } }
-      { reg = "no"; db = "/var/lib/dpkg/alternatives/" $2
-        while ((getline line < db) > 0) if (line == $3) reg = "yes"
-        close(db)
-        c = ($2 in cur && cur[$2] != "") ? cur[$2] : "-"
-        print "alt", $1, $2, $3, reg, c }'
-    break
-  done
-fi
-"""
-
-
-@dataclass(frozen=True)
-class JdkInstall(Fact[JdkHome]):
-    """Where the installed JDK ``version`` of ``vendor`` lives (from its package's files: the
-    distribution's openjdk-<v>-jdk-headless/-jre-headless, or temurin-<v>-jdk/-jre), whether it
-    is complete, and its alternatives (from its .jinfo) with where each link points now."""
-
-    version: int
-    vendor: str = "distro"
-
-    topics = frozenset({DPKG})
-
-    def command(self) -> str:
-        v = int(self.version)
-        pkgs = [f"temurin-{v}-jdk", f"temurin-{v}-jre"] if self.vendor == "temurin" else \
-            [f"openjdk-{v}-jdk-headless", f"openjdk-{v}-jre-headless"]
-        return _JDK.replace("@PACKAGES@", " ".join(pkgs))
-
-    def parse(self, lines: list[str]) -> JdkHome:
-        return parse_jdk(self.version, lines)
-
-    def describe(self) -> str:
-        return f"jdk {self.version}" + (f" ({self.vendor})" if self.vendor != "distro" else "")
-
-    def summarize(self, value: JdkHome) -> str:
-        if not value.home:
-            return "not installed"
-        return value.home + (f" (JAVA_VERSION {value.release})" if value.release else "")
-
-
-def parse_jdk(version: int, lines: list[str]) -> JdkHome:
-    jdk = JdkHome(version)
-    for line in lines:
-        kind, _, rest = line.partition(" ")
-        if kind == "home":
-            jdk.home = rest
-        elif kind == "java":
-            jdk.has_java = True
-        elif kind == "javac":
-            jdk.has_javac = True
-        elif kind == "release":
-            jdk.release = rest
-        elif kind == "implementor":
-            jdk.implementor = rest
-        elif kind == "package":
-            jdk.package = rest
-        elif kind == "jinfo-name":
-            jdk.jinfo_name = rest
-        elif kind == "jinfo-alias":
-            jdk.jinfo_alias = rest
-        elif kind == "alt":
-            f = rest.split(" ")
-            if len(f) >= 5:
-                jdk.alternatives.append(AltEntry(kind=f[0], name=f[1], path=f[2], registered=f[3] == "yes",
-                                                 current="" if f[4] == "-" else f[4]))
-    return jdk
-
-
-@dataclass(frozen=True)
-class AvailableJdks(Fact[list[int]]):
-    """The OpenJDK major versions in the host's package lists (to say what there is instead)."""
-
-    topics = frozenset({APT_LISTS})
-
-    def command(self) -> str:
-        return ("apt-cache pkgnames openjdk- 2>/dev/null | "
-                "sed -n 's/^openjdk-\\([0-9][0-9]*\\)-jdk-headless$/\\1/p' | sort -n")
-
-    def parse(self, lines: list[str]) -> list[int]:
-        return sorted({int(x) for line in lines for x in line.split() if x.isdigit()})
-
-    def describe(self) -> str:
-        return "available jdks"
-
-
-@dataclass(frozen=True)
-class TemurinInstalled(Fact[list[str]]):
-    """The temurin-* packages installed (whether Adoptium's repository is still used)."""
-
-    topics = frozenset({DPKG})
-
-    def command(self) -> str:
-        return ("dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n' 'temurin-*' 2>/dev/null | "
-                "sed -n 's/^[ih][iUFHWt] *//p'")
-
-    def parse(self, lines: list[str]) -> list[str]:
-        return sorted({line.strip() for line in lines if line.strip()})
-
-    def describe(self) -> str:
-        return "temurin packages"
-
 
 # --------------------------------------------------------------------------- the resource
 
@@ -329,39 +127,6 @@ def packages_for(spec: JdkSpec, vendor: str = "distro") -> list[str]:
     if vendor == "temurin":
         return [f"temurin-{spec.version}-jdk"]
     return [f"openjdk-{spec.version}-jdk-headless" if spec.headless else f"openjdk-{spec.version}-jdk"]
-
-
-def predicted_home(version: int, arch: str, vendor: str = "distro") -> str:
-    # Debian's and Adoptium's naming (checked after install against the package's own files).
-    if vendor == "temurin":
-        return f"{JVM_DIR}/temurin-{version}-jdk-{arch or 'amd64'}"
-    return f"{JVM_DIR}/java-{version}-openjdk-{arch or 'amd64'}"
-
-
-def off_default(jdk: JdkHome) -> list[AltEntry]:
-    """Alternatives this JDK provides (and has registered) that point somewhere else now."""
-    return [a for a in jdk.alternatives if a.registered and a.current != a.path]
-
-
-def describe_off(entries: list[AltEntry]) -> str:
-    key = [a for a in entries if a.name in ("java", "javac")]
-    rest = len(entries) - len(key)
-    text = ", ".join(f"{a.name} → {a.current or 'nothing'}" for a in key)
-    if rest:
-        text += f"{', ' if text else ''}{rest} other tool(s)"
-    return text
-
-
-def no_candidate(version: int, pkg: str, facts: Facts) -> str:
-    others = [v for v in facts.peek(AvailableJdks()) or [] if v != version]
-    text = f"{pkg} has no installation candidate on {facts.get(HOST).os.label}"
-    if others:
-        text += (f". OpenJDK versions available there: {', '.join(map(str, others))} "
-                 f"(e.g. -e java_version={others[-1]}), or use vendor: temurin (Adoptium's "
-                 f"temurin-{version}-jdk) for Java {version}")
-    else:
-        text += ": no OpenJDK package is in this release's package lists"
-    return text
 
 
 def outputs_for(jdk: JdkHome, home: str, vendor: str = "distro") -> Outputs:
@@ -512,7 +277,7 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
         state = packaging.describe_installed([facts.get(PackageState(p)) for p in wanted])
         reason = f"JDK {s.version} installed ({state}), home {jdk.home}"
         if s.default:
-            off = off_default(jdk)
+            off = off_default(jdk.alternatives)
             if off:
                 data.alternatives = off
                 changes.append(Change(f"make JDK {s.version} the default java and javac",
@@ -592,16 +357,15 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
             raise ResourceError(f"JDK {s.version}: no home with bin/java and bin/javac after install "
                                 f"(found {jdk.home or 'none'})")
         if s.default:
-            off = off_default(jdk)
+            off = off_default(jdk.alternatives)
             if off:
                 ctx.progress(f"making JDK {s.version} the default ({describe_off(off)})")
-                script = "set -e\n" + "\n".join(
-                    f"update-alternatives --set {shlex.quote(a.name)} {shlex.quote(a.path)}" for a in off)
+                script = set_default_script(off)
                 ctx.record({"event": "alternatives", "previous": {a.name: a.current for a in off}})
                 ctx.check(["sh", "-c", script], what="update-alternatives --set")
                 ctx.invalidate(DPKG)
                 jdk = ctx.fresh(fact)
-                still = [a for a in off_default(jdk) if a.name in ("java", "javac")]
+                still = [a for a in off_default(jdk.alternatives) if a.name in ("java", "javac")]
                 if still:
                     raise ResourceError(f"update-alternatives did not take: {describe_off(still)}")
         return outputs_for(jdk, jdk.home, vendor)
@@ -624,7 +388,7 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
         no_rec = s.headless if s.no_install_recommends is None else s.no_install_recommends
         out.install(pkgs, no_recommends=no_rec, update=True)  # a new image's lists: assume stale
         home = predicted_home(s.version, host.arch)
-        out.run(["sh", "-c", _FIRST_BOOT, "provision-jdk", home, "1" if s.default else "0"])
+        out.run(["sh", "-c", FIRST_BOOT, "provision-jdk", home, "1" if s.default else "0"])
         out.summary.append(f"{self.label()}: packages {' '.join(pkgs)}"
                            + (" (without recommends)" if no_rec else "") + f"; runcmd: checks {home}"
                            + (f", makes JDK {s.version} the default java/javac" if s.default else ""))

@@ -22,12 +22,13 @@ with it, and with ``purge`` (the default) its configuration files too.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from provision import packaging
 from provision.cloudinit import CloudConfig, NotExportable
@@ -52,6 +53,7 @@ from provision.java.temurin import (
     TemurinInstalled,
     temurin_packages,
 )
+from provision.journal import STATE_DIR
 from provision.plan import Change, Outputs, ResourcePlan
 from provision.resource import ApplyContext, Resource, Spec
 from provision.resources import apt_repository as repos
@@ -98,8 +100,14 @@ class JdkSpec(Spec):
     state: Literal["present", "absent"] = Field("present", description="Installed, or removed (every "
                                                 "openjdk-<v>-* flavour, temurin-<v>-jdk/-jre, and the "
                                                 "Temurin repository when nothing else uses it).")
-    default: bool = Field(True, description="Make this JDK's java, javac and the other tools the "
-                          "default (update-alternatives) when another JDK outranks it.")
+    versions: list[int] | None = Field(None, min_length=1, max_length=10, description="Several JDKs side "
+                                       "by side, instead of version (e.g. [17, 21]): each installed, "
+                                       "`default` names the one java, javac and JAVA_HOME are; a version "
+                                       "taken off the list is removed on the next apply (the list is "
+                                       "recorded on the host, in /var/lib/provision/jdk-versions.json).")
+    default: bool | int = Field(True, description="Make this JDK's java, javac and the other tools the "
+                                "default (update-alternatives) when another JDK outranks it; with "
+                                "versions: the version that is the default (true: the first; false: none).")
     no_install_recommends: bool | None = Field(None, description="Install without recommends "
                                                "(default: the same as headless).")
     repository: TemurinRepository = Field(TemurinRepository(), description="Where Temurin comes from "
@@ -111,6 +119,30 @@ class JdkSpec(Spec):
                                        "the packages that depend on the JDK.")
     purge: bool = Field(True, description="With state: absent, remove the JDK's configuration files "
                         "too (/etc/java-<v>-openjdk), so nothing of it is left.")
+
+
+    @model_validator(mode="after")
+    def _versions(self) -> JdkSpec:
+        if self.versions is None:
+            if not isinstance(self.default, bool) and self.default != self.version:
+                raise ValueError(f"default: {self.default} is not the version ({self.version})")
+            return self
+        if "version" in self.model_fields_set:
+            raise ValueError("give version (one JDK) or versions (several), not both")
+        bad = [v for v in self.versions if not 8 <= v <= 99]
+        if bad or len(set(self.versions)) != len(self.versions):
+            raise ValueError("versions must be distinct major versions from 8 to 99")
+        if not isinstance(self.default, bool) and self.default not in self.versions:
+            raise ValueError(f"default: {self.default} is not one of the versions {self.versions}")
+        return self
+
+    def listed(self) -> list[int]:
+        return list(self.versions) if self.versions is not None else [self.version]
+
+    def default_version(self) -> int | None:
+        if isinstance(self.default, bool):
+            return self.listed()[0] if self.default else None
+        return self.default
 
 
 @dataclass
@@ -134,6 +166,20 @@ def outputs_for(jdk: JdkHome, home: str, vendor: str = "distro") -> Outputs:
             "javac": f"{home}/bin/javac", "release": jdk.release, "vendor": vendor}
 
 
+def home_tool(home: str, tool: str, want: int) -> Callable[[Probe], tuple[bool, str]]:
+    """``<home>/bin/<tool> -version`` reports ``want`` (a JDK that is not the default)."""
+    def test(probe: Probe) -> tuple[bool, str]:
+        r = probe.run("%s -version", f"{home}/bin/{tool}")
+        text = r.stdout + r.stderr
+        m = re.search(r'version "([^"]+)"', text) if tool == "java" else re.search(r"javac (\S+)", text)
+        if r.rc != 0 or not m:
+            return False, f"{home}/bin/{tool} -version failed (exit {r.rc})"
+        if java_major(m.group(1)) != want:
+            return False, f"{home}/bin/{tool} -version reports {m.group(1)}, not {want}"
+        return True, f"{home}/bin/{tool} -version reports {m.group(1)}"
+    return test
+
+
 def temurin_repo(spec: JdkSpec, host: HostFacts) -> repos.Repo:
     r = spec.repository
     if not host.os.codename:
@@ -144,20 +190,10 @@ def temurin_repo(spec: JdkSpec, host: HostFacts) -> repos.Repo:
                       label=f"Eclipse Temurin (jdk {spec.version})")
 
 
-class Jdk(Resource[JdkSpec, JdkPlan]):
-    type_name = "jdk"
-    spec_type = JdkSpec
-    summary = ("a JDK (the distribution's OpenJDK, or Eclipse Temurin from Adoptium's repository): "
-               "installed, home derived from the package, default java")
-    output_docs = {"home": "JDK home (contains bin/java and bin/javac)", "version": "major version",
-                   "java": "path of its java", "javac": "path of its javac",
-                   "release": "JAVA_VERSION from its release file (empty before install)",
-                   "vendor": "distro or temurin: where it came from"}
-    example = """\
-- jdk:
-    version: 17
-    headless: true
-"""
+class OneJdk(Resource[JdkSpec, JdkPlan]):
+    """One JDK version (the jdk type runs one per listed version; its spec's default is a bool)."""
+
+    beside = False  # one of several, not the default: checked by its own paths, not the PATH's
 
     def label(self) -> str:
         s = self.spec
@@ -197,7 +233,7 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
         for vendor in vendors:
             yield JdkInstall(v, vendor)
         if s.state == "absent":
-            yield from packaging.remove_facts(jdk_packages(v) + temurin_packages(v))
+            yield from packaging.remove_facts(self.absent_packages())
             if s.vendor != "distro":
                 yield from repos.repo_facts(s.repository.name)
                 yield TemurinInstalled()
@@ -217,6 +253,11 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
                 yield from packaging.install_facts(packages_for(s, "temurin"), known)
             else:
                 yield PackageState(packages_for(s, "temurin")[0])
+
+    def absent_packages(self) -> list[str]:
+        """What state: absent removes (the vendor's packages; with auto, both vendors')."""
+        v, vendor = self.spec.version, self.spec.vendor
+        return (jdk_packages(v) if vendor != "temurin" else []) + (temurin_packages(v) if vendor != "distro" else [])
 
     def _temurin_likely(self, known: Facts) -> bool:
         """vendor auto: whether what is known so far points to Temurin (not the distribution's)."""
@@ -302,8 +343,7 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
         s = self.spec
         v = s.version
         vendors = VENDORS if s.vendor == "auto" else (s.vendor,)
-        pkgs = (jdk_packages(v) if "distro" in vendors else []) + \
-            (temurin_packages(v) if "temurin" in vendors else [])
+        pkgs = self.absent_packages()
         changes, reason, removal = packaging.plan_remove(pkgs, facts, purge=s.purge,
                                                          allow_extra=s.allow_extra_removals)
         data = JdkPlan(remove=removal)
@@ -440,12 +480,175 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
             Check(f"{rid}: JDK {v} home has bin/java and bin/javac", label, lambda p: is_jdk(p, home)),
             Check(f"{rid}: release file says JAVA_VERSION {v}" + (f" from {maker}" if vendor == "temurin" else ""),
                   label, release),
-            Check(f"{rid}: java -version reports {v}", label, tool_version("java", v)),
-            Check(f"{rid}: javac -version reports {v}", label, tool_version("javac", v)),
         ]
+        if self.beside:  # not the default: its own tools, by path
+            checks += [Check(f"{rid}: {home}/bin/{tool} -version reports {v}", label, home_tool(home, tool, v))
+                       for tool in ("java", "javac")]
+        else:
+            checks += [Check(f"{rid}: java -version reports {v}", label, tool_version("java", v)),
+                       Check(f"{rid}: javac -version reports {v}", label, tool_version("javac", v))]
         if s.default:
             checks.append(Check(f"{rid}: java and javac are JDK {v}'s", label, default))
-        checks.append(Check(f"{rid}: javac compiles and java runs a program", label, compile_and_run(v)))
+        if not self.beside:
+            checks.append(Check(f"{rid}: javac compiles and java runs a program", label, compile_and_run(v)))
         if vendor == "temurin":
             checks += repos.repository_checks(rid, label, temurin_repo(s, env.host))
+        return checks
+
+
+# --------------------------------------------------------------------------- several JDKs
+
+RECORD = f"{STATE_DIR}/jdk-versions.json"  # the versions a `versions:` list installed, and vendors
+
+
+def read_record(data: bytes) -> dict[int, str]:
+    """The recorded versions and their vendors (nothing from a file that is not the record)."""
+    try:
+        doc = json.loads(data.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    return {int(k): v for k, v in doc.items()
+            if isinstance(k, str) and k.isdigit() and len(k) <= 2 and v in VENDORS}
+
+
+def record_bytes(vendors: dict[int, str]) -> bytes:
+    return (json.dumps({str(v): vendors[v] for v in sorted(vendors)}) + "\n").encode()
+
+
+@dataclass
+class JdksPlan:
+    parts: list[tuple[OneJdk, ResourcePlan[JdkPlan]]]  # in apply order: removed, beside, the default
+    record: bytes | None = None  # the record's new content, when it changes
+
+
+class Jdk(Resource[JdkSpec, JdksPlan]):
+    type_name = "jdk"
+    spec_type = JdkSpec
+    summary = ("JDKs (the distribution's OpenJDK, or Eclipse Temurin from Adoptium's repository): "
+               "installed side by side, homes derived from the packages, one the default java")
+    output_docs = {"home": "JDK home (contains bin/java and bin/javac); with versions: the default's",
+                   "version": "major version (the default's)",
+                   "java": "path of its java", "javac": "path of its javac",
+                   "release": "JAVA_VERSION from its release file (empty before install)",
+                   "vendor": "distro or temurin: where it came from",
+                   "jdks": "every listed JDK: a list of {version, vendor, home}",
+                   "homes": "every listed JDK's home by version (a mapping: homes[21])"}
+    example = """\
+- jdk:
+    version: 17
+    headless: true
+"""
+
+    @property
+    def several(self) -> bool:
+        return self.spec.versions is not None
+
+    def label(self) -> str:
+        s = self.spec
+        if not self.several:
+            return self._one(s.version).label()
+        return f"jdk {', '.join(map(str, s.listed()))}{' (headless)' if s.headless and s.state == 'present' else ''}"
+
+    def _one(self, version: int, *, vendor: str | None = None, absent: bool = False) -> OneJdk:
+        s = self.spec
+        default = s.default_version() == version and not absent
+        one = OneJdk(s.model_copy(update={"version": version, "versions": None, "default": default,
+                                          **({"vendor": vendor} if vendor else {}),
+                                          **({"state": "absent"} if absent else {})}), self._render)
+        one.beside = self.several and not default and not absent
+        return one
+
+    def _listed(self) -> list[OneJdk]:
+        """In apply order: the default last (its alternatives set after the others' installs)."""
+        d = self.spec.default_version()
+        return [self._one(v) for v in sorted(self.spec.listed(), key=lambda v: v == d)]
+
+    def _removed(self, known: Facts) -> list[OneJdk]:
+        """Recorded versions no longer listed (removed the way state: absent removes one)."""
+        if not self.several or self.spec.state == "absent":
+            return []
+        cur = known.peek(FileContent(RECORD))
+        if cur is None or not cur.exists:
+            return []
+        recorded = read_record(cur.content)
+        return [self._one(v, vendor=vd, absent=True) for v, vd in sorted(recorded.items())
+                if v not in self.spec.listed()]
+
+    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+        if self.several:
+            yield FileContent(RECORD)
+        for one in self._removed(known) + self._listed():
+            yield from one.facts(known)
+
+    def plan(self, facts: Facts) -> ResourcePlan[JdksPlan]:
+        parts = [(one, one.plan(facts)) for one in self._removed(facts) + self._listed()]
+        if not self.several:
+            one, p = parts[0]
+            return ResourcePlan(p.changes, p.reason, outputs=self._outputs([p.outputs], p.outputs),
+                                notes=p.notes, data=JdksPlan(parts))
+        changes = [c for _, p in parts for c in p.changes]
+        reasons = [p.reason for _, p in parts if p.reason]
+        data = JdksPlan(parts)
+        if self.spec.state == "present":
+            vendors = {one.spec.version: p.payload().vendor for one, p in parts if one.spec.state == "present"}
+            cur = facts.get(FileContent(RECORD)).writable()
+            new = record_bytes(vendors)
+            if not cur.exists or cur.content != new:
+                data.record = new
+                changes.append(Change(f"record JDKs {', '.join(map(str, sorted(vendors)))} in {RECORD}",
+                                      "the versions this list installed: one taken off it is removed next time"))
+        elif facts.get(FileContent(RECORD)).exists:
+            data.record = b""
+            changes.append(Change(f"remove {RECORD}", "no JDK of this list is left"))
+        listed = [p.outputs for one, p in parts if one.spec.state == self.spec.state]  # not the removed
+        default = next((p.outputs for one, p in parts if one.spec.default),
+                       listed[-1] if listed else parts[-1][1].outputs)
+        return ResourcePlan(changes, "" if changes else "; ".join(reasons),
+                            outputs=self._outputs(listed, default),
+                            notes=[n for _, p in parts for n in p.notes], data=data)
+
+    @staticmethod
+    def _outputs(listed: list[Outputs], default: Outputs) -> Outputs:
+        jdks: list[dict[str, str | int]] = [
+            {"version": int(str(o["version"])), "vendor": str(o["vendor"]), "home": str(o["home"])} for o in listed]
+        return {**default, "jdks": jdks, "homes": {str(j["version"]): str(j["home"]) for j in jdks}}
+
+    def apply(self, plan: ResourcePlan[JdksPlan], ctx: ApplyContext) -> Outputs:
+        data = plan.payload()
+        listed: list[Outputs] = []
+        default: Outputs = {}
+        for one, p in data.parts:
+            if p.changed or (one.spec.default and plan.changed):  # the default: checked again last
+                if not p.changed:
+                    ctx.gather([JdkInstall(one.spec.version, p.payload().vendor)])
+                out = one.apply(p, ctx)
+            else:
+                out = p.outputs
+            if one.spec.state == self.spec.state:
+                listed.append(out)
+                default = out if one.spec.default or not default else default
+        if data.record == b"":
+            ctx.remove_file(RECORD)
+        elif data.record is not None:
+            ctx.write_file(RECORD, data.record, mode=0o644)
+        return self._outputs(listed, default or data.parts[-1][1].outputs)
+
+    def export(self, out: CloudConfig) -> Outputs:
+        listed = [one.export(out) for one in self._listed()]
+        return self._outputs(listed, next((o for o, one in zip(listed, self._listed(), strict=True)
+                                           if one.spec.default), listed[-1]))
+
+    def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:
+        if not self.several:
+            return self._one(self.spec.version).checks(rid, outputs, env)
+        homes = outputs.get("homes")
+        checks: list[Check] = []
+        for one in self._listed():
+            v = one.spec.version
+            home = homes.get(str(v)) if isinstance(homes, dict) else None
+            jdks = outputs.get("jdks")
+            mine = next((j for j in jdks if j.get("version") == v), {}) if isinstance(jdks, list) else {}
+            checks += one.checks(f"{rid} {v}", {**mine, "home": home} if home else {}, env)
         return checks

@@ -14,7 +14,7 @@ from provision.errors import ResourceError
 
 D = TypeVar("D")
 
-OutputValue = str | int | bool | None
+OutputValue = str | int | bool | None | list[dict[str, str | int]] | dict[str, str]  # lists: one per item
 Outputs = dict[str, OutputValue]  # what later resources read as {{ <id>.<name> }}
 
 

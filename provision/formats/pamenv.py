@@ -230,7 +230,7 @@ def format_line(key: str, value: str) -> bytes:
 
 # --------------------------------------------------------------------------- editing
 
-def _marked(data: bytes, entries: list[Entry], i: int) -> bool:
+def marked(data: bytes, entries: list[Entry], i: int) -> bool:
     """Whether entry i was written by this tool (the marker comment right above it)."""
     return i > 0 and entries[i - 1].kind == "comment" and \
         data[entries[i - 1].start:entries[i - 1].end].rstrip(b"\n") == MARKER
@@ -274,7 +274,7 @@ def set_keys(data: bytes, wanted: dict[str, str]) -> tuple[bytes, list[str]]:
             e = entries[last]
             raise ValueError(f"line {e.line_no}: {key} continues over {e.lines} lines (trailing backslash), "
                              "which pam_env 1.5 and 1.7 join differently; edit it by hand")
-        ours = [i for i in occ if _marked(data, entries, i)]
+        ours = [i for i in occ if marked(data, entries, i)]
         edit: tuple[int, int, bytes] | None
         if last is not None and entries[last].kind == "assign" and entries[last].value == value:
             stale, edit = [i for i in ours if i != last], None  # already so: only older lines of ours go
@@ -334,7 +334,7 @@ def unset_keys(data: bytes, expected: dict[str, str | None]) -> tuple[bytes, lis
         for i, e in enumerate(entries):
             if e.key != key or e.kind != "assign":
                 continue
-            if not _marked(data, entries, i):
+            if not marked(data, entries, i):
                 notes.append(f"{key} at line {e.line_no} was not written by provision: left alone")
             elif value is not None and e.value != value:
                 notes.append(f"{key} at line {e.line_no} now points to {e.value!r}, not {value!r}: left alone")

@@ -14,6 +14,7 @@ reads the file differently.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -57,6 +58,9 @@ class EnvFileSpec(Spec):
                                  "with set (e.g. environment.j2).")
     state: Literal["present", "absent"] = Field("present", description="Set the keys, or remove the "
                                                 "lines this tool wrote for them.")
+    prune: list[str] = Field([], max_length=100, description="Key patterns (fnmatch, e.g. JAVA_*_HOME): "
+                             "lines this tool wrote for a matching key that is no longer set are removed "
+                             "(a JDK taken off a list).")
 
     _abs = field_validator("path")(absolute_path)
 
@@ -139,6 +143,14 @@ class EnvFile(Resource[EnvFileSpec, bytes]):
                 raise ResourceError(f"{s.path}: {problem}")
         return wanted
 
+    def stale(self, data: bytes, wanted: dict[str, str]) -> list[str]:
+        """Keys matching ``prune`` that this tool wrote and that are not wanted now."""
+        entries = pamenv.read(data).entries
+        return list(dict.fromkeys(
+            e.key for i, e in enumerate(entries) if e.kind == "assign" and e.key is not None
+            and e.key not in wanted and pamenv.marked(data, entries, i)
+            and any(fnmatch.fnmatchcase(e.key, pat) for pat in self.spec.prune)))
+
     def facts(self, known: Facts) -> Iterable[Fact[Any]]:
         return [FileContent(self.spec.path)]
 
@@ -153,8 +165,11 @@ class EnvFile(Resource[EnvFileSpec, bytes]):
             key = line.lstrip(b" \t").removeprefix(b"export ").split(b"=", 1)[0].decode("latin-1")
             return line.strip() == pamenv.MARKER or key in wanted
         if s.state == "present":
+            stale: dict[str, str | None] = {k: None for k in self.stale(before, wanted)}
+            pruned, removed, _ = pamenv.unset_keys(before, stale)
             try:
-                after, actions = pamenv.set_keys(before, wanted)
+                after, actions = pamenv.set_keys(pruned, wanted)
+                actions = removed + actions
             except ValueError as exc:
                 raise ResourceError(f"{s.path}: {exc}; nothing was changed") from None
             env = pamenv.effective(after)
@@ -169,7 +184,8 @@ class EnvFile(Resource[EnvFileSpec, bytes]):
             states = [f"{k} is not set now" if k not in now else f"{k} is {now[k]!r} now"
                       for k, v in wanted.items() if now.get(k) != v]
             details = [a for a in actions if a not in {f"added {k}" for k in wanted}]
-            change = Change(f"set {', '.join(wanted)} in {s.path}", "; ".join(states + details),
+            title = f"set {', '.join(wanted)} in {s.path}" + (f", remove {', '.join(stale)}" if stale else "")
+            change = Change(title, "; ".join(states + details),
                             unified_diff(s.path, cur.content if cur.exists else None, after, secret=secret,
                                          keep=ours))
             notes = _notes(s.path, list(wanted), facts.get(HOST).wsl.version) + \

@@ -22,20 +22,38 @@ with it, and with ``purge`` (the default) its configuration files too.
 
 from __future__ import annotations
 
+import json
 import re
-import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from provision import packaging
 from provision.cloudconfig import KNOWN_OS, CloudConfig
 from provision.errors import NotExportable, ResourceError
 from provision.facts import DPKG, HOST, AptLists, Candidate, Fact, Facts, FileContent, HostFacts, PackageState
-from provision.facts.base import APT_LISTS
-from provision.journal import Event
+from provision.java.alternatives import FIRST_BOOT, AltEntry, describe_off, off_default, set_default_script
+from provision.java.resolve import (
+    DISTRO_JDKS,
+    VENDORS,
+    AvailableJdks,
+    JdkHome,
+    JdkInstall,
+    jdk_packages,
+    no_candidate,
+    predicted_home,
+)
+from provision.java.temurin import (
+    ADOPTIUM_FINGERPRINT,
+    ADOPTIUM_KEY_URL,
+    ADOPTIUM_URI,
+    TEMURIN_IMPLEMENTOR,
+    TemurinInstalled,
+    temurin_packages,
+)
+from provision.journal import STATE_DIR, Event
 from provision.plan import Change, Outputs, ResourcePlan
 from provision.resource import ApplyContext, Resource, Spec
 from provision.resources import apt_repository as repos
@@ -53,225 +71,6 @@ from provision.verify.checks import (
     resolved,
     tool_version,
 )
-
-JVM_DIR = "/usr/lib/jvm"
-FLAVOURS = ("jdk", "jdk-headless", "jre", "jre-headless")
-VENDORS = ("distro", "temurin")
-ADOPTIUM_URI = "https://packages.adoptium.net/artifactory/deb"
-ADOPTIUM_KEY_URL = "https://packages.adoptium.net/artifactory/api/gpg/key/public"
-ADOPTIUM_FINGERPRINT = "3B04D753C9050D9A5D343F39843C48A565F8F04B"
-TEMURIN_IMPLEMENTOR = "Eclipse Adoptium"
-
-
-# The OpenJDK major versions each release's archive has (its main/universe components), for
-# `provision export cloud-init`, where there is no host to ask. A release not listed is not checked.
-DISTRO_JDKS: dict[str, tuple[int, ...]] = {
-    "debian-12": (17,),
-    "debian-13": (21, 25),
-    "ubuntu-22.04": (8, 11, 17, 18, 19, 21),
-    "ubuntu-24.04": (8, 11, 17, 21),
-}
-
-# At first boot, after cloud-init installed the packages (runcmd): the home must be where Debian's
-# packages put it (the export predicted it), then, with $2 = 1, each alternative this JDK's .jinfo
-# lists, registered and pointing elsewhere, is set to it (what apply does; nothing on a host with
-# one JDK).
-_FIRST_BOOT = r"""set -eu
-home=$1
-if ! [ -x "$home/bin/java" ] || ! [ -x "$home/bin/javac" ]; then
-  echo "provision: no JDK at $home (bin/java and bin/javac)" >&2; exit 1
-fi
-[ "$2" = 1 ] || exit 0
-base=${home##*/}
-for j in /usr/lib/jvm/.*.jinfo; do
-  [ -r "$j" ] && grep -qx -e "name=$base" -e "alias=$base" "$j" || continue
-  grep -E '^(hl|jre|jdkhl|jdk) ' "$j" | while read -r kind name path; do
-    [ -e "$path" ] || continue
-    update-alternatives --query "$name" 2>/dev/null | grep -qx "Alternative: $path" || continue
-    [ "$(readlink "/etc/alternatives/$name" 2>/dev/null)" = "$path" ] || update-alternatives --set "$name" "$path"
-  done
-  exit 0
-done
-echo "provision: no .jinfo file names $base: the default java was not checked" >&2
-"""
-
-
-def jdk_packages(version: int) -> list[str]:
-    return [f"openjdk-{version}-{f}" for f in FLAVOURS]
-
-
-def temurin_packages(version: int) -> list[str]:
-    return [f"temurin-{version}-jdk", f"temurin-{version}-jre"]
-
-
-# --------------------------------------------------------------------------- facts
-
-@dataclass
-class AltEntry:
-    """One alternative a JDK provides (from its .jinfo), and where the link points now."""
-
-    kind: str  # hl, jre, jdkhl, jdk
-    name: str  # java, javac, ...
-    path: str  # this JDK's binary
-    current: str  # what /etc/alternatives/<name> points to ("" if none)
-    registered: bool  # whether this JDK's path is registered for the alternative
-
-
-@dataclass
-class JdkHome:
-    version: int
-    home: str = ""  # canonical JDK home, "" when the JDK packages are not installed
-    has_java: bool = False
-    has_javac: bool = False
-    release: str = ""  # JAVA_VERSION from $home/release
-    implementor: str = ""  # IMPLEMENTOR from $home/release (Debian, Ubuntu, Eclipse Adoptium, ...)
-    package: str = ""  # the package whose files hold the home
-    jinfo_name: str = ""
-    jinfo_alias: str = ""
-    alternatives: list[AltEntry] = field(default_factory=list)
-
-
-_JDK = r"""
-home=""
-for p in @PACKAGES@; do
-  b=$(dpkg -L "$p" 2>/dev/null | grep -m 1 -E '/bin/javac?$')
-  if [ -n "$b" ]; then home=$(readlink -f "${b%/bin/*}"); echo "package $p"; break; fi
-done
-if [ -n "$home" ]; then
-  echo "home $home"
-  [ -x "$home/bin/java" ] && echo "java yes"
-  [ -x "$home/bin/javac" ] && echo "javac yes"
-  if [ -r "$home/release" ]; then
-    while IFS= read -r l; do
-      case "$l" in
-        'JAVA_VERSION="'*'"') l=${l#JAVA_VERSION=\"}; echo "release ${l%\"}";;
-        'IMPLEMENTOR="'*'"') l=${l#IMPLEMENTOR=\"}; echo "implementor ${l%\"}";;
-      esac
-    done < "$home/release"
-  fi
-  base=${home##*/}
-  for j in /usr/lib/jvm/.*.jinfo; do
-    [ -r "$j" ] || continue
-    ours=; tools=
-    while IFS= read -r l; do
-      case "$l" in
-        "name=$base"|"alias=$base") ours=1;;
-        'hl '*|'jre '*|'jdkhl '*|'jdk '*) tools="$tools$l
-";;
-      esac
-    done < "$j"
-    [ -n "$ours" ] || continue
-    while IFS= read -r l; do
-      case "$l" in name=*) echo "jinfo-name ${l#name=}";; alias=*) echo "jinfo-alias ${l#alias=}";; esac
-    done < "$j"
-    # one awk for every tool (not a readlink and a grep each): where its link points now, and
-    # whether this JDK's path is registered in dpkg's alternatives database
-    printf '%s' "$tools" | while read -r kind name path; do
-      [ -e "$path" ] && echo "$kind $name $path"
-    done | awk -v links="$(find /etc/alternatives -maxdepth 1 -type l -printf '%f=%l\n' 2>/dev/null)" '
-      BEGIN { n = split(links, l, "\n"); for (i = 1; i <= n; i++) { k = index(l[i], "=")
-              if (k) cur[substr(l[i], 1, k - 1)] = substr(l[i], k + 1) } }
-      { reg = "no"; db = "/var/lib/dpkg/alternatives/" $2
-        while ((getline line < db) > 0) if (line == $3) reg = "yes"
-        close(db)
-        c = ($2 in cur && cur[$2] != "") ? cur[$2] : "-"
-        print "alt", $1, $2, $3, reg, c }'
-    break
-  done
-fi
-"""
-
-
-@dataclass(frozen=True)
-class JdkInstall(Fact[JdkHome]):
-    """Where the installed JDK ``version`` of ``vendor`` lives (from its package's files: the
-    distribution's openjdk-<v>-jdk-headless/-jre-headless, or temurin-<v>-jdk/-jre), whether it
-    is complete, and its alternatives (from its .jinfo) with where each link points now."""
-
-    version: int
-    vendor: str = "distro"
-
-    topics = frozenset({DPKG})
-
-    def command(self) -> str:
-        v = int(self.version)
-        pkgs = [f"temurin-{v}-jdk", f"temurin-{v}-jre"] if self.vendor == "temurin" else \
-            [f"openjdk-{v}-jdk-headless", f"openjdk-{v}-jre-headless"]
-        return _JDK.replace("@PACKAGES@", " ".join(pkgs))
-
-    def parse(self, lines: list[str]) -> JdkHome:
-        return parse_jdk(self.version, lines)
-
-    def describe(self) -> str:
-        return f"jdk {self.version}" + (f" ({self.vendor})" if self.vendor != "distro" else "")
-
-    def summarize(self, value: JdkHome) -> str:
-        if not value.home:
-            return "not installed"
-        return value.home + (f" (JAVA_VERSION {value.release})" if value.release else "")
-
-
-def parse_jdk(version: int, lines: list[str]) -> JdkHome:
-    jdk = JdkHome(version)
-    for line in lines:
-        kind, _, rest = line.partition(" ")
-        if kind == "home":
-            jdk.home = rest
-        elif kind == "java":
-            jdk.has_java = True
-        elif kind == "javac":
-            jdk.has_javac = True
-        elif kind == "release":
-            jdk.release = rest
-        elif kind == "implementor":
-            jdk.implementor = rest
-        elif kind == "package":
-            jdk.package = rest
-        elif kind == "jinfo-name":
-            jdk.jinfo_name = rest
-        elif kind == "jinfo-alias":
-            jdk.jinfo_alias = rest
-        elif kind == "alt":
-            f = rest.split(" ")
-            if len(f) >= 5:
-                jdk.alternatives.append(AltEntry(kind=f[0], name=f[1], path=f[2], registered=f[3] == "yes",
-                                                 current="" if f[4] == "-" else f[4]))
-    return jdk
-
-
-@dataclass(frozen=True)
-class AvailableJdks(Fact[list[int]]):
-    """The OpenJDK major versions in the host's package lists (to say what there is instead)."""
-
-    topics = frozenset({APT_LISTS})
-
-    def command(self) -> str:
-        return ("apt-cache pkgnames openjdk- 2>/dev/null | "
-                "sed -n 's/^openjdk-\\([0-9][0-9]*\\)-jdk-headless$/\\1/p' | sort -n")
-
-    def parse(self, lines: list[str]) -> list[int]:
-        return sorted({int(x) for line in lines for x in line.split() if x.isdigit()})
-
-    def describe(self) -> str:
-        return "available jdks"
-
-
-@dataclass(frozen=True)
-class TemurinInstalled(Fact[list[str]]):
-    """The temurin-* packages installed (whether Adoptium's repository is still used)."""
-
-    topics = frozenset({DPKG})
-
-    def command(self) -> str:
-        return ("dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n' 'temurin-*' 2>/dev/null | "
-                "sed -n 's/^[ih][iUFHWt] *//p'")
-
-    def parse(self, lines: list[str]) -> list[str]:
-        return sorted({line.strip() for line in lines if line.strip()})
-
-    def describe(self) -> str:
-        return "temurin packages"
-
 
 # --------------------------------------------------------------------------- the resource
 
@@ -301,8 +100,14 @@ class JdkSpec(Spec):
     state: Literal["present", "absent"] = Field("present", description="Installed, or removed (every "
                                                 "openjdk-<v>-* flavour, temurin-<v>-jdk/-jre, and the "
                                                 "Temurin repository when nothing else uses it).")
-    default: bool = Field(True, description="Make this JDK's java, javac and the other tools the "
-                          "default (update-alternatives) when another JDK outranks it.")
+    versions: list[int] | None = Field(None, min_length=1, max_length=10, description="Several JDKs side "
+                                       "by side, instead of version (e.g. [17, 21]): each installed, "
+                                       "`default` names the one java, javac and JAVA_HOME are; a version "
+                                       "taken off the list is removed on the next apply (the list is "
+                                       "recorded on the host, in /var/lib/provision/jdk-versions.json).")
+    default: bool | int = Field(True, description="Make this JDK's java, javac and the other tools the "
+                                "default (update-alternatives) when another JDK outranks it; with "
+                                "versions: the version that is the default (true: the first; false: none).")
     no_install_recommends: bool | None = Field(None, description="Install without recommends "
                                                "(default: the same as headless).")
     repository: TemurinRepository = Field(TemurinRepository(), description="Where Temurin comes from "
@@ -314,6 +119,30 @@ class JdkSpec(Spec):
                                        "the packages that depend on the JDK.")
     purge: bool = Field(True, description="With state: absent, remove the JDK's configuration files "
                         "too (/etc/java-<v>-openjdk), so nothing of it is left.")
+
+
+    @model_validator(mode="after")
+    def _versions(self) -> JdkSpec:
+        if self.versions is None:
+            if not isinstance(self.default, bool) and self.default != self.version:
+                raise ValueError(f"default: {self.default} is not the version ({self.version})")
+            return self
+        if "version" in self.model_fields_set:
+            raise ValueError("give version (one JDK) or versions (several), not both")
+        bad = [v for v in self.versions if not 8 <= v <= 99]
+        if bad or len(set(self.versions)) != len(self.versions):
+            raise ValueError("versions must be distinct major versions from 8 to 99")
+        if not isinstance(self.default, bool) and self.default not in self.versions:
+            raise ValueError(f"default: {self.default} is not one of the versions {self.versions}")
+        return self
+
+    def listed(self) -> list[int]:
+        return list(self.versions) if self.versions is not None else [self.version]
+
+    def default_version(self) -> int | None:
+        if isinstance(self.default, bool):
+            return self.listed()[0] if self.default else None
+        return self.default
 
 
 @dataclass
@@ -332,42 +161,23 @@ def packages_for(spec: JdkSpec, vendor: str = "distro") -> list[str]:
     return [f"openjdk-{spec.version}-jdk-headless" if spec.headless else f"openjdk-{spec.version}-jdk"]
 
 
-def predicted_home(version: int, arch: str, vendor: str = "distro") -> str:
-    # Debian's and Adoptium's naming (checked after install against the package's own files).
-    if vendor == "temurin":
-        return f"{JVM_DIR}/temurin-{version}-jdk-{arch or 'amd64'}"
-    return f"{JVM_DIR}/java-{version}-openjdk-{arch or 'amd64'}"
-
-
-def off_default(jdk: JdkHome) -> list[AltEntry]:
-    """Alternatives this JDK provides (and has registered) that point somewhere else now."""
-    return [a for a in jdk.alternatives if a.registered and a.current != a.path]
-
-
-def describe_off(entries: list[AltEntry]) -> str:
-    key = [a for a in entries if a.name in ("java", "javac")]
-    rest = len(entries) - len(key)
-    text = ", ".join(f"{a.name} → {a.current or 'nothing'}" for a in key)
-    if rest:
-        text += f"{', ' if text else ''}{rest} other tool(s)"
-    return text
-
-
-def no_candidate(version: int, pkg: str, facts: Facts) -> str:
-    others = [v for v in facts.peek(AvailableJdks()) or [] if v != version]
-    text = f"{pkg} has no installation candidate on {facts.get(HOST).os.label}"
-    if others:
-        text += (f". OpenJDK versions available there: {', '.join(map(str, others))} "
-                 f"(e.g. -e java_version={others[-1]}), or use vendor: temurin (Adoptium's "
-                 f"temurin-{version}-jdk) for Java {version}")
-    else:
-        text += ": no OpenJDK package is in this release's package lists"
-    return text
-
-
 def outputs_for(jdk: JdkHome, home: str, vendor: str = "distro") -> Outputs:
     return {"home": home, "version": jdk.version, "java": f"{home}/bin/java",
             "javac": f"{home}/bin/javac", "release": jdk.release, "vendor": vendor}
+
+
+def home_tool(home: str, tool: str, want: int) -> Callable[[Probe], tuple[bool, str]]:
+    """``<home>/bin/<tool> -version`` reports ``want`` (a JDK that is not the default)."""
+    def test(probe: Probe) -> tuple[bool, str]:
+        r = probe.run("%s -version", f"{home}/bin/{tool}")
+        text = r.stdout + r.stderr
+        m = re.search(r'version "([^"]+)"', text) if tool == "java" else re.search(r"javac (\S+)", text)
+        if r.rc != 0 or not m:
+            return False, f"{home}/bin/{tool} -version failed (exit {r.rc})"
+        if java_major(m.group(1)) != want:
+            return False, f"{home}/bin/{tool} -version reports {m.group(1)}, not {want}"
+        return True, f"{home}/bin/{tool} -version reports {m.group(1)}"
+    return test
 
 
 def temurin_repo(spec: JdkSpec, host: HostFacts) -> repos.Repo:
@@ -380,20 +190,10 @@ def temurin_repo(spec: JdkSpec, host: HostFacts) -> repos.Repo:
                       label=f"Eclipse Temurin (jdk {spec.version})")
 
 
-class Jdk(Resource[JdkSpec, JdkPlan]):
-    type_name = "jdk"
-    spec_type = JdkSpec
-    summary = ("a JDK (the distribution's OpenJDK, or Eclipse Temurin from Adoptium's repository): "
-               "installed, home derived from the package, default java")
-    output_docs = {"home": "JDK home (contains bin/java and bin/javac)", "version": "major version",
-                   "java": "path of its java", "javac": "path of its javac",
-                   "release": "JAVA_VERSION from its release file (empty before install)",
-                   "vendor": "distro or temurin: where it came from"}
-    example = """\
-- jdk:
-    version: 17
-    headless: true
-"""
+class OneJdk(Resource[JdkSpec, JdkPlan]):
+    """One JDK version (the jdk type runs one per listed version; its spec's default is a bool)."""
+
+    beside = False  # one of several, not the default: checked by its own paths, not the PATH's
 
     def label(self) -> str:
         s = self.spec
@@ -431,7 +231,7 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
         for vendor in vendors:
             yield JdkInstall(v, vendor)
         if s.state == "absent":
-            yield from packaging.remove_facts(jdk_packages(v) + temurin_packages(v))
+            yield from packaging.remove_facts(self.absent_packages())
             if s.vendor != "distro":
                 yield from repos.repo_facts(s.repository.name)
                 yield TemurinInstalled()
@@ -451,6 +251,11 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
                 yield from packaging.install_facts(packages_for(s, "temurin"), known)
             else:
                 yield PackageState(packages_for(s, "temurin")[0])
+
+    def absent_packages(self) -> list[str]:
+        """What state: absent removes (the vendor's packages; with auto, both vendors')."""
+        v, vendor = self.spec.version, self.spec.vendor
+        return (jdk_packages(v) if vendor != "temurin" else []) + (temurin_packages(v) if vendor != "distro" else [])
 
     def _temurin_likely(self, known: Facts) -> bool:
         """vendor auto: whether what is known so far points to Temurin (not the distribution's)."""
@@ -511,7 +316,7 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
         state = packaging.describe_installed([facts.get(PackageState(p)) for p in wanted])
         reason = f"JDK {s.version} installed ({state}), home {jdk.home}"
         if s.default:
-            off = off_default(jdk)
+            off = off_default(jdk.alternatives)
             if off:
                 data.alternatives = off
                 changes.append(Change(f"make JDK {s.version} the default java and javac",
@@ -536,8 +341,7 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
         s = self.spec
         v = s.version
         vendors = VENDORS if s.vendor == "auto" else (s.vendor,)
-        pkgs = (jdk_packages(v) if "distro" in vendors else []) + \
-            (temurin_packages(v) if "temurin" in vendors else [])
+        pkgs = self.absent_packages()
         changes, reason, removal = packaging.plan_remove(pkgs, facts, purge=s.purge,
                                                          allow_extra=s.allow_extra_removals)
         data = JdkPlan(remove=removal)
@@ -591,16 +395,15 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
             raise ResourceError(f"JDK {s.version}: no home with bin/java and bin/javac after install "
                                 f"(found {jdk.home or 'none'})")
         if s.default:
-            off = off_default(jdk)
+            off = off_default(jdk.alternatives)
             if off:
                 ctx.progress(f"making JDK {s.version} the default ({describe_off(off)})")
-                script = "set -e\n" + "\n".join(
-                    f"update-alternatives --set {shlex.quote(a.name)} {shlex.quote(a.path)}" for a in off)
+                script = set_default_script(off)
                 ctx.record({"event": Event.ALTERNATIVES, "previous": {a.name: a.current for a in off}})
                 ctx.check(["sh", "-c", script], what="update-alternatives --set")
                 ctx.invalidate(DPKG)
                 jdk = ctx.fresh(fact)
-                still = [a for a in off_default(jdk) if a.name in ("java", "javac")]
+                still = [a for a in off_default(jdk.alternatives) if a.name in ("java", "javac")]
                 if still:
                     raise ResourceError(f"update-alternatives did not take: {describe_off(still)}")
         return outputs_for(jdk, jdk.home, vendor)
@@ -623,7 +426,7 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
         no_rec = s.headless if s.no_install_recommends is None else s.no_install_recommends
         out.install(pkgs, no_recommends=no_rec, update=True)  # a new image's lists: assume stale
         home = predicted_home(s.version, host.arch)
-        out.run(["sh", "-c", _FIRST_BOOT, "provision-jdk", home, "1" if s.default else "0"])
+        out.run(["sh", "-c", FIRST_BOOT, "provision-jdk", home, "1" if s.default else "0"])
         out.summary.append(f"{self.label()}: packages {' '.join(pkgs)}"
                            + (" (without recommends)" if no_rec else "") + f"; runcmd: checks {home}"
                            + (f", makes JDK {s.version} the default java/javac" if s.default else ""))
@@ -675,12 +478,175 @@ class Jdk(Resource[JdkSpec, JdkPlan]):
             Check(f"{rid}: JDK {v} home has bin/java and bin/javac", label, lambda p: is_jdk(p, home)),
             Check(f"{rid}: release file says JAVA_VERSION {v}" + (f" from {maker}" if vendor == "temurin" else ""),
                   label, release),
-            Check(f"{rid}: java -version reports {v}", label, tool_version("java", v)),
-            Check(f"{rid}: javac -version reports {v}", label, tool_version("javac", v)),
         ]
+        if self.beside:  # not the default: its own tools, by path
+            checks += [Check(f"{rid}: {home}/bin/{tool} -version reports {v}", label, home_tool(home, tool, v))
+                       for tool in ("java", "javac")]
+        else:
+            checks += [Check(f"{rid}: java -version reports {v}", label, tool_version("java", v)),
+                       Check(f"{rid}: javac -version reports {v}", label, tool_version("javac", v))]
         if s.default:
             checks.append(Check(f"{rid}: java and javac are JDK {v}'s", label, default))
-        checks.append(Check(f"{rid}: javac compiles and java runs a program", label, compile_and_run(v)))
+        if not self.beside:
+            checks.append(Check(f"{rid}: javac compiles and java runs a program", label, compile_and_run(v)))
         if vendor == "temurin":
             checks += repos.repository_checks(rid, label, temurin_repo(s, env.host))
+        return checks
+
+
+# --------------------------------------------------------------------------- several JDKs
+
+RECORD = f"{STATE_DIR}/jdk-versions.json"  # the versions a `versions:` list installed, and vendors
+
+
+def read_record(data: bytes) -> dict[int, str]:
+    """The recorded versions and their vendors (nothing from a file that is not the record)."""
+    try:
+        doc = json.loads(data.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    return {int(k): v for k, v in doc.items()
+            if isinstance(k, str) and k.isdigit() and len(k) <= 2 and v in VENDORS}
+
+
+def record_bytes(vendors: dict[int, str]) -> bytes:
+    return (json.dumps({str(v): vendors[v] for v in sorted(vendors)}) + "\n").encode()
+
+
+@dataclass
+class JdksPlan:
+    parts: list[tuple[OneJdk, ResourcePlan[JdkPlan]]]  # in apply order: removed, beside, the default
+    record: bytes | None = None  # the record's new content, when it changes
+
+
+class Jdk(Resource[JdkSpec, JdksPlan]):
+    type_name = "jdk"
+    spec_type = JdkSpec
+    summary = ("JDKs (the distribution's OpenJDK, or Eclipse Temurin from Adoptium's repository): "
+               "installed side by side, homes derived from the packages, one the default java")
+    output_docs = {"home": "JDK home (contains bin/java and bin/javac); with versions: the default's",
+                   "version": "major version (the default's)",
+                   "java": "path of its java", "javac": "path of its javac",
+                   "release": "JAVA_VERSION from its release file (empty before install)",
+                   "vendor": "distro or temurin: where it came from",
+                   "jdks": "every listed JDK: a list of {version, vendor, home}",
+                   "homes": "every listed JDK's home by version (a mapping: homes[21])"}
+    example = """\
+- jdk:
+    version: 17
+    headless: true
+"""
+
+    @property
+    def several(self) -> bool:
+        return self.spec.versions is not None
+
+    def label(self) -> str:
+        s = self.spec
+        if not self.several:
+            return self._one(s.version).label()
+        return f"jdk {', '.join(map(str, s.listed()))}{' (headless)' if s.headless and s.state == 'present' else ''}"
+
+    def _one(self, version: int, *, vendor: str | None = None, absent: bool = False) -> OneJdk:
+        s = self.spec
+        default = s.default_version() == version and not absent
+        one = OneJdk(s.model_copy(update={"version": version, "versions": None, "default": default,
+                                          **({"vendor": vendor} if vendor else {}),
+                                          **({"state": "absent"} if absent else {})}), self._render)
+        one.beside = self.several and not default and not absent
+        return one
+
+    def _listed(self) -> list[OneJdk]:
+        """In apply order: the default last (its alternatives set after the others' installs)."""
+        d = self.spec.default_version()
+        return [self._one(v) for v in sorted(self.spec.listed(), key=lambda v: v == d)]
+
+    def _removed(self, known: Facts) -> list[OneJdk]:
+        """Recorded versions no longer listed (removed the way state: absent removes one)."""
+        if not self.several or self.spec.state == "absent":
+            return []
+        cur = known.peek(FileContent(RECORD))
+        if cur is None or not cur.exists:
+            return []
+        recorded = read_record(cur.content)
+        return [self._one(v, vendor=vd, absent=True) for v, vd in sorted(recorded.items())
+                if v not in self.spec.listed()]
+
+    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+        if self.several:
+            yield FileContent(RECORD)
+        for one in self._removed(known) + self._listed():
+            yield from one.facts(known)
+
+    def plan(self, facts: Facts) -> ResourcePlan[JdksPlan]:
+        parts = [(one, one.plan(facts)) for one in self._removed(facts) + self._listed()]
+        if not self.several:
+            one, p = parts[0]
+            return ResourcePlan(p.changes, p.reason, outputs=self._outputs([p.outputs], p.outputs),
+                                notes=p.notes, data=JdksPlan(parts))
+        changes = [c for _, p in parts for c in p.changes]
+        reasons = [p.reason for _, p in parts if p.reason]
+        data = JdksPlan(parts)
+        if self.spec.state == "present":
+            vendors = {one.spec.version: p.payload().vendor for one, p in parts if one.spec.state == "present"}
+            cur = facts.get(FileContent(RECORD)).writable()
+            new = record_bytes(vendors)
+            if not cur.exists or cur.content != new:
+                data.record = new
+                changes.append(Change(f"record JDKs {', '.join(map(str, sorted(vendors)))} in {RECORD}",
+                                      "the versions this list installed: one taken off it is removed next time"))
+        elif facts.get(FileContent(RECORD)).exists:
+            data.record = b""
+            changes.append(Change(f"remove {RECORD}", "no JDK of this list is left"))
+        listed = [p.outputs for one, p in parts if one.spec.state == self.spec.state]  # not the removed
+        default = next((p.outputs for one, p in parts if one.spec.default),
+                       listed[-1] if listed else parts[-1][1].outputs)
+        return ResourcePlan(changes, "" if changes else "; ".join(reasons),
+                            outputs=self._outputs(listed, default),
+                            notes=[n for _, p in parts for n in p.notes], data=data)
+
+    @staticmethod
+    def _outputs(listed: list[Outputs], default: Outputs) -> Outputs:
+        jdks: list[dict[str, str | int]] = [
+            {"version": int(str(o["version"])), "vendor": str(o["vendor"]), "home": str(o["home"])} for o in listed]
+        return {**default, "jdks": jdks, "homes": {str(j["version"]): str(j["home"]) for j in jdks}}
+
+    def apply(self, plan: ResourcePlan[JdksPlan], ctx: ApplyContext) -> Outputs:
+        data = plan.payload()
+        listed: list[Outputs] = []
+        default: Outputs = {}
+        for one, p in data.parts:
+            if p.changed or (one.spec.default and plan.changed):  # the default: checked again last
+                if not p.changed:
+                    ctx.gather([JdkInstall(one.spec.version, p.payload().vendor)])
+                out = one.apply(p, ctx)
+            else:
+                out = p.outputs
+            if one.spec.state == self.spec.state:
+                listed.append(out)
+                default = out if one.spec.default or not default else default
+        if data.record == b"":
+            ctx.remove_file(RECORD)
+        elif data.record is not None:
+            ctx.write_file(RECORD, data.record, mode=0o644)
+        return self._outputs(listed, default or data.parts[-1][1].outputs)
+
+    def export(self, out: CloudConfig) -> Outputs:
+        listed = [one.export(out) for one in self._listed()]
+        return self._outputs(listed, next((o for o, one in zip(listed, self._listed(), strict=True)
+                                           if one.spec.default), listed[-1]))
+
+    def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:
+        if not self.several:
+            return self._one(self.spec.version).checks(rid, outputs, env)
+        homes = outputs.get("homes")
+        checks: list[Check] = []
+        for one in self._listed():
+            v = one.spec.version
+            home = homes.get(str(v)) if isinstance(homes, dict) else None
+            jdks = outputs.get("jdks")
+            mine = next((j for j in jdks if j.get("version") == v), {}) if isinstance(jdks, list) else {}
+            checks += one.checks(f"{rid} {v}", {**mine, "home": home} if home else {}, env)
         return checks

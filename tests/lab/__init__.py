@@ -141,7 +141,7 @@ def ensure_base(name: str = "base", *, packages: tuple[str, ...] = (), parent: s
     missing = requirements_missing()
     if missing:
         raise LabUnavailable(missing)
-    parent_root = ensure_base(parent) if parent else None
+    parent_root = _parent(parent) if parent else None
     wanted = packages if parent else BASE_PACKAGES + packages
     key = _recipe_key(name, parent, wanted + (() if parent or prefetch == PREFETCH else prefetch), suite)
     home = LAB_DIR / f"{name}-{key}"
@@ -176,6 +176,11 @@ def ensure_base(name: str = "base", *, packages: tuple[str, ...] = (), parent: s
         return rootfs
 
 
+def _parent(name: str) -> Path:
+    """A base a child is built on (the Debian 13 base is built for its own suite)."""
+    return trixie_base() if name == "trixie" else ensure_base(name)
+
+
 def jdk_base() -> Path:
     """The base with openjdk-17-jdk-headless installed (an already converged host, less JAVA_HOME)."""
     return ensure_base("jdk17", parent="base", packages=("openjdk-17-jdk-headless",))
@@ -184,6 +189,13 @@ def jdk_base() -> Path:
 def trixie_base() -> Path:
     """Debian 13 (trixie), built like the Debian 12 base: it has no OpenJDK 17 (21 and 25 only)."""
     return ensure_base("trixie", suite="trixie", prefetch=("systemd-sysv",))
+
+
+def trixie_maven_base() -> Path:
+    """Debian 13 with Debian's Maven and its maven-compiler-plugin (a toolchains consumer); junit5
+    holds the junit-bom the plugin's plexus-compiler POMs import, which offline Maven must find."""
+    return ensure_base("trixie-maven", parent="trixie",
+                       packages=("maven", "libmaven-compiler-plugin-java", "junit5"))
 
 
 def cloudinit_base() -> Path:

@@ -28,7 +28,9 @@ from provision.facts import (
     WslFacts,
 )
 from provision.facts.packages import InstallEstimate, InstallSize, RemovalSim
-from provision.resources.jdk import AltEntry, AvailableJdks, JdkHome, JdkInstall, TemurinInstalled
+from provision.java.alternatives import AltEntry
+from provision.java.resolve import AvailableJdks, JdkHome, JdkInstall
+from provision.java.temurin import TemurinInstalled
 
 NOW = 1_800_000_000
 

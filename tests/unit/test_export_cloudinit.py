@@ -45,6 +45,10 @@ def export(*args: str) -> tuple[str, dict]:
 @pytest.mark.parametrize("os_", ["ubuntu-24.04", "debian-12"])
 @pytest.mark.parametrize("wsl", [0, 2])
 def test_every_builtin_playbook_exports(book, os_, wsl):
+    if book == "java-multi":  # toolchains.xml is edited in place on the host: refused, with the reason
+        r = provision("export", "cloud-init", book, "--facts", f"os={os_},wsl={wsl}")
+        assert r.rc == 2 and "cannot be exported to cloud-init" in r.stderr, r
+        return
     text, doc = export(book, "--facts", f"os={os_},wsl={wsl}")
     doc = doc or {}
     assert text.startswith("#cloud-config\n") and "from playbook " + book in text

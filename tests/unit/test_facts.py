@@ -28,8 +28,8 @@ from provision.facts import (
 )
 from provision.facts.host import parse_os_release, parse_wsl, wsl_version_from
 from provision.facts.packages import parse_candidates
+from provision.java.resolve import AvailableJdks, JdkInstall, jdk_packages
 from provision.packaging import install_facts
-from provision.resources.jdk import AvailableJdks, JdkInstall, jdk_packages
 
 DATA = Path(__file__).parent / "data/facts"
 JDK17 = jdk_packages(17)

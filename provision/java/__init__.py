@@ -1,0 +1,2 @@
+"""Java domain knowledge the ``jdk`` resource type uses: which JDK is where (resolve), Eclipse
+Temurin from Adoptium (temurin), which JDK owns java/javac (alternatives)."""

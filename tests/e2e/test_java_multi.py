@@ -1,0 +1,129 @@
+"""Issue 21: several JDKs side by side, proven by a real consumer. A Debian 13 root with Debian's
+own Maven and maven-compiler-plugin (offline, from /usr/share/maven-repo): java-multi installs
+OpenJDK 21 (the default) and 25, and Maven, running on 21, compiles with 25 through the toolchain
+the playbook registered (jdkToolchain): the class file's major version says which javac ran."""
+
+from __future__ import annotations
+
+import re
+
+import lab
+import pytest
+from conftest import lab_or_skip, provision
+
+pytestmark = pytest.mark.lab
+
+J21 = "/usr/lib/jvm/java-21-openjdk-amd64"
+J25 = "/usr/lib/jvm/java-25-openjdk-amd64"
+TOOLCHAINS = "/etc/maven/toolchains.xml"
+FOREIGN = (b"  <!-- the site's own JDK: provision must keep this byte for byte -->\n"
+           b"  <toolchain>\n    <type>jdk</type>\n    <provides><version>11</version><vendor>site</vendor>"
+           b"</provides>\n    <configuration><jdkHome>/opt/site-jdk-11</jdkHome></configuration>\n"
+           b"  </toolchain>\n")
+POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>lab</groupId><artifactId>hello</artifactId><version>1</version>
+  <properties>
+    <project.build.sourceEncoding>UTF-8</project.build.sourceEncoding>
+    <maven.compiler.release>25</maven.compiler.release>
+  </properties>
+  <build><plugins><plugin>
+    <groupId>org.apache.maven.plugins</groupId><artifactId>maven-compiler-plugin</artifactId>
+    <version>3.13.0</version>
+    <configuration><jdkToolchain><version>25</version></jdkToolchain></configuration>
+  </plugin></plugins></build>
+</project>
+"""
+HELLO = "public class Hello { public static void main(String[] a) { System.out.println(\"hi\"); } }\n"
+MVN = ("cd /tmp/hello && mvn -o -B -Dmaven.repo.local=/usr/share/maven-repo "
+       "org.apache.maven.plugins:maven-compiler-plugin:3.13.0:compile")
+
+
+def multi(root, *extra: str):
+    return provision("apply", "java-multi", "-H", root.target, "-e", "java_versions=[21, 25]",
+                     "-e", "default_java=21", *extra, "--json")
+
+
+def env(root) -> str:
+    return root.file("/etc/environment").read_text()
+
+
+@pytest.fixture(scope="module")
+def root():
+    lab_or_skip()
+    with lab.Root(lab.trixie_maven_base(), name="multi") as r:
+        f = r.file(TOOLCHAINS)
+        data = f.read_bytes()
+        at = data.rindex(b"</toolchains>")
+        f.write_bytes(data[:at] + FOREIGN + data[at:])
+        r.original = f.read_bytes()
+        r.file("/etc/environment").write_bytes(b"# site settings, keep\nhttp_proxy=http://proxy.example:3128/\n")
+        yield r
+
+
+def test_two_jdks_side_by_side_and_maven_compiles_with_the_one_that_is_not_the_default(root):
+    first = multi(root)
+    assert first.rc == 0, first.stderr
+    text = env(root)
+    assert f'JAVA_HOME="{J21}"' in text and f'JAVA_21_HOME="{J21}"' in text and f'JAVA_25_HOME="{J25}"' in text
+    assert text.startswith("# site settings, keep\nhttp_proxy=http://proxy.example:3128/\n")
+    assert root.out("readlink -f \"$(command -v javac)\"").strip() == f"{J21}/bin/javac"
+    xml = root.file(TOOLCHAINS).read_bytes()
+    assert FOREIGN in xml and xml.startswith(root.original[:root.original.rindex(b"</toolchains>")])
+
+    root.file("/tmp/hello/src/main/java").mkdir(parents=True)
+    root.file("/tmp/hello/pom.xml").write_text(POM)
+    root.file("/tmp/hello/src/main/java/Hello.java").write_text(HELLO)
+    built = root.sh(MVN + " 2>&1", check=False)
+    log = built.stdout.decode(errors="replace")
+    assert built.returncode == 0, log
+    assert "Toolchain in maven-compiler-plugin: JDK[" + J25 in log, log
+    assert "Java version: 21" in root.out("mvn -v"), "Maven itself runs on the default JDK"
+    cls = root.file("/tmp/hello/target/classes/Hello.class").read_bytes()
+    assert cls[:4] == b"\xca\xfe\xba\xbe" and int.from_bytes(cls[6:8], "big") == 69, "javac 25 compiled it"
+
+    second = multi(root)
+    assert second.rc == 0 and second.json["hosts"][0]["changed"] == 0, second
+    proved = provision("verify", "java-multi", "-H", root.target, "-e", "java_versions=[21, 25]",
+                       "-e", "default_java=21", "--json")
+    assert proved.rc == 0, proved.stderr
+    names = [c["name"] for c in proved.json["hosts"][0]["checks"]]
+    assert f"jdk 25: {J25}/bin/javac -version reports 25" in names and "jdk 21: java and javac are JDK 21's" in names
+    assert f"toolchains: {TOOLCHAINS} lists JDK 25" in names
+
+
+def test_a_users_toolchains_link_to_shadow_is_refused_and_her_own_file_is_hers(root):
+    root.sh("useradd -m alice && mkdir /home/alice/.m2 && ln -s /etc/shadow /home/alice/.m2/toolchains.xml "
+            "&& chown -R -h alice:alice /home/alice/.m2")
+    shadow = root.file("/etc/shadow").read_bytes()
+    hostile = multi(root, "-e", "maven_user=alice")
+    assert hostile.rc == 1, hostile
+    assert "symbolic link" in hostile.stderr, hostile
+    assert root.file("/etc/shadow").read_bytes() == shadow
+    assert root.file("/home/alice/.m2/toolchains.xml").is_symlink()
+
+    root.sh("rm -r /home/alice/.m2")
+    own = multi(root, "-e", "maven_user=alice")
+    assert own.rc == 0, own.stderr
+    assert root.out("stat -c '%U %a' /home/alice/.m2 /home/alice/.m2/toolchains.xml").split() == \
+        ["alice", "755", "alice", "644"]
+    assert b"<id>provision-jdk-25</id>" in root.file("/home/alice/.m2/toolchains.xml").read_bytes()
+
+
+def test_taking_a_version_off_the_list_removes_it_its_variables_and_its_toolchain(root):
+    gone = provision("apply", "java-multi", "-H", root.target, "-e", "java_versions=[21]",
+                     "-e", "default_java=21", "--json")
+    assert gone.rc == 0, gone.stderr
+    assert root.out("dpkg-query -W -f='${Status}' openjdk-25-jdk-headless 2>&1") != "install ok installed"
+    assert root.out("dpkg-query -W -f='${Status}' openjdk-21-jdk-headless") == "install ok installed"
+    text = env(root)
+    assert "JAVA_25_HOME" not in text and f'JAVA_21_HOME="{J21}"' in text and f'JAVA_HOME="{J21}"' in text
+    xml = root.file(TOOLCHAINS).read_bytes()
+    assert b"provision-jdk-25" not in xml and b"provision-jdk-21" in xml and FOREIGN in xml
+    again = provision("apply", "java-multi", "-H", root.target, "-e", "java_versions=[21]",
+                      "-e", "default_java=21", "--json")
+    assert again.rc == 0 and again.json["hosts"][0]["changed"] == 0, again.stderr
+
+    ours = re.compile(rb"  <toolchain>\n    <!-- written by provision: JDK 21,.*?</toolchain>\n", re.S)
+    assert len(ours.findall(xml)) == 1 and ours.sub(b"", xml) == root.original, \
+        "others' toolchains and Debian's comment, byte for byte"

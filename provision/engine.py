@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -25,6 +24,7 @@ from provision.connections import Connection, open_target
 from provision.errors import ConnectError, FactError, Interrupted, PlaybookError, ProvisionError, ResourceError
 from provision.facts import HOST, Fact, Facts, HostFacts, gather
 from provision.facts.host import assume_wsl
+from provision.fanout import fan_out
 from provision.journal import Event, RunStatus
 from provision.plan import Mode, Outputs, ResourcePlan, Restart, Status
 from provision.playbook import Decl, Playbook
@@ -345,17 +345,10 @@ def run(playbook: Playbook, targets: list[Target], mode: Mode, reporter: Reporte
     after its current step and the hosts not started are reported as not run."""
     options = options or RunOptions()
 
-    def one(t: Target) -> HostResult:
-        if options.stop.is_set():
-            r = HostResult(t.name, failed=True, error="not run: interrupted")
-            reporter.host_done(t.name, r, mode)
-            return r
-        return run_host(playbook, t, mode, reporter, connect, options)
+    def not_run(t: Target) -> HostResult:
+        r = HostResult(t.name, failed=True, error="not run: interrupted")
+        reporter.host_done(t.name, r, mode)
+        return r
 
-    if len(targets) == 1:
-        return [one(targets[0])]
-    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(targets)))) as pool:
-        futures = [pool.submit(one, t) for t in targets]
-        while not all(f.done() for f in futures):  # waits in slices: the main thread takes signals
-            wait(futures, timeout=0.2)
-        return [f.result() for f in futures]
+    return fan_out(targets, lambda t: run_host(playbook, t, mode, reporter, connect, options), forks,
+                   stop=options.stop, not_run=not_run)

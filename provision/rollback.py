@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -377,6 +378,7 @@ class UndoOptions:
     allow_extra_removals: bool = False
     lock_timeout: float = 300.0
     command: str = "provision rollback"
+    stop: threading.Event | None = None  # set (an interrupt): the wait for the target's lock ends
 
 
 def undo(conn: Connection, host: str, options: UndoOptions, progress: Callable[[str], None]) -> HostResult:
@@ -388,7 +390,7 @@ def undo(conn: Connection, host: str, options: UndoOptions, progress: Callable[[
     run = choose(runs, options.run_id)
     session, values = Session.open(conn, new_run_id(), [HOST], command=options.command, progress=progress,
                                    lock_timeout=options.lock_timeout, prune=not options.check,
-                                   protect=run.run_id)
+                                   protect=run.run_id, stop=options.stop)
     facts_host = values.get(HOST)
     result.facts = facts_host.summary() if isinstance(facts_host, HostFacts) else {}
     session.header = {"rollback_of": run.run_id, "playbook": run.start.get("playbook"), "host": host}

@@ -15,6 +15,7 @@ from provision import engine
 from provision.connections.base import Connection
 from provision.errors import FactError, ProvisionError, ResourceError
 from provision.facts import HOST, Fact, Facts, gather
+from provision.fanout import fan_out
 from provision.plan import Mode
 from provision.playbook import Playbook
 from provision.render import RenderError, eval_condition
@@ -186,13 +187,8 @@ def verify(playbook: Playbook, targets: Sequence[Any], connect: Callable[[Any], 
     names = [target_name(t) for t in targets]
     sessions: list[_Session] = []
     try:
-        if len(targets) == 1:
-            sessions = [_verify_host(playbook, names[0], targets[0], connect, options)]
-        else:
-            with ThreadPoolExecutor(max_workers=max(1, min(options.forks, len(targets)))) as pool:
-                futures = [pool.submit(_verify_host, playbook, n, t, connect, options)
-                           for n, t in zip(names, targets, strict=True)]
-                sessions = [f.result() for f in futures]
+        sessions = fan_out(list(zip(names, targets, strict=True)),
+                           lambda nt: _verify_host(playbook, nt[0], nt[1], connect, options), options.forks)
         if options.tests:
             from provision.verify.usertests import run_user_tests  # here: it imports pytest (0.15 s)
 

@@ -40,7 +40,7 @@ def cli(debug: bool, color: str) -> None:
 
 
 for command in (run.plan, run.apply, state.rollback, state.history, inspect.doctor, inspect.verify,
-                inspect.facts, catalog.list_playbooks, catalog.show, catalog.validate, catalog.schema,
+                inspect.facts, catalog.list_playbooks, catalog.types, catalog.show, catalog.validate, catalog.schema,
                 catalog.init, catalog.export):
     cli.add_command(command)
 

@@ -31,6 +31,26 @@ def list_playbooks() -> None:
         echo(f"{name:<{width}}  {pb.description}", err=False)
 
 
+@click.command("types", help="List the resource types playbooks can use (built-ins and installed plugins), "
+               "one line each; a plugin that claims a built-in type's name is refused here.")
+@click.option("--json", "as_json", is_flag=True, help="Print them as JSON on stdout.")
+@edge
+def types(as_json: bool) -> None:
+    from provision.docgen import description
+    from provision.registry import registry
+
+    rows = [(name, cls.__module__, description(cls).split("\n\n")[0].replace("\n", " "))
+            for name, cls in registry().items()]
+    if as_json:
+        click.echo(json.dumps({"provision": __version__, "types": [
+            {"name": n, "module": m, "summary": d} for n, m, d in rows]}, indent=2))
+        return
+    width = max((len(n) for n, _, _ in rows), default=0)
+    for name, module, summary in rows:
+        origin = "" if module.startswith("provision.resources.") else f"  [plugin: {module}]"
+        echo(f"{name:<{width}}  {summary}{origin}", err=False)
+
+
 def _show_text(pb: Playbook, ref: str) -> str:
     from provision.playbook.variables import show_value
 
@@ -80,6 +100,9 @@ def show(playbook: str, as_json: bool) -> None:
               help="Set a playbook variable (KEY=VALUE or @file.yml). Repeatable.")
 @edge
 def validate(playbook: str, extra: tuple[str, ...]) -> None:
+    from provision.registry import registry
+
+    registry()  # every installed type loads: a plugin claiming a built-in type's name is refused here
     pb = load(playbook, extra)
     echo(f"{playbook}: valid ({len(pb.resources)} resources, {len(pb.vars)} variables)")
 

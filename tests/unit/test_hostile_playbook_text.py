@@ -2,7 +2,7 @@
 file name, a value given with -e, an argument) never drives the terminal: show, validate, export
 and every error, usage errors included, print it escaped, on stdout as on stderr. JSON stays exact
 (json.dumps escapes it). The real CLI on a pseudo-terminal, no host needed (plan and plan --diff
-on a lab root: tests/e2e/test_hostile_playbook_text.py)."""
+on a lab root: tests/e2e/test_hostile_playbook_text_hosts.py)."""
 
 from __future__ import annotations
 

@@ -66,3 +66,10 @@ def test_statuses_are_an_enum_everywhere():
         text = path.read_text()
         for word in ("ok", "changed", "skipped"):
             assert not re.search(rf"status\s*[=!]=\s*[\"']{word}[\"']", text), f"{path}: bare status {word!r}"
+
+
+def test_no_two_test_files_share_a_name():
+    """tests/ has no packages: pytest imports test files by basename, and a second file of the same
+    name anywhere under tests/ stops the whole collection ("import file mismatch")."""
+    names = [p.name for p in (REPO / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

@@ -43,15 +43,22 @@ def book(tmp: Path, resources: str, template: str = "managed by provision\n", va
 
 def command_lines(skip: int) -> list[bytes]:
     """Every process's command line on this machine (a chroot target's processes are ours), bar
-    ``skip``'s (the controller: its own command line is the user's, on the controller)."""
+    ``skip``'s (the controller: its own command line is the user's, on the controller) and its
+    forks caught before they exec (the controller's very command line, not yet a target's)."""
+    try:
+        own = Path(f"/proc/{skip}/cmdline").read_bytes()
+    except OSError:
+        own = None
     out = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == skip:
             continue
         try:
-            out.append(Path(f"/proc/{pid}/cmdline").read_bytes())
+            line = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
+        if line != own:
+            out.append(line)
     return out
 
 

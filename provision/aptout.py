@@ -31,6 +31,8 @@ class LockWait:
     def holder(self) -> str:
         if not self.pid:
             return "another process"
+        if self.pid == "0":  # the kernel's answer for a holder this PID namespace cannot see
+            return "a process outside this target's PID namespace (e.g. on the machine a chroot is on)"
         return f"process {self.pid}" + (f" ({self.name})" if self.name else "")
 
 

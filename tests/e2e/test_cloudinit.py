@@ -26,6 +26,9 @@ def cloudinit_root():
     return lab.cloudinit_base()
 
 
+REFUSED = {"java-multi"}  # toolchains.xml is edited in place on the host: refused, with the reason
+
+
 def test_every_builtin_export_passes_cloud_init_schema(cloudinit_root, tmp_path):
     with lab.Root(cloudinit_root, name="schema") as root:
         checked = []
@@ -35,6 +38,10 @@ def test_every_builtin_export_passes_cloud_init_schema(cloudinit_root, tmp_path)
                     name = f"{book}-{os_}-wsl{wsl}.yaml"
                     r = provision("export", "cloud-init", book, "--facts", f"os={os_},wsl={wsl}",
                                   "-o", str(root.file(f"/root/{name}")))
+                    if book in REFUSED:
+                        assert r.rc == 2 and "cannot be exported to cloud-init" in r.stderr, r
+                        checked.append(name)
+                        continue
                     assert r.rc == 0, r
                     out = root.out(f"cloud-init schema --config-file /root/{name}; echo rc=$?")
                     assert out.strip().endswith("rc=0") and f"Valid cloud-config: /root/{name}" in out, out

@@ -24,9 +24,10 @@ from provision.cloudconfig import CloudConfig
 from provision.errors import NotExportable, ResourceError
 from provision.facts import HOST, Fact, Facts, FileContent
 from provision.formats import pamenv
+from provision.java.checks import java_home_checks
 from provision.plan import Change, Outputs, ResourcePlan, unified_diff, world_readable
 from provision.resource import ApplyContext, Resource, Spec, absolute_path
-from provision.verify.checks import Check, CheckEnv, Probe, env_value, java_home_checks, read_file
+from provision.verify.checks import Check, CheckEnv, Probe, env_value, read_file
 
 # The edit as cloud-init's runcmd makes it at first boot (the file's content is not known before):
 # for each key, nothing when pam_env already applies exactly our line (the last line setting the

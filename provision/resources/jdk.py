@@ -35,6 +35,7 @@ from provision.cloudconfig import KNOWN_OS, CloudConfig
 from provision.errors import NotExportable, ResourceError
 from provision.facts import DPKG, HOST, AptLists, Candidate, Fact, Facts, FileContent, HostFacts, PackageState
 from provision.java.alternatives import FIRST_BOOT, AltEntry, describe_off, off_default, set_default_script
+from provision.java.checks import compile_and_run, is_jdk, java_major, tool_version
 from provision.java.resolve import (
     DISTRO_JDKS,
     VENDORS,
@@ -61,15 +62,11 @@ from provision.verify.checks import (
     Check,
     CheckEnv,
     Probe,
-    compile_and_run,
     default_tool,
-    is_jdk,
-    java_major,
     package_absent,
     package_installed,
     read_file,
     resolved,
-    tool_version,
 )
 
 # --------------------------------------------------------------------------- the resource

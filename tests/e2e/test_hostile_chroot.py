@@ -21,7 +21,7 @@ import lab
 import pytest
 from conftest import provision
 
-from provision.verify.checks import LOGIN_TIMEOUT
+from provision.java.checks import LOGIN_TIMEOUT
 
 pytestmark = pytest.mark.lab
 

@@ -72,6 +72,8 @@ class Event(StrEnum):
     REMOVE_PACKAGES = "remove-packages"  # apt-get remove/purge (packages, purge)
     DPKG_CONFIGURE = "dpkg-configure"  # dpkg --configure -a, repairing an interrupted dpkg
     ALTERNATIVES = "alternatives"  # where the alternatives' links pointed before (previous)
+    UNDO = "undo"  # a command rollback runs to undo a change that is not a file write (argv, what)
+    UNDONE = "undone"  # rollback: it ran such a command (argv, what)
 
 
 class RunStatus(StrEnum):

@@ -155,15 +155,17 @@ def plan_install(packages: list[str], facts: Facts, *, no_recommends: bool, upda
         reasons.append(f"{p.name}: {state}" + (f", candidate {cand}" if cand else ""))
     changes = []
     if plan.update:
-        changes.append(Change("apt-get update", why_update))
+        changes.append(Change("apt-get update", why_update, done="downloaded the package lists (apt-get update)"))
     if plan.configure:
         why = audit[0] if audit else "a package is half-installed or half-configured"
-        changes.append(Change("dpkg --configure -a", f"an earlier install was interrupted: {why}"))
+        changes.append(Change("dpkg --configure -a", f"an earlier install was interrupted: {why}",
+                              done="finished an interrupted dpkg run (dpkg --configure -a)"))
     size = describe_size(facts.peek(InstallSize(tuple(plan.missing), no_recommends)))
     if size:
         reasons.append(size)
     flags = " --no-install-recommends" if no_recommends else ""
-    changes.append(Change(f"apt-get install{flags} {' '.join(plan.missing)}", "; ".join(reasons)))
+    changes.append(Change(f"apt-get install{flags} {' '.join(plan.missing)}", "; ".join(reasons),
+                          done=f"installed {' '.join(plan.missing)}"))
     return changes, "", plan
 
 
@@ -243,7 +245,8 @@ def plan_remove(packages: list[str], facts: Facts, *, purge: bool, allow_extra: 
     if deps:
         reason += f"; and {len(deps)} package(s) installed with them that nothing else needs: {', '.join(deps)}"
     plan = RemovePlan(present, purge, extras, deps)
-    return [Change(f"apt-get {verb} {' '.join(present + deps)}", reason)], "", plan
+    return [Change(f"apt-get {verb} {' '.join(present + deps)}", reason,
+                   done=f"removed {' '.join(present + deps)}")], "", plan
 
 
 def apply_remove(ctx: ApplyContext, plan: RemovePlan, *, lock_timeout: int) -> None:

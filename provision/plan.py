@@ -36,7 +36,12 @@ class Mode(StrEnum):
 class Change:
     summary: str  # what would be done, e.g. "install openjdk-17-jdk-headless"
     reason: str = ""  # why, e.g. "not installed; candidate 17.0.15 from bookworm-security"
-    diff: str | None = None  # unified diff for file changes
+    diff: str | None = None  # unified diff for file changes (``plan --diff``): see unified_diff
+    done: str = ""  # the change as made, for apply's report, e.g. "installed openjdk-17-jdk-headless"
+
+    @property
+    def as_done(self) -> str:
+        return self.done or f"{self.summary} (done)"
 
     def as_dict(self) -> dict[str, str]:
         d = {"summary": self.summary, "reason": self.reason}

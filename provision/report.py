@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import threading
 import time
@@ -24,28 +23,6 @@ _PLAN_WORD = {Status.CHANGED: "change", Status.OK: "ok", Status.SKIPPED: "skip",
 
 COMPACT_FROM = 6  # hosts from which each host gets one line (its summary), not its every step
 STATUS_EVERY = 10.0  # seconds between two plain status lines of one host (not a terminal)
-
-
-_PAST = [(re.compile(p), r) for p, r in (
-    (r"^apt-get update for (.*)$", r"downloaded the package lists of \1"),
-    (r"^apt-get update$", "downloaded the package lists (apt-get update)"),
-    (r"^apt-get install (?:--no-install-recommends )?(.*)$", r"installed \1"),
-    (r"^apt-get (?:remove|purge) (.*)$", r"removed \1"),
-    (r"^dpkg --configure -a$", "finished an interrupted dpkg run (dpkg --configure -a)"),
-    (r"^create (.*)$", r"created \1"),
-    (r"^update (.*)$", r"updated \1"),
-    (r"^remove (.*)$", r"removed \1"),
-    (r"^make (.*)$", r"made \1"),
-    (r"^set (.*)$", r"set \1"),
-)]
-
-
-def past(summary: str) -> str:
-    """A change as done (apply's report), from its summary as planned."""
-    for pattern, repl in _PAST:
-        if pattern.match(summary):
-            return pattern.sub(repl, summary)
-    return f"{summary} (done)"
 
 
 class _Live:
@@ -216,7 +193,7 @@ class ConsoleReporter:
         lines: list[Line] = []
         if r.status == Status.CHANGED:
             for c in r.changes:
-                summary = past(c.summary) if mode == Mode.APPLY else c.summary
+                summary = c.as_done if mode == Mode.APPLY else c.summary
                 lines.append([*head, f": {summary}"] if not lines else f"{' ' * 11}{summary}")
                 if c.reason:
                     lines.append(f"{' ' * 13}because {c.reason}")

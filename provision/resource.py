@@ -129,6 +129,13 @@ class ApplyContext:
         after.gid, after.group = (int(gid), before.group) if str(gid).isdigit() else (before.gid, str(gid))
         self.facts.set(fact, after)
 
+    def undo_with(self, argv: Sequence[str], *, what: str) -> None:
+        """Tell rollback how to undo a change this run makes by a command (not by ``write_file``
+        or ``remove_file``, which rollback undoes itself): ``provision rollback`` runs ``argv`` on
+        the target after it has put the run's files back, the last recorded first. Record it
+        before making the change, so that a run cut short is undone too."""
+        self.record({"event": Event.UNDO, "argv": [str(a) for a in argv], "what": what})
+
     def remove_file(self, path: str, *, follow: bool = False) -> None:
         """Remove ``path`` with a backup (a link: the link itself; links among its parents only
         with ``follow``)."""

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from provision.connections.base import Connection
+from provision.connections.base import Connection, display
 from provision.errors import ProvisionError, ResourceError, UsageError
 from provision.facts import DPKG, HOST, Fact, HostFacts, PackageState, gather
 from provision.journal import STATE_DIR, Event, RunStatus, Session, new_run_id
@@ -85,6 +85,15 @@ class Run:
                 undo = out.setdefault(path, FileUndo(path, e.get("backup"), False))
                 undo.left = "absent"
                 undo.follow = undo.follow or bool(e.get("follow"))
+        return out
+
+    def undo_commands(self) -> list[tuple[list[str], str]]:
+        """The commands the run recorded to undo its command-made changes (argv, what), in order."""
+        out: list[tuple[list[str], str]] = []
+        for e in self.entries:
+            argv = e.get("argv")
+            if e.get("event") == Event.UNDO and isinstance(argv, list) and argv:
+                out.append(([str(a) for a in argv], str(e.get("what") or display(argv))))
         return out
 
     def alternatives(self) -> dict[str, str]:
@@ -277,6 +286,7 @@ class Step:
     summary: str  # what it does
     reason: str
     apply: Callable[[], None] | None  # None: nothing to do (a note)
+    done: str = ""  # the step as made, for the report
 
 
 def choose(runs: list[Run], run_id: str | None) -> Run:
@@ -309,10 +319,13 @@ def plan(conn: Connection, session: Session, run: Run, *, force: bool, allow_ext
             continue
         if undo.backup:
             steps.append(Step(path, f"restore {path}", "as it was before the run (from its backup)",
-                              _restore(conn, session, path, undo.backup, undo.follow)))
+                              _restore(conn, session, path, undo.backup, undo.follow), f"restored {path}"))
         elif undo.created:
             steps.append(Step(path, f"remove {path}", "the run created it",
-                              _remove(conn, session, path, undo.follow)))
+                              _remove(conn, session, path, undo.follow), f"removed {path}"))
+    for argv, what in reversed(run.undo_commands()):
+        steps.append(Step("command", what, f"the run recorded it to undo a change: {display(argv)}",
+                          _command(conn, session, argv, what), f"{what} (done)"))
     packages, unknown = installed_by(run, now)
     if unknown:
         steps.append(Step("packages", "leave the packages installed", unknown, None))
@@ -331,12 +344,12 @@ def plan(conn: Connection, session: Session, run: Run, *, force: bool, allow_ext
             steps.append(Step(f"{len(present)} package(s)", f"purge {' '.join(present)}",
                               f"the run installed them ({len(present)} package(s), dependencies included, "
                               "from apt's history log)",
-                              _purge(conn, session, present, lock_timeout)))
+                              _purge(conn, session, present, lock_timeout), f"purged {' '.join(present)}"))
     previous = {k: v for k, v in run.alternatives().items() if v}
     if previous:
-        steps.append(Step("alternatives", "point the alternatives back: " +
-                          ", ".join(f"{k} → {v}" for k, v in previous.items()),
-                          "the run changed them", _alternatives(conn, session, previous)))
+        back = ", ".join(f"{k} → {v}" for k, v in previous.items())
+        steps.append(Step("alternatives", f"point the alternatives back: {back}", "the run changed them",
+                          _alternatives(conn, session, previous), f"pointed the alternatives back: {back}"))
     return steps
 
 
@@ -351,6 +364,13 @@ def _remove(conn: Connection, session: Session, path: str, follow: bool) -> Call
     def do() -> None:
         session.record({"event": Event.REMOVE, "path": path, "backup": None})
         conn.remove_file(path, follow=follow)
+    return do
+
+
+def _command(conn: Connection, session: Session, argv: list[str], what: str) -> Callable[[], None]:
+    def do() -> None:
+        session.record({"event": Event.UNDONE, "argv": argv, "what": what})
+        conn.check(argv, what=what, timeout=600)
     return do
 
 
@@ -403,7 +423,7 @@ def undo(conn: Connection, host: str, options: UndoOptions, progress: Callable[[
                                                    Status.OK, "nothing of that run is left to undo"))
         for step in steps:
             res = ResourceResult("rollback", "rollback", step.label, Status.CHANGED, step.reason,
-                                 [Change(step.summary, step.reason)])
+                                 [Change(step.summary, step.reason, done=step.done)])
             result.resources.append(res)
             if step.apply is None:
                 res.status, res.changes = Status.SKIPPED, []

@@ -45,12 +45,14 @@ def plan_whole_file(path: str, content: bytes | None, facts: Facts, *, mode: int
         if cur.refused and not cur.exists:
             raise ResourceError(cur.refused.replace(" not written", " not removed"))
         if cur.link:  # the link itself goes (what it points to is not touched)
-            return ([Change(f"remove {path}", f"state: absent (a symbolic link to {cur.link})")], "",
+            return ([Change(f"remove {path}", f"state: absent (a symbolic link to {cur.link})",
+                            done=f"removed {path}")], "",
                     FileWrite(path, None, follow=follow))
         if not cur.exists:
             return [], f"{path} does not exist", None
         secret = not world_readable(cur.mode)
-        return ([Change(f"remove {path}", "state: absent", unified_diff(path, cur.content, None, secret=secret))],
+        return ([Change(f"remove {path}", "state: absent", unified_diff(path, cur.content, None, secret=secret),
+                        done=f"removed {path}")],
                 "", FileWrite(path, None, follow=follow))
     cur.writable()
     want_mode = mode if mode is not None else (cur.mode if cur.exists else 0o644)
@@ -60,18 +62,19 @@ def plan_whole_file(path: str, content: bytes | None, facts: Facts, *, mode: int
     write = FileWrite(path, content, want_mode, want_owner, want_group, follow)
     if not cur.exists:
         return [Change(f"create {path}", f"it does not exist (mode {want_mode:04o}, {want_owner}:{want_group})",
-                       unified_diff(path, None, content, secret=secret))], "", write
+                       unified_diff(path, None, content, secret=secret), done=f"created {path}")], "", write
     changes = []
     if cur.content != content:
         changes.append(Change(f"update {path}", "its content differs from the template",
-                              unified_diff(path, cur.content, content, secret=secret)))
+                              unified_diff(path, cur.content, content, secret=secret), done=f"updated {path}"))
     attrs = []
     if cur.mode != want_mode:
         attrs.append(f"mode {cur.mode:04o} → {want_mode:04o}")
     if (owner and owner not in (cur.owner, str(cur.uid))) or (group and group not in (cur.group, str(cur.gid))):
         attrs.append(f"owner {cur.owner}:{cur.group} → {want_owner}:{want_group}")
     if attrs:
-        changes.append(Change(f"set {', '.join(a.split(' ')[0] for a in attrs)} of {path}", "; ".join(attrs)))
+        what = f"{', '.join(a.split(' ')[0] for a in attrs)} of {path}"
+        changes.append(Change(f"set {what}", "; ".join(attrs), done=f"set {what}"))
     if not changes:
         return [], f"{path} is up to date ({len(content)} bytes, mode {cur.mode:04o})", None
     return changes, "", write

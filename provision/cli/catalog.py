@@ -32,13 +32,26 @@ def list_playbooks() -> None:
 
 
 @click.command("types", help="List the resource types playbooks can use (built-ins and installed plugins), "
-               "one line each; a plugin that claims a built-in type's name is refused here.")
+               "one line each; with NAME, that type's documentation (keys, defaults, outputs, an "
+               "example). A plugin that claims a built-in type's name is refused here.")
+@click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print them as JSON on stdout.")
 @edge
-def types(as_json: bool) -> None:
-    from provision.docgen import description
+def types(name: str | None, as_json: bool) -> None:
+    from provision.docgen import description, section
     from provision.registry import registry
 
+    if name is not None:
+        found = registry().get(name)
+        if found is None:
+            raise UsageError(f"no resource type {name!r}; known: {', '.join(sorted(registry()))}")
+        if as_json:
+            click.echo(json.dumps({"provision": __version__, "name": name, "module": found.__module__,
+                                   "summary": found.summary, "schema": found.spec_type.model_json_schema()},
+                                  indent=2))
+        else:
+            echo(section(found).strip("\n"), err=False)
+        return
     rows = [(name, cls.__module__, description(cls).split("\n\n")[0].replace("\n", " "))
             for name, cls in registry().items()]
     if as_json:

@@ -149,16 +149,18 @@ def plan_repo(repo: Repo, facts: Facts, *, update: bool = True) -> tuple[list[Ch
         fp = ", ".join(k.fingerprint for k in openpgp.keys(key) if k.primary)
         changes.append(Change(f"{'update' if cur_key.exists else 'create'} {kp}",
                               f"the repository's signing key (fingerprint {fp}), trusted for this "
-                              f"repository only"))
+                              f"repository only", done=f"{'updated' if cur_key.exists else 'created'} {kp}"))
         plan.key = key
     if not cur_src.exists or cur_src.content != sources:
         changes.append(Change(f"{'update' if cur_src.exists else 'create'} {sp}",
                               f"deb822 source for {' '.join(repo.uris)} {' '.join(repo.suites)}",
-                              unified_diff(sp, cur_src.content if cur_src.exists else None, sources)))
+                              unified_diff(sp, cur_src.content if cur_src.exists else None, sources),
+                              done=f"{'updated' if cur_src.exists else 'created'} {sp}"))
         plan.sources = sources
     if changes and update:
         plan.update = True
-        changes.append(Change(f"apt-get update for {sp} only", "the source or its key changed"))
+        changes.append(Change(f"apt-get update for {sp} only", "the source or its key changed",
+                              done=f"downloaded the package lists of {sp} only"))
     reason = f"{sp} and {kp} are in place" if not changes else ""
     return changes, reason, plan
 
@@ -168,7 +170,7 @@ def plan_repo_removal(name: str, facts: Facts, uris: Iterable[str] = ()) -> tupl
     changes = []
     for path in (sources_path(name), key_path(name)):
         if facts.get(FileContent(path)).exists:
-            changes.append(Change(f"remove {path}", "state: absent"))
+            changes.append(Change(f"remove {path}", "state: absent", done=f"removed {path}"))
             plan.remove.append(path)
     return changes, plan
 

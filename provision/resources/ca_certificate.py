@@ -367,10 +367,12 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
         outputs: Outputs = {"path": path, "sha256": cert.sha256, "alias": cert.alias}
         if not cur.exists or cur.content != cert.pem():
             changes.append(Change(f"{'update' if cur.exists else 'create'} {path}",
-                                  f"CA {cert.subject} (SHA-256 {cert.sha256})"))
+                                  f"CA {cert.subject} (SHA-256 {cert.sha256})",
+                                  done=f"{'updated' if cur.exists else 'created'} {path}"))
             plan.write = True
         if plan.write or not trust.in_bundle:
-            changes.append(Change("run update-ca-certificates", f"{BUNDLE} does not hold it yet"))
+            changes.append(Change("run update-ca-certificates", f"{BUNDLE} does not hold it yet",
+                                  done="ran update-ca-certificates"))
             plan.update = True
         notes: list[str] = []
         if s.java:
@@ -386,7 +388,8 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
                                     "not: reinstall ca-certificates-java, or set java: false")
             changes.append(Change(f"bring {DEBIAN_STORE} up to date", f"{debian_alias(self.spec.name)} is "
                                   f"{'another certificate' if trust.debian_entry else 'not there'}"
-                                  + (" (updates are pending)" if trust.pending else "")))
+                                  + (" (updates are pending)" if trust.pending else ""),
+                                  done=f"brought {DEBIAN_STORE} up to date"))
             plan.debian = True
             plan.hook = trust.pem_link or not plan.update  # it tells the hook only of a new link
         for st in trust.stores:
@@ -398,7 +401,8 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
             if have:
                 raise ResourceError(f"{st.path} already has an alias {cert.alias} holding another certificate "
                                     f"(SHA-256 {have}): not replaced; remove it with keytool -delete first")
-            changes.append(Change(f"import it into {st.path} as {cert.alias}", f"the cacerts of {', '.join(st.homes)}"))
+            changes.append(Change(f"import it into {st.path} as {cert.alias}", f"the cacerts of {', '.join(st.homes)}",
+                                  done=f"imported it into {st.path} as {cert.alias}"))
             plan.stores.append(st.path)
         if plan.stores and not trust.keytool:
             raise ResourceError("no keytool on the host is root's along its whole path: not run as root; "
@@ -416,16 +420,19 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
         changes: list[Change] = []
         if cur.exists or cur.link:
             cur.writable()
-            changes.append(Change(f"remove {path}", "state: absent"))
-            changes.append(Change("run update-ca-certificates", f"{BUNDLE} must not hold it"))
+            changes.append(Change(f"remove {path}", "state: absent", done=f"removed {path}"))
+            changes.append(Change("run update-ca-certificates", f"{BUNDLE} must not hold it",
+                                  done="ran update-ca-certificates"))
             plan.remove = plan.update = True
         if s.java and trust.debian_entry:
-            changes.append(Change(f"remove {debian_alias(s.name)} from {DEBIAN_STORE}", "state: absent"))
+            changes.append(Change(f"remove {debian_alias(s.name)} from {DEBIAN_STORE}", "state: absent",
+                                  done=f"removed {debian_alias(s.name)} from {DEBIAN_STORE}"))
             plan.debian = plan.hook = True
         for st in trust.stores if s.java else []:
             ours = [a for a in fact.aliases if st.entries.get(a, "").startswith(a.removeprefix("provision-"))]
             if ours:
-                changes.append(Change(f"remove {', '.join(ours)} from {st.path}", "state: absent"))
+                changes.append(Change(f"remove {', '.join(ours)} from {st.path}", "state: absent",
+                                      done=f"removed {', '.join(ours)} from {st.path}"))
                 plan.stores.append(st.path)
         if plan.stores and not trust.keytool:
             raise ResourceError("no keytool on the host is root's along its whole path: the JDKs' stores "

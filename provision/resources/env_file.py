@@ -185,10 +185,11 @@ class EnvFile(Resource[EnvFileSpec, bytes]):
             states = [f"{k} is not set now" if k not in now else f"{k} is {now[k]!r} now"
                       for k, v in wanted.items() if now.get(k) != v]
             details = [a for a in actions if a not in {f"added {k}" for k in wanted}]
-            title = f"set {', '.join(wanted)} in {s.path}" + (f", remove {', '.join(stale)}" if stale else "")
-            change = Change(title, "; ".join(states + details),
+            title = f"set {', '.join(wanted)} in {s.path}"
+            change = Change(title + (f", remove {', '.join(stale)}" if stale else ""), "; ".join(states + details),
                             unified_diff(s.path, cur.content if cur.exists else None, after, secret=secret,
-                                         keep=ours))
+                                         keep=ours),
+                            done=title + (f", removed {', '.join(stale)}" if stale else ""))
             notes = _notes(s.path, list(wanted), facts.get(HOST).wsl.version) + \
                 _reader_notes(s.path, after, secret)
             return ResourcePlan([change], notes=notes, data=after)
@@ -197,7 +198,8 @@ class EnvFile(Resource[EnvFileSpec, bytes]):
             return ResourcePlan([], "; ".join(notes) or f"{', '.join(wanted)}: no line written by provision "
                                 f"in {s.path}")
         change = Change(f"remove {', '.join(wanted)} from {s.path}", "; ".join(actions),
-                        unified_diff(s.path, before, after, secret=secret, keep=ours))
+                        unified_diff(s.path, before, after, secret=secret, keep=ours),
+                        done=f"removed {', '.join(wanted)} from {s.path}")
         return ResourcePlan([change], notes=notes, data=after)
 
     def apply(self, plan: ResourcePlan[bytes], ctx: ApplyContext) -> Outputs:

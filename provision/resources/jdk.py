@@ -287,7 +287,8 @@ class OneJdk(Resource[JdkSpec, JdkPlan]):
                 data.install = packaging.InstallPlan(missing=wanted, no_recommends=True)
                 data.candidate_after_repo = True
                 changes.append(Change(f"apt-get install --no-install-recommends {wanted[0]}",
-                                      f"{why}; from {s.repository.uri}, once its lists are downloaded"))
+                                      f"{why}; from {s.repository.uri}, once its lists are downloaded",
+                                      done=f"installed {wanted[0]}"))
             else:
                 no_rec = s.headless if s.no_install_recommends is None else s.no_install_recommends
                 if vendor == "temurin":
@@ -317,7 +318,8 @@ class OneJdk(Resource[JdkSpec, JdkPlan]):
             if off:
                 data.alternatives = off
                 changes.append(Change(f"make JDK {s.version} the default java and javac",
-                                      f"another JDK is the default now: {describe_off(off)}"))
+                                      f"another JDK is the default now: {describe_off(off)}",
+                                      done=f"made JDK {s.version} the default java and javac"))
             elif jdk.alternatives:
                 reason += "; it is the default java and javac"
             else:
@@ -593,10 +595,11 @@ class Jdk(Resource[JdkSpec, JdksPlan]):
             if not cur.exists or cur.content != new:
                 data.record = new
                 changes.append(Change(f"record JDKs {', '.join(map(str, sorted(vendors)))} in {RECORD}",
-                                      "the versions this list installed: one taken off it is removed next time"))
+                                      "the versions this list installed: one taken off it is removed next time",
+                                      done=f"recorded JDKs {', '.join(map(str, sorted(vendors)))} in {RECORD}"))
         elif facts.get(FileContent(RECORD)).exists:
             data.record = b""
-            changes.append(Change(f"remove {RECORD}", "no JDK of this list is left"))
+            changes.append(Change(f"remove {RECORD}", "no JDK of this list is left", done=f"removed {RECORD}"))
         listed = [p.outputs for one, p in parts if one.spec.state == self.spec.state]  # not the removed
         default = next((p.outputs for one, p in parts if one.spec.default),
                        listed[-1] if listed else parts[-1][1].outputs)

@@ -139,7 +139,8 @@ class MavenToolchains(Resource[MavenToolchainsSpec, Write]):
         change = Change(f"{'remove' if after is None else 'write'} {path}",
                         f"this tool's Maven toolchains: JDK {versions}"
                         + (" (others' entries kept)" if cur.exists else ""),
-                        unified_diff(path, before, after or b""))
+                        unified_diff(path, before, after or b""),
+                        done=f"{'removed' if after is None else 'wrote'} {path}")
         return ResourcePlan([change], data=Write(path, after, uid, gid, m2 if not cur.exists else ""))
 
     def apply(self, plan: ResourcePlan[Write], ctx: ApplyContext) -> Outputs:

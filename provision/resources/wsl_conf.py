@@ -207,7 +207,8 @@ class WslConf(Resource[WslConfSpec, WslConfPlan]):
             changes.append(Change(f"set {keys} in {s.path}", "; ".join(why),
                                   unified_diff(s.path, cur.content if cur.exists else None, edit.data,
                                                secret=cur.exists and not world_readable(cur.mode),
-                                               keep=lambda line: line.lstrip().startswith(b"["))))
+                                               keep=lambda line: line.lstrip().startswith(b"[")),
+                                  done=f"set {keys} in {s.path}"))
             data.content = edit.data
         effective = wslconf.effective(edit.data)
         outputs["systemd"] = effective.get("boot.systemd") == "true" or already_pid1

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 
 from provision.errors import ResourceError
 from provision.facts import Fact, Facts, FileContent
-from provision.plan import Change, Outputs, ResourcePlan
+from provision.plan import Change, Outputs, ResourcePlan, unified_diff
 from provision.resource import ApplyContext, Resource, Spec
 from provision.verify.checks import Check, CheckEnv, Probe
 
@@ -23,6 +23,7 @@ ZONEINFO = "/usr/share/zoneinfo"
 class Zone:
     link: str  # where /etc/localtime points ("" when it is not a symlink)
     known: bool  # the zone's file exists under /usr/share/zoneinfo
+    other: bool = False  # /etc/localtime is there but not a symlink (a copy of a zone's file?)
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,19 @@ class LocalTime(Fact[Zone]):
     name: str
 
     def command(self) -> str:
-        return (f"readlink /etc/localtime; [ -f {shlex.quote(f'{ZONEINFO}/{self.name}')} ] && echo known")
+        return ("if [ -L /etc/localtime ]; then echo \"link $(readlink /etc/localtime)\"; "
+                "elif [ -e /etc/localtime ]; then echo other; fi; "
+                f"[ -f {shlex.quote(f'{ZONEINFO}/{self.name}')} ] && echo known")
 
     def parse(self, lines: list[str]) -> Zone:
-        link = lines[0].strip() if lines and lines[0] != "known" else ""
-        return Zone(link, "known" in lines)
+        link = next((line[5:] for line in lines if line.startswith("link ")), "")
+        return Zone(link, "known" in lines, "other" in lines)
+
+
+def link_localtime(target: str) -> list[str]:
+    """A new link beside the old one, renamed over it: never a moment without /etc/localtime."""
+    return ["sh", "-c", 'ln -sfn "$1" /etc/.localtime.new && mv -Tf /etc/.localtime.new /etc/localtime',
+            "sh", target]
 
 
 class TimezoneSpec(Spec):
@@ -52,7 +61,7 @@ class TimezoneSpec(Spec):
         return v
 
 
-class Timezone(Resource[TimezoneSpec, None]):
+class Timezone(Resource[TimezoneSpec, Zone]):
     type_name = "timezone"
     spec_type = TimezoneSpec
     summary = "the host's time zone (/etc/localtime and /etc/timezone)"
@@ -68,24 +77,35 @@ class Timezone(Resource[TimezoneSpec, None]):
     def facts(self, known: Facts) -> Iterable[Fact[Any]]:
         return [LocalTime(self.spec.name), FileContent("/etc/timezone")]
 
-    def plan(self, facts: Facts) -> ResourcePlan[None]:
+    def plan(self, facts: Facts) -> ResourcePlan[Zone]:
         zone, name = facts.get(LocalTime(self.spec.name)), self.spec.name
         if not zone.known:
             raise ResourceError(f"{ZONEINFO}/{name} does not exist: not a time zone here (is tzdata installed?)")
+        if zone.other:
+            raise ResourceError("/etc/localtime is not a symbolic link: left alone (remove it to let this "
+                                "type link it)")
         changes = []
         if zone.link != f"{ZONEINFO}/{name}":
-            changes.append(Change(f"point /etc/localtime at {name}", f"it points at {zone.link or 'nothing'}"))
-        if facts.get(FileContent("/etc/timezone")).content != f"{name}\n".encode():
-            changes.append(Change(f"write {name} to /etc/timezone", "it names another zone"))
-        return ResourcePlan(changes, f"the time zone is {name}", outputs={"name": name})
+            changes.append(Change(f"point /etc/localtime at {name}", f"it points at {zone.link or 'nothing'}",
+                                  done=f"pointed /etc/localtime at {name}"))
+        now = facts.get(FileContent("/etc/timezone"))  # exists, content, mode, owner, link: see FileState
+        if now.content != f"{name}\n".encode():
+            changes.append(Change(f"write {name} to /etc/timezone", "it names another zone",
+                                  diff=unified_diff("/etc/timezone", now.content if now.exists else None,
+                                                    f"{name}\n".encode()),  # shown by plan --diff
+                                  done=f"wrote {name} to /etc/timezone"))
+        return ResourcePlan(changes, f"the time zone is {name}", outputs={"name": name}, data=zone)
 
-    def apply(self, plan: ResourcePlan[None], ctx: ApplyContext) -> Outputs:
-        name = self.spec.name
-        # a new link beside the old one, renamed over it: never a moment without /etc/localtime
-        ctx.check(["sh", "-c", 'ln -sfn "$1" /etc/.localtime.new && mv -Tf /etc/.localtime.new /etc/localtime',
-                   "sh", f"{ZONEINFO}/{name}"], what="linking /etc/localtime")
+    def apply(self, plan: ResourcePlan[Zone], ctx: ApplyContext) -> Outputs:
+        name, before = self.spec.name, plan.payload().link
+        if before != f"{ZONEINFO}/{name}":
+            # rollback undoes write_file itself; a change made by a command needs its undo recorded
+            ctx.undo_with(link_localtime(before) if before else ["rm", "-f", "/etc/localtime"],
+                          what=f"point /etc/localtime back at {before or 'nothing'}")
+            ctx.check(link_localtime(f"{ZONEINFO}/{name}"), what="linking /etc/localtime")
         ctx.facts.set(LocalTime(name), Zone(f"{ZONEINFO}/{name}", True))  # what a later resource would read
-        ctx.write_file("/etc/timezone", f"{name}\n".encode(), mode=0o644)  # atomic; updates its fact
+        if ctx.facts.get(FileContent("/etc/timezone")).content != f"{name}\n".encode():
+            ctx.write_file("/etc/timezone", f"{name}\n".encode(), mode=0o644)  # atomic, backed up
         return plan.outputs
 
     def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:

@@ -193,3 +193,27 @@ def pam_env17(tmp_path_factory):
             return root.sh(" ".join(argv)).stdout
 
         yield _pam_reader(work / "harness", root.file("/pamenv"), run, seen=work)
+
+
+@pytest.fixture(scope="session")
+def plugin_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv holding provision's wheel and the example plugin of docs/extending.md (pip,
+    no --target, no PYTHONPATH), as a user installs them; the libraries both need come from this
+    interpreter's environment through a .pth line (no index is needed)."""
+    import sysconfig
+
+    def run(*argv: str | Path) -> str:
+        r = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, (argv, r.stdout[-3000:], r.stderr[-3000:])
+        return r.stdout
+
+    top = tmp_path_factory.mktemp("venv")
+    wheels = top / "wheels"
+    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, REPO,
+        REPO / "tests/plugins/provision-timezone")
+    env = top / "env"
+    run(sys.executable, "-m", "venv", env)
+    site = Path(run(env / "bin/python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))").strip())
+    (site / "zz_libraries.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    run(env / "bin/python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", *sorted(wheels.glob("*.whl")))
+    return env

@@ -8,16 +8,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, provision
+from conftest import Result, provision
 
 pytestmark = pytest.mark.lab
-
-PLUGIN = REPO / "tests/plugins/provision-timezone"
-
 
 def ssh_args(host) -> list[str]:
     return ["-H", host.name, "--ssh-config", str(host.fleet.ssh_config),
@@ -74,24 +70,32 @@ def test_a_converged_wsl2_workstation_costs_one_connection_and_one_command(fleet
     assert len(re.findall(r"Starting session: command for ", log)) - commands <= 2  # the budget: 1 today
 
 
-@pytest.fixture(scope="session")
-def plugin_path(tmp_path_factory) -> Path:
-    """The example plugin of docs/extending.md, installed with pip into a directory of its own."""
-    target = tmp_path_factory.mktemp("plugin")
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
-                        str(PLUGIN)], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return target
+def in_venv(venv: Path, *args: str, cwd: Path) -> Result:
+    """The venv's own provision command (its plugin found through its entry point), not this checkout's."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return Result(subprocess.run([str(venv / "bin/provision"), *args], capture_output=True, cwd=cwd, env=env,
+                                 stdin=subprocess.DEVNULL, timeout=1800))
 
 
-def test_a_plugin_resource_type_is_planned_applied_and_verified_like_a_built_in(fresh_root, tmp_path,
-                                                                               plugin_path):
-    env = {"PYTHONPATH": os.pathsep.join([str(plugin_path), os.environ.get("PYTHONPATH", "")])}
+def test_a_plugin_installed_by_pip_is_listed_documented_diffed_applied_verified_and_rolled_back(
+        fresh_root, tmp_path, plugin_venv):
     book = tmp_path / "tz.yml"
     book.write_text("resources:\n  - timezone:\n      name: Europe/Berlin\n")
     target = ["-H", fresh_root.target]
 
-    plan = provision("plan", str(book), *target, "--json", env=env)
+    def run(*args: str) -> Result:
+        return in_venv(plugin_venv, *args, cwd=tmp_path)
+
+    listed = run("types")
+    assert listed.rc == 0 and "[plugin: provision_timezone]" in listed.stdout.split("\ntimezone ")[1], listed
+    documented = run("types", "timezone")
+    assert documented.rc == 0 and "| `name` | string |" in documented.stdout, documented
+    assert "Europe/Berlin" in documented.stdout and "/etc/timezone" in documented.stdout
+
+    diffed = run("plan", str(book), *target, "--diff")
+    assert diffed.rc == 0, diffed
+    assert "-Etc/UTC" in diffed.stderr and "+Europe/Berlin" in diffed.stderr, diffed
+    plan = run("plan", str(book), *target, "--json")
     assert plan.rc == 0, plan
     res = plan.json["hosts"][0]["resources"][0]
     assert (res["type"], res["status"]) == ("timezone", "changed")
@@ -99,27 +103,36 @@ def test_a_plugin_resource_type_is_planned_applied_and_verified_like_a_built_in(
                                                       "write Europe/Berlin to /etc/timezone"]
     assert os.readlink(fresh_root.file("/etc/localtime")) == "/usr/share/zoneinfo/Etc/UTC"  # plan: unchanged
 
-    failing = provision("verify", str(book), *target, env=env)
+    failing = run("verify", str(book), *target)
     assert failing.rc == 1 and "/etc/localtime -> /usr/share/zoneinfo/Etc/UTC" in failing.stderr, failing
 
-    first = provision("apply", str(book), *target, "--json", env=env)
-    assert first.rc == 0 and first.json["hosts"][0]["changed"] == 1, first
+    first = run("apply", str(book), *target)
+    assert first.rc == 0, first
+    assert "pointed /etc/localtime at Europe/Berlin" in first.stderr, first  # its own wording, not "(done)"
+    assert "wrote Europe/Berlin to /etc/timezone" in first.stderr, first
     assert os.readlink(fresh_root.file("/etc/localtime")) == "/usr/share/zoneinfo/Europe/Berlin"
     assert fresh_root.file("/etc/timezone").read_text() == "Europe/Berlin\n"
-    second = provision("apply", str(book), *target, "--json", env=env)
+    second = run("apply", str(book), *target, "--json")
     assert second.rc == 0 and second.json["hosts"][0]["changed"] == 0, second
     assert second.json["hosts"][0]["resources"][0]["reason"] == "the time zone is Europe/Berlin"
 
-    proved = provision("verify", str(book), *target, "--json", env=env)
+    proved = run("verify", str(book), *target, "--json")
     assert proved.rc == 0, proved
     assert [c["name"] for c in proved.json["hosts"][0]["checks"]] == [
         "timezone: /etc/localtime is Europe/Berlin", "timezone: /etc/timezone names Europe/Berlin"]
 
+    undone = run("rollback", *target)
+    assert undone.rc == 0, undone
+    assert "point /etc/localtime back at /usr/share/zoneinfo/Etc/UTC" in undone.stderr, undone
+    assert os.readlink(fresh_root.file("/etc/localtime")) == "/usr/share/zoneinfo/Etc/UTC"
+    assert fresh_root.file("/etc/timezone").read_text() == "Etc/UTC\n"
+    assert run("verify", str(book), *target).rc == 1  # the run is undone: the zone is not Berlin again
+
     bad = tmp_path / "bad.yml"
     bad.write_text("resources:\n  - timezone:\n      name: ../../etc/passwd\n")
-    refused = provision("plan", str(bad), *target, env=env)
+    refused = run("plan", str(bad), *target)
     assert refused.rc == 2 and "a zone name like Europe/Berlin" in refused.stderr, refused
-    exported = provision("export", "cloud-init", str(book), "--facts", "os=debian-12", env=env)
+    exported = run("export", "cloud-init", str(book), "--facts", "os=debian-12")
     assert exported.rc == 2 and exported.stdout == "", exported  # refused, never dropped silently
     assert "tz.yml:2: resources[0].timezone: timezone cannot be exported to cloud-init: the timezone " \
         "resource type has no cloud-init export" in exported.stderr, exported

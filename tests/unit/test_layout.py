@@ -55,10 +55,21 @@ def test_resource_modules_are_found_not_listed():
 
 def test_the_extending_guide_shows_the_example_plugin_as_it_is():
     doc = (REPO / "docs/extending.md").read_text()
-    blocks = dict(re.findall(r"```(python|toml)\n(.*?)```", doc, re.S))
+    blocks = re.findall(r"```(python|toml)\n(.*?)```", doc, re.S)
     plugin = REPO / "tests/plugins/provision-timezone"
-    assert blocks["python"] == (plugin / "provision_timezone.py").read_text()
-    assert blocks["toml"] == (plugin / "pyproject.toml").read_text()
+    python = [text for kind, text in blocks if kind == "python"]
+    assert python[0] == (plugin / "provision_timezone.py").read_text()
+    assert [text for kind, text in blocks if kind == "toml"] == [(plugin / "pyproject.toml").read_text()]
+
+
+def test_the_extending_guides_testing_example_runs(monkeypatch):
+    """The guide's provision.testing snippet, run as it is against the example plugin."""
+    doc = (REPO / "docs/extending.md").read_text()
+    snippet = [text for kind, text in re.findall(r"```(python|toml)\n(.*?)```", doc, re.S) if kind == "python"][1]
+    monkeypatch.syspath_prepend(str(REPO / "tests/plugins/provision-timezone"))
+    import provision_timezone
+
+    exec(compile(snippet, "docs/extending.md", "exec"), dict(vars(provision_timezone)))
 
 
 def test_statuses_are_an_enum_everywhere():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -21,19 +20,9 @@ def run(*argv: str | Path, **kw: object) -> subprocess.CompletedProcess[str]:
     return r  # type: ignore[no-any-return]
 
 
-@pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv holding provision's wheel and the plugin (pip, no --target, no PYTHONPATH); the
-    libraries both need come from this interpreter's environment through a .pth line."""
-    top = tmp_path_factory.mktemp("venv")
-    wheels = top / "wheels"
-    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, REPO, PLUGIN)
-    env = top / "env"
-    run(sys.executable, "-m", "venv", env)
-    site = Path(run(env / "bin/python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))").stdout.strip())
-    (site / "zz_libraries.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    run(env / "bin/python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", *sorted(wheels.glob("*.whl")))
-    return env
+@pytest.fixture
+def venv(plugin_venv: Path) -> Path:
+    return plugin_venv
 
 
 def test_the_installed_plugin_is_found_through_its_entry_point(venv: Path, tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import Any
 
 from provision.errors import NotExportable
 from provision.facts.host import HostFacts
@@ -29,7 +28,7 @@ class CloudConfig:
     packages: list[str] = field(default_factory=list)
     packages_with_recommends: list[str] = field(default_factory=list)
     package_update: bool = False
-    write_files: list[dict[str, Any]] = field(default_factory=list)
+    write_files: list[dict[str, object]] = field(default_factory=list)
     runcmd: list[list[str]] = field(default_factory=list)
     ca_certs: list[str] = field(default_factory=list)  # PEM certificates for cloud-init's ca_certs
     summary: list[str] = field(default_factory=list)
@@ -42,7 +41,7 @@ class CloudConfig:
     def write_file(self, path: str, content: bytes, *, mode: int = 0o644, owner: str = "root:root") -> None:
         if any(f["path"] == path for f in self.write_files):
             raise NotExportable(f"{path} is written twice")
-        entry: dict[str, Any] = {"path": path, "owner": owner, "permissions": f"0{mode:03o}"}
+        entry: dict[str, object] = {"path": path, "owner": owner, "permissions": f"0{mode:03o}"}
         try:
             entry["content"] = content.decode("utf-8")
         except UnicodeDecodeError:
@@ -54,8 +53,8 @@ class CloudConfig:
         """A command for the final stage, after the packages are installed (runcmd)."""
         self.runcmd.append(argv)
 
-    def document(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {}
+    def document(self) -> dict[str, object]:
+        doc: dict[str, object] = {}
         write_files = list(self.write_files)
         runcmd = list(self.runcmd)
         with_rec = [p for p in self.packages_with_recommends if p not in self.packages]

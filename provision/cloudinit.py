@@ -18,7 +18,6 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -88,7 +87,7 @@ def export(playbook: Playbook, facts: ExportFacts, *, instance: str = "") -> str
     PlaybookError (a resource that cannot be exported, named with its file and line)."""
     host = facts.host(instance)
     out = CloudConfig(host)
-    ctx: dict[str, Any] = {**playbook.vars, "facts": host}
+    ctx: dict[str, object] = {**playbook.vars, "facts": host}
     for d in playbook.resources:
         label = label_of(d, ctx, d.type)
         resource = resolve(d, ctx, playbook)

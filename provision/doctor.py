@@ -241,7 +241,7 @@ class DefaultJava(Fact[dict[str, str]]):
         return "default java"
 
 
-FACTS: list[Fact[Any]] = [HOST, FileContent(WSL_CONF), FileContent(ENVIRONMENT),
+FACTS: list[Fact[object]] = [HOST, FileContent(WSL_CONF), FileContent(ENVIRONMENT),
                           PackageState("systemd-sysv"), SystemdState(), JavaHomeSettings(), DefaultJava()]
 
 

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from provision import journal
 from provision.connections import Connection, open_target
@@ -46,7 +46,7 @@ class Step:
     decl: Decl
     result: ResourceResult
     resource: AnyResource | None = None  # None: when: is false, or it could not be rendered
-    plan: ResourcePlan[Any] | None = None  # None: not planned (when: false, or planning failed)
+    plan: ResourcePlan[object] | None = None  # None: not planned (when: false, or planning failed)
     outputs: Outputs = field(default_factory=dict)
     error: ProvisionError | None = None
 
@@ -95,7 +95,7 @@ class Silent:
         pass
 
 
-def label_of(d: Decl, ctx: dict[str, Any], fallback: str) -> str:
+def label_of(d: Decl, ctx: dict[str, object], fallback: str) -> str:
     if d.name:
         try:
             return str(render_value(d.name, ctx))
@@ -106,7 +106,7 @@ def label_of(d: Decl, ctx: dict[str, Any], fallback: str) -> str:
 
 # --------------------------------------------------------------------------- facts in rounds
 
-def ask(resource: AnyResource, facts: Facts, fetch: Callable[[list[Fact[Any]]], None]) -> None:
+def ask(resource: AnyResource, facts: Facts, fetch: Callable[[list[Fact[object]]], None]) -> None:
     """Gather what ``resource`` reads, in as many rounds as its answers lead it to ask for more."""
     for _ in range(FACT_ROUNDS):
         missing = facts.missing(resource.facts(facts))
@@ -116,9 +116,9 @@ def ask(resource: AnyResource, facts: Facts, fetch: Callable[[list[Fact[Any]]], 
     raise FactError(f"{resource.label()}: keeps asking for new facts (a bug in its facts())")
 
 
-def first_round(playbook: Playbook) -> list[Fact[Any]]:
+def first_round(playbook: Playbook) -> list[Fact[object]]:
     """The host, and what the resources known before facts read (their first answers)."""
-    wanted: list[Fact[Any]] = [HOST]
+    wanted: list[Fact[object]] = [HOST]
     nothing = Facts()
     for d in playbook.resources:
         if d.spec is not None:
@@ -126,7 +126,7 @@ def first_round(playbook: Playbook) -> list[Fact[Any]]:
     return list(dict.fromkeys(wanted))
 
 
-def resolve(d: Decl, ctx: dict[str, Any], playbook: Playbook) -> AnyResource | None:
+def resolve(d: Decl, ctx: dict[str, object], playbook: Playbook) -> AnyResource | None:
     """The resource as this host sees it: ``when:`` evaluated (None when false), values rendered
     with ``ctx`` (vars, facts, earlier outputs). Raises PlaybookError."""
     if d.when is not None:
@@ -149,7 +149,7 @@ def resolve(d: Decl, ctx: dict[str, Any], playbook: Playbook) -> AnyResource | N
 
 # --------------------------------------------------------------------------- the loop
 
-Fetch = Callable[[list[Fact[Any]]], None]  # reads facts from the host into the run's Facts
+Fetch = Callable[[list[Fact[object]]], None]  # reads facts from the host into the run's Facts
 
 
 @dataclass
@@ -171,7 +171,7 @@ def resolve_host(conn: Connection, playbook: Playbook, mode: Mode, reporter: Rep
     options = options or RunOptions()
     facts = Facts(estimates=mode in (PLAN, CHECK))
 
-    def fetch(wanted: list[Fact[Any]]) -> None:
+    def fetch(wanted: list[Fact[object]]) -> None:
         facts.update(gather(conn, wanted))
 
     actx = ApplyContext(conn=conn, facts=facts, run_id=journal.new_run_id(),
@@ -216,7 +216,7 @@ def walk(playbook: Playbook, facts: Facts, fetch: Fetch, mode: Mode, reporter: R
     host_facts = facts.get(HOST)
     result.facts = host_facts.summary()
     reporter.facts_gathered(host, host_facts)
-    ctx: dict[str, Any] = {**playbook.vars, "facts": host_facts}
+    ctx: dict[str, object] = {**playbook.vars, "facts": host_facts}
     run = HostRun(facts, ctx=ctx)
     stop_reason = ""
     for d in playbook.resources:

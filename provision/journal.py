@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from provision import __version__
 from provision.connections.base import WALK, Connection, Process
@@ -151,18 +150,18 @@ class Session:
     process: Process
     run_id: str
     started: bool = False  # whether the journal's start entry was sent (the first change)
-    header: dict[str, Any] = field(default_factory=dict)
-    entries: list[dict[str, Any]] = field(default_factory=list)  # what was sent
+    header: dict[str, object] = field(default_factory=dict)
+    entries: list[dict[str, object]] = field(default_factory=list)  # what was sent
     lost: str | None = None  # why the lock is lost (then every record raises LockLost)
     _sending: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _sent: float = field(default_factory=_clock)  # when the held command last got a line
 
     @classmethod
-    def open(cls, conn: Connection, run_id: str, first: Sequence[Fact[Any]], *, command: str,
+    def open(cls, conn: Connection, run_id: str, first: Sequence[Fact[object]], *, command: str,
              progress: Callable[[str], None], lock_timeout: float = LOCK_TIMEOUT,
              keep: int | None = None, prune: bool = True, protect: str = "",
-             stop: threading.Event | None = None) -> tuple[Session, dict[Fact[Any], object]]:
+             stop: threading.Event | None = None) -> tuple[Session, dict[Fact[object], object]]:
         """Take the target's lock and read ``first`` under it; raises ConnectError (the lock is
         busy, or the target cannot keep the command running), or Interrupted when ``stop`` is set
         before the lock is had (the waiting command is ended: nothing was changed).
@@ -249,7 +248,7 @@ class Session:
         self._sent = _clock()
         return True
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record(self, entry: dict[str, object]) -> None:
         """Append an entry to the run's journal on the target (the first one starts the journal),
         before the change it describes; raises LockLost when the lock is lost, so that nothing is
         changed without the lock and the journal."""
@@ -259,7 +258,7 @@ class Session:
                         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **self.header})
         self._send({"time": round(time.time(), 3), **entry})
 
-    def _send(self, entry: dict[str, Any]) -> None:
+    def _send(self, entry: dict[str, object]) -> None:
         self.entries.append(entry)
         line = json.dumps(entry, default=str, separators=(",", ":")) + "\n"
         with self._sending:

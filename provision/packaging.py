@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from provision.aptout import AptWatch, explain_failure, failed_fetches, format_size
 from provision.connections.base import CommandResult
@@ -96,11 +95,11 @@ def no_candidate_message(pkg: str, facts: Facts) -> str:
 
 # --------------------------------------------------------------------------- install
 
-def install_facts(packages: Iterable[str], known: Facts, *, no_recommends: bool = True) -> list[Fact[Any]]:
+def install_facts(packages: Iterable[str], known: Facts, *, no_recommends: bool = True) -> list[Fact[object]]:
     """What plan_install reads: each package's state and the lists' age; then the candidates of
     those found missing, and what installing them would download and take on disk."""
     states = [PackageState(p) for p in packages]
-    out: list[Fact[Any]] = [*states, AptLists(), DpkgAudit()]
+    out: list[Fact[object]] = [*states, AptLists(), DpkgAudit()]
     missing = []
     for s in states:
         status = known.peek(s)
@@ -217,7 +216,7 @@ def _removable(status: PackageStatus, purge: bool) -> bool:
         (purge and status.status[:2] in ("rc", "pc"))
 
 
-def remove_facts(packages: Iterable[str]) -> list[Fact[Any]]:
+def remove_facts(packages: Iterable[str]) -> list[Fact[object]]:
     names = list(packages)
     return [*(PackageState(p) for p in names), Removal(tuple(sorted(names)))]
 

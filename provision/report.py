@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
@@ -16,6 +16,9 @@ from provision.facts import HostFacts
 from provision.plan import Mode, Restart, Status
 from provision.results import HostResult, ResourceResult
 from provision.sanitise import Line, Styled, render_lines, shown
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 _STATUS_COLOUR = {Status.OK: "green", Status.CHANGED: "yellow", Status.SKIPPED: "cyan", Status.FAILED: "red"}
 _PLAN_WORD = {Status.CHANGED: "change", Status.OK: "ok", Status.SKIPPED: "skip", Status.FAILED: "failed"}
@@ -40,7 +43,7 @@ class _Live:
                          refresh_per_second=8, redirect_stdout=False, redirect_stderr=False)
         self.live.start()
 
-    def _render(self) -> Any:
+    def _render(self) -> Text:
         from rich.text import Text
 
         width = max(20, self.console.width - 1)
@@ -251,8 +254,8 @@ def restart_text(host: str, restart: Restart, mode: Mode) -> str:
 
 
 def document(command: str, playbook: str | None, mode: Mode, results: list[HostResult],
-             extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    doc: dict[str, Any] = {"provision": __version__, "command": command, "playbook": playbook,
+             extra: dict[str, object] | None = None) -> dict[str, object]:
+    doc: dict[str, object] = {"provision": __version__, "command": command, "playbook": playbook,
                            "mode": str(mode), "ok": not any(r.failed for r in results),
                            "changed": sum(r.changed for r in results),
                            "hosts": [r.as_dict() for r in results]}
@@ -261,5 +264,5 @@ def document(command: str, playbook: str | None, mode: Mode, results: list[HostR
     return doc
 
 
-def print_json(doc: dict[str, Any]) -> None:
+def print_json(doc: dict[str, object]) -> None:
     click.echo(json.dumps(doc, indent=2, default=str))

@@ -99,7 +99,7 @@ class ApplyContext:
         when a later resource asks for them."""
         self.facts.invalidate(*topics)
 
-    def gather(self, facts: Iterable[Fact[Any]]) -> None:
+    def gather(self, facts: Iterable[Fact[object]]) -> None:
         """Read ``facts`` again now (one round trip), e.g. to check what a step did."""
         wanted = list(dict.fromkeys(facts))
         self.facts.update(gather(self.conn, wanted))
@@ -171,7 +171,7 @@ class Resource(Generic[S, D]):
     def label(self) -> str:
         return self.type_name
 
-    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+    def facts(self, known: Facts) -> Iterable[Fact[object]]:
         """The facts plan() reads. Called again with what has been gathered since, until it asks
         for nothing new: ask for more once the first answers tell what else is needed (an install
         candidate only for a package that is missing). ``known.peek`` is None for what is unknown."""

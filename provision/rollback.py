@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from provision.connections.base import Connection, display
 from provision.errors import ProvisionError, ResourceError, UsageError
@@ -46,13 +46,13 @@ done
 @dataclass
 class Run:
     run_id: str
-    entries: list[dict[str, Any]]
+    entries: list[dict[str, object]]
 
-    def _first(self, event: Event) -> dict[str, Any]:
+    def _first(self, event: Event) -> dict[str, object]:
         return next((e for e in self.entries if e.get("event") == event), {})
 
     @property
-    def start(self) -> dict[str, Any]:
+    def start(self) -> dict[str, object]:
         return self._first(Event.START)
 
     @property
@@ -69,7 +69,8 @@ class Run:
         out: list[str] = []
         for e in self.entries:
             if e.get("event") == Event.BEGIN:
-                out += [str(c) for c in e.get("changes", [])]
+                listed = e.get("changes")
+                out += [str(c) for c in listed] if isinstance(listed, list) else []
         return out
 
     def files(self) -> dict[str, FileUndo]:
@@ -78,11 +79,11 @@ class Run:
         for e in self.entries:
             path = str(e.get("path", ""))
             if e.get("event") == Event.WRITE:
-                undo = out.setdefault(path, FileUndo(path, e.get("backup"), bool(e.get("created"))))
+                undo = out.setdefault(path, FileUndo(path, _text(e.get("backup")), bool(e.get("created"))))
                 undo.left = str(e.get("sha256") or "")
                 undo.follow = undo.follow or bool(e.get("follow"))
             elif e.get("event") == Event.REMOVE:
-                undo = out.setdefault(path, FileUndo(path, e.get("backup"), False))
+                undo = out.setdefault(path, FileUndo(path, _text(e.get("backup")), False))
                 undo.left = "absent"
                 undo.follow = undo.follow or bool(e.get("follow"))
         return out
@@ -100,7 +101,8 @@ class Run:
         previous: dict[str, str] = {}
         for e in self.entries:
             if e.get("event") == Event.ALTERNATIVES:
-                for name, link in dict(e.get("previous", {})).items():
+                was = e.get("previous")
+                for name, link in (was.items() if isinstance(was, dict) else ()):
                     previous.setdefault(str(name), str(link))
         return previous
 
@@ -169,6 +171,11 @@ if [ -n "$from" ]; then  # dpkg's first installs since then, and how far its log
   tail -n 1 /var/log/dpkg.log 2>/dev/null | cut -d' ' -f1,2 | sed 's/^/dpkg-last /'
 fi
 """
+
+
+def _text(value: object) -> str | None:
+    """A journal's string value, or None."""
+    return value if isinstance(value, str) and value else None
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import yaml
 
@@ -20,7 +19,7 @@ except AttributeError:  # pragma: no cover - libyaml missing
 class Located:
     """A parsed document and the 1-based line where every path in it starts."""
 
-    def __init__(self, value: Any, lines: dict[YamlPath, int], file: str) -> None:
+    def __init__(self, value: object, lines: dict[YamlPath, int], file: str) -> None:
         self.value = value
         self.lines = lines
         self.file = file
@@ -92,8 +91,8 @@ def parse(text: str, file: str) -> Located:
     return Located(value, lines, file)
 
 
-def _build(node: yaml.Node, path: YamlPath, lines: dict[YamlPath, int], loader: Any, file: str,
-           built: list[int]) -> Any:
+def _build(node: yaml.Node, path: YamlPath, lines: dict[YamlPath, int],
+           loader: yaml.constructor.SafeConstructor, file: str, built: list[int]) -> object:
     built[0] += 1
     if built[0] > MAX_VALUES:
         raise PlaybookError(f"the YAML expands to more than {MAX_VALUES} values (an alias bomb?)", file=file,
@@ -106,7 +105,7 @@ def _build(node: yaml.Node, path: YamlPath, lines: dict[YamlPath, int], loader: 
         raise PlaybookError(f"YAML tags are not supported ({node.tag[:60]})", file=file,
                             line=node.start_mark.line + 1, key=format_path(path) or None)
     if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
+        out: dict[object, object] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise PlaybookError("mapping keys must be plain scalars", file=file,

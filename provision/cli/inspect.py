@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -100,7 +100,7 @@ def facts(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool
     from provision import engine
     from provision.facts import HOST, to_json
 
-    out: list[dict[str, Any]] = []
+    out: list[dict[str, object]] = []
 
     def show(target: Target, run: HostRun | ProvisionError) -> None:  # in the hosts' order
         if isinstance(run, ProvisionError):

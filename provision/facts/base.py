@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 from provision.errors import FactError
 
 T = TypeVar("T")
+V = TypeVar("V", covariant=True)  # a fact of a narrower value is a fact of a wider one
 
 JsonValue = Any  # what json.dumps accepts; facts' values are dataclasses, dicts, lists and scalars
 
@@ -33,11 +34,11 @@ class Section:
     """One part of a facts script: a POSIX sh command and the parser of what it printed."""
 
     command: str
-    parse: Callable[[list[str]], Mapping[Fact[Any], object]]
+    parse: Callable[[list[str]], Mapping[Fact[object], object]]
     prelude: str = ""  # shell functions the command uses: defined once per script (Fact.prelude)
 
 
-class Fact(Generic[T]):
+class Fact(Generic[V]):
     """A piece of host state. Subclasses are frozen dataclasses (their fields say what is read)
     and implement ``command`` and ``parse``, or ``sections`` to read several at once."""
 
@@ -48,7 +49,7 @@ class Fact(Generic[T]):
         """A read-only POSIX sh snippet; it may print anything but a line starting with ``@@``."""
         raise NotImplementedError
 
-    def parse(self, lines: list[str]) -> T:
+    def parse(self, lines: list[str]) -> V:
         """The fact's value from the lines ``command`` printed (pure; raises FactError)."""
         raise NotImplementedError
 
@@ -63,16 +64,16 @@ class Fact(Generic[T]):
             if dataclasses.is_dataclass(self) else []
         return " ".join([_snake(type(self).__name__), *values])
 
-    def to_json(self, value: T) -> JsonValue:
+    def to_json(self, value: V) -> JsonValue:  # type: ignore[misc]  # V only ever is the fact's own value
         return to_json(value)
 
-    def summarize(self, value: T) -> str:
+    def summarize(self, value: V) -> str:  # type: ignore[misc]
         """One line for ``provision facts``."""
         text = json.dumps(self.to_json(value), default=str)
         return text if len(text) <= 120 else text[:119] + "…"
 
 
-def _single(fact: Fact[Any]) -> Callable[[list[str]], Mapping[Fact[Any], object]]:
+def _single(fact: Fact[object]) -> Callable[[list[str]], Mapping[Fact[object], object]]:
     return lambda lines: {fact: fact.parse(lines)}
 
 
@@ -101,7 +102,7 @@ class Facts:
     """The facts known about one host: gathered, or set by an apply that knows the new value."""
 
     def __init__(self, *, estimates: bool = False) -> None:
-        self._values: dict[Fact[Any], object] = {}
+        self._values: dict[Fact[object], object] = {}
         # ask for what only a review needs (apt's install size: seconds of apt simulation on a
         # slow host): plan and apply --check do, apply does not
         self.estimates = estimates
@@ -124,12 +125,12 @@ class Facts:
     def set(self, fact: Fact[T], value: T) -> None:
         self._values[fact] = value
 
-    def update(self, values: Mapping[Fact[Any], object]) -> None:
+    def update(self, values: Mapping[Fact[object], object]) -> None:
         self._values.update(values)
 
-    def missing(self, facts: Iterable[Fact[Any]]) -> list[Fact[Any]]:
+    def missing(self, facts: Iterable[Fact[object]]) -> list[Fact[object]]:
         """Those of ``facts`` not known, each once, in order."""
-        out: list[Fact[Any]] = []
+        out: list[Fact[object]] = []
         for f in facts:
             if f not in self._values and f not in out:
                 out.append(f)
@@ -141,5 +142,5 @@ class Facts:
         for fact in [f for f in self._values if f.topics & wanted]:
             del self._values[fact]
 
-    def items(self) -> list[tuple[Fact[Any], object]]:
+    def items(self) -> list[tuple[Fact[object], object]]:
         return list(self._values.items())

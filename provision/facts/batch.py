@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from provision.errors import FactError
 from provision.facts.base import Fact, Section
@@ -28,9 +28,9 @@ PART_CLOSE = r'''); printf '%s\n%s\n' "${#o}" "$o"'''  # ${#o}: its bytes (LC_AL
 TIMEOUT = 300.0
 
 
-def sections(facts: Sequence[Fact[Any]]) -> list[Section]:
+def sections(facts: Sequence[Fact[object]]) -> list[Section]:
     """The script parts for ``facts``, grouped by class (a class may read all of its at once)."""
-    by_class: dict[type[Fact[Any]], list[Fact[Any]]] = {}
+    by_class: dict[type[Fact[object]], list[Fact[object]]] = {}
     for f in facts:
         by_class.setdefault(type(f), [])
         if f not in by_class[type(f)]:
@@ -90,14 +90,14 @@ def split(output: bytes, count: int, errors: str = "replace") -> list[list[str]]
     return chunks
 
 
-def parse(parts: Sequence[Section], output: bytes, errors: str = "replace") -> dict[Fact[Any], object]:
-    values: dict[Fact[Any], object] = {}
+def parse(parts: Sequence[Section], output: bytes, errors: str = "replace") -> dict[Fact[object], object]:
+    values: dict[Fact[object], object] = {}
     for part, lines in zip(parts, split(output, len(parts), errors), strict=True):
         values.update(part.parse(lines))
     return values
 
 
-def gather(conn: Connection, facts: Sequence[Fact[Any]]) -> dict[Fact[Any], object]:
+def gather(conn: Connection, facts: Sequence[Fact[object]]) -> dict[Fact[object], object]:
     """Read ``facts`` from the host with one command; raises FactError or ConnectError."""
     if not facts:
         return {}

@@ -8,7 +8,7 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
 from provision.errors import FactError
 from provision.facts.base import APT_LISTS, DPKG, Fact, Section
@@ -53,7 +53,7 @@ class PackageState(Fact[PackageStatus]):
         command = (r"dpkg-query -W -f='${Package}\t${db:Status-Abbrev}\t${Version}\n' "
                    f"{check_names(names)} 2>/dev/null")
 
-        def parse(lines: list[str]) -> Mapping[Fact[Any], object]:
+        def parse(lines: list[str]) -> Mapping[Fact[object], object]:
             found = parse_packages(lines)
             return {f: found.get(f.name, PackageStatus(f.name, "un")) for f in facts}
         return [Section(command, parse)]
@@ -90,7 +90,7 @@ class Candidate(Fact[str | None]):
         names = [f.name for f in facts]
         command = f"apt-cache policy {check_names(names)} 2>/dev/null"
 
-        def parse(lines: list[str]) -> Mapping[Fact[Any], object]:
+        def parse(lines: list[str]) -> Mapping[Fact[object], object]:
             found = parse_candidates(lines)
             return {f: found.get(f.name) for f in facts}
         return [Section(command, parse)]

@@ -26,9 +26,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -57,7 +57,7 @@ class Decl:
     type: str
     name: str | None
     when: str | bool | None
-    raw: dict[str, Any]
+    raw: dict[str, object]
     path: YamlPath  # location in its file, e.g. ("resources", 2, "jdk")
     src: Located
     spec: Spec | None = None  # set at load time when no value waits for facts or outputs
@@ -79,7 +79,7 @@ class Decl:
     def error(self, sub: YamlPath, message: str) -> PlaybookError:
         return self.src.error(self.path + sub, message)
 
-    def render(self, ctx: dict[str, Any]) -> Spec:
+    def render(self, ctx: dict[str, object]) -> Spec:
         """Render every value with the full context and validate; raises PlaybookError."""
         try:
             data = {k: render_value(v, ctx) for k, v in self.raw.items()}
@@ -97,7 +97,7 @@ class Playbook:
     name: str
     description: str
     file: str
-    vars: dict[str, Any]
+    vars: dict[str, object]
     resources: list[Decl]
     search_paths: list[Path]
     checks: list[CheckDecl] = field(default_factory=list)  # `checks:` for provision verify
@@ -107,7 +107,7 @@ class Playbook:
     def template_dirs(self) -> list[Path]:
         return self.search_paths
 
-    def for_host(self, host_vars: dict[str, Any]) -> Playbook:
+    def for_host(self, host_vars: dict[str, object]) -> Playbook:
         """This playbook with a host's inventory variables (only the ones it declares), checked
         again as at load time; raises PlaybookError. The playbook's own -e values still win."""
         types = Declared(dict(self.declared))
@@ -140,11 +140,11 @@ def parse_extra_vars(items: tuple[str, ...] | list[str]) -> dict[str, Given]:
     return parse_extra(items)
 
 
-def load(ref: str, extra_vars: dict[str, Any] | None = None) -> Playbook:
+def load(ref: str, extra_vars: Mapping[str, object] | None = None) -> Playbook:
     """The playbook ``ref``, validated, with ``extra_vars`` (Given values from -e, or plain values)
     checked against the variables' declared types."""
     path = resolve(ref)
-    vars_: dict[str, Any] = {}
+    vars_: dict[str, object] = {}
     decls: list[Decl] = []
     dirs: list[Path] = []
     checks: list[CheckDecl] = []
@@ -161,14 +161,14 @@ def load(ref: str, extra_vars: dict[str, Any] | None = None) -> Playbook:
     _check_ids(decls, vars_)
     _prevalidate(decls, vars_, dirs)
     prevalidate_checks(checks, vars_, {"facts", *(d.id for d in decls)})
-    return Playbook(name=meta.get("name") or path.stem, description=meta.get("description") or "",
+    return Playbook(name=str(meta.get("name") or path.stem), description=str(meta.get("description") or ""),
                     file=str(path), vars=vars_, resources=decls, search_paths=dirs,
                     checks=checks, fixed=frozenset(extra_vars or ()), declared=dict(declared.specs))
 
 
-def _load_file(path: Path, vars_: dict[str, Any], decls: list[Decl], dirs: list[Path],
+def _load_file(path: Path, vars_: dict[str, object], decls: list[Decl], dirs: list[Path],
                stack: list[Path], checks: list[CheckDecl] | None = None,
-               declared: Declared | None = None) -> dict[str, Any]:
+               declared: Declared | None = None) -> dict[str, object]:
     declared = declared if declared is not None else Declared()
     real = path.resolve()
     if real in stack:
@@ -244,7 +244,7 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _decl(src: Located, i: int, item: Any) -> Decl:
+def _decl(src: Located, i: int, item: object) -> Decl:
     at: YamlPath = ("resources", i)
     if not isinstance(item, dict):
         raise src.error(at, f"each resource is a mapping with one of: {', '.join(registry())}")
@@ -277,7 +277,7 @@ def _decl(src: Located, i: int, item: Any) -> Decl:
     return Decl(id=rid, type=rtype, name=name, when=when, raw=body, path=at + (rtype,), src=src)
 
 
-def _check_ids(decls: list[Decl], vars_: dict[str, Any]) -> None:
+def _check_ids(decls: list[Decl], vars_: dict[str, object]) -> None:
     seen: dict[str, Decl] = {}
     for d in decls:
         if d.id in seen:
@@ -289,7 +289,7 @@ def _check_ids(decls: list[Decl], vars_: dict[str, Any]) -> None:
         seen[d.id] = d
 
 
-def _prevalidate(decls: list[Decl], vars_: dict[str, Any], dirs: list[Path]) -> None:
+def _prevalidate(decls: list[Decl], vars_: dict[str, object], dirs: list[Path]) -> None:
     earlier: list[str] = []
     for d in decls:
         runtime = {"facts", *earlier}

@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
@@ -99,7 +98,7 @@ class CheckDecl:
 
     name: str
     kind: str
-    raw: dict[str, Any]
+    raw: dict[str, object]
     when: str | bool | None
     path: YamlPath  # ("checks", i)
     src: Located
@@ -116,13 +115,13 @@ class CheckDecl:
     def error(self, sub: YamlPath, message: str) -> PlaybookError:
         return self.src.error(self.path + sub, message)
 
-    def label(self, ctx: dict[str, Any]) -> str:
+    def label(self, ctx: dict[str, object]) -> str:
         try:
             return str(render_value(self.name, ctx))
         except RenderError:
             return self.name
 
-    def render(self, ctx: dict[str, Any]) -> CheckSpec:
+    def render(self, ctx: dict[str, object]) -> CheckSpec:
         try:
             data = render_value(self.raw, ctx)
         except RenderError as exc:
@@ -135,7 +134,7 @@ class CheckDecl:
                 or self.error((self.kind,), str(exc)) from None
 
 
-def parse_checks(src: Located, items: Any) -> list[CheckDecl]:
+def parse_checks(src: Located, items: object) -> list[CheckDecl]:
     """The ``checks:`` list of one file, structure only (values are checked by ``prevalidate``)."""
     if items is None:
         return []
@@ -189,7 +188,7 @@ def _loc_error(c: CheckDecl, loc: YamlPath, message: str) -> PlaybookError:
     return c.error((c.kind, *loc), message)
 
 
-def prevalidate(checks: list[CheckDecl], vars_: dict[str, Any], runtime: set[str]) -> None:
+def prevalidate(checks: list[CheckDecl], vars_: dict[str, object], runtime: set[str]) -> None:
     """Load-time validation: names defined, template syntax, keys and types of what is known.
 
     ``runtime`` holds the names only known per host (``facts`` and the resources' ids).

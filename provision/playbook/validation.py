@@ -5,7 +5,6 @@ validation error at its place in the file."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -22,7 +21,7 @@ class _Deferred:
 DEFERRED = _Deferred()
 
 
-def _partial(value: Any, runtime: set[str], vars_: dict[str, Any]) -> Any:
+def _partial(value: object, runtime: set[str], vars_: dict[str, object]) -> object:
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
@@ -37,12 +36,12 @@ def _partial(value: Any, runtime: set[str], vars_: dict[str, Any]) -> Any:
     return render_value(value, vars_)
 
 
-def partial_values(raw: dict[str, Any], vars_: dict[str, Any], runtime: set[str], known: set[str],
-                   error: Callable[[str, str], PlaybookError]) -> tuple[dict[str, Any], set[str]]:
+def partial_values(raw: dict[str, object], vars_: dict[str, object], runtime: set[str], known: set[str],
+                   error: Callable[[str, str], PlaybookError]) -> tuple[dict[str, object], set[str]]:
     """Render what is known before facts: (values, keys deferred to run time). Undefined names and
     template syntax errors are raised through ``error(key, message)``."""
     deferred: set[str] = set()
-    partial: dict[str, Any] = {}
+    partial: dict[str, object] = {}
     for key, value in raw.items():
         try:
             unknown = names_in(value) - known

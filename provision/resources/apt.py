@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -71,7 +71,7 @@ class Apt(Resource[AptSpec, AptData]):
     def label(self) -> str:
         return f"apt {' '.join(self.spec.packages)}"
 
-    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+    def facts(self, known: Facts) -> Iterable[Fact[object]]:
         if self.spec.state == "present":
             return packaging.install_facts(self.spec.packages, known,
                                            no_recommends=self.spec.no_install_recommends)

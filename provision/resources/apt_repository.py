@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -103,7 +103,7 @@ class Repo:
         return ("\n".join(lines) + "\n").encode()
 
 
-def repo_facts(name: str) -> list[Fact[Any]]:
+def repo_facts(name: str) -> list[Fact[object]]:
     return [FileContent(sources_path(name)), FileContent(key_path(name))]
 
 
@@ -312,7 +312,7 @@ class AptRepository(Resource[AptRepositorySpec, RepoPlan]):
         return Repo(s.name, tuple(s.uris), tuple(s.suites), tuple(s.components), tuple(s.architectures),
                     key=key, key_url=s.key_url, fingerprint=s.fingerprint)
 
-    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+    def facts(self, known: Facts) -> Iterable[Fact[object]]:
         return repo_facts(self.spec.name)
 
     def plan(self, facts: Facts) -> ResourcePlan[RepoPlan]:

@@ -29,7 +29,7 @@ import base64
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -322,12 +322,13 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
             given = on_host
         return TrustState(s.name, given.body if given else "", tuple(sorted(aliases)), s.java)
 
-    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+    def facts(self, known: Facts) -> Iterable[Fact[object]]:
         crt = FileContent(crt_path(self.spec.name))
         if known.peek(crt) is None:
             return [crt]
-        wanted: list[Fact[Any]] = [crt, self.trust_fact(known)]
-        trust = known.peek(wanted[1])
+        trust_fact = self.trust_fact(known)
+        wanted: list[Fact[object]] = [crt, trust_fact]
+        trust = known.peek(trust_fact)
         if trust is not None:
             wanted += [FileContent(st.path) for st in trust.stores]
         return wanted

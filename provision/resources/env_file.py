@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -152,7 +152,7 @@ class EnvFile(Resource[EnvFileSpec, bytes]):
             and e.key not in wanted and pamenv.marked(data, entries, i)
             and any(fnmatch.fnmatchcase(e.key, pat) for pat in self.spec.prune)))
 
-    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+    def facts(self, known: Facts) -> Iterable[Fact[object]]:
         return [FileContent(self.spec.path)]
 
     def plan(self, facts: Facts) -> ResourcePlan[bytes]:

@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -221,7 +221,7 @@ class OneJdk(Resource[JdkSpec, JdkPlan]):
         return "temurin", (f"{host.os.label} has no OpenJDK {v} packages: Eclipse Temurin {v} from "
                            "Adoptium's repository")
 
-    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+    def facts(self, known: Facts) -> Iterable[Fact[object]]:
         s = self.spec
         v = s.version
         vendors = VENDORS if s.vendor == "auto" else (s.vendor,)
@@ -573,7 +573,7 @@ class Jdk(Resource[JdkSpec, JdksPlan]):
         return [self._one(v, vendor=vd, absent=True) for v, vd in sorted(recorded.items())
                 if v not in self.spec.listed()]
 
-    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+    def facts(self, known: Facts) -> Iterable[Fact[object]]:
         if self.several:
             yield FileContent(RECORD)
         for one in self._removed(known) + self._listed():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -113,7 +113,7 @@ class MavenToolchains(Resource[MavenToolchainsSpec, Write]):
         return [xml.Toolchain(j.version, "openjdk" if j.vendor == "distro" else j.vendor, j.home)
                 for j in self.spec.jdks]
 
-    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+    def facts(self, known: Facts) -> Iterable[Fact[object]]:
         if self.spec.user is None:
             yield FileContent(self.spec.path)
             return

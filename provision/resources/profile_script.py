@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -62,7 +62,7 @@ class ProfileScript(Resource[ProfileScriptSpec, FileWrite]):
     def content(self) -> bytes | None:
         return self.render(self.spec.template).encode() if self.spec.state == "present" else None
 
-    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+    def facts(self, known: Facts) -> Iterable[Fact[object]]:
         return [FileContent(self.path)]
 
     def plan(self, facts: Facts) -> ResourcePlan[FileWrite]:

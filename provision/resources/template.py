@@ -4,7 +4,7 @@ and owner. The whole file is this tool's: its content is replaced when it differ
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -62,7 +62,7 @@ class Template(Resource[TemplateSpec, FileWrite]):
     def content(self) -> bytes | None:
         return self.render(self.spec.src).encode() if self.spec.state == "present" else None
 
-    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+    def facts(self, known: Facts) -> Iterable[Fact[object]]:
         return [FileContent(self.spec.dest, self.spec.follow)]
 
     def plan(self, facts: Facts) -> ResourcePlan[FileWrite]:

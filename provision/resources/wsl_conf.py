@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -67,7 +67,7 @@ class WslConfSpec(Spec):
 
     @field_validator("set")
     @classmethod
-    def _grammar(cls, v: dict[str, Any]) -> dict[str, Any]:
+    def _grammar(cls, v: dict[str, object]) -> dict[str, object]:
         seen: dict[str, str] = {}
         for key, value in v.items():
             try:
@@ -140,7 +140,7 @@ class WslConf(Resource[WslConfSpec, WslConfPlan]):
         except wslconf.WslConfError as exc:
             raise ResourceError(f"{s.path}: {exc}") from None
 
-    def facts(self, known: Facts) -> Iterable[Fact[Any]]:
+    def facts(self, known: Facts) -> Iterable[Fact[object]]:
         yield FileContent(self.spec.path)
         if self.spec.state == "absent" or not self.spec.install_systemd:
             return

@@ -9,8 +9,6 @@ sudo handling (password on stdin, never on a command line).
 
 from __future__ import annotations
 
-from typing import Any
-
 import testinfra.host
 from testinfra.backend.base import BaseBackend, CommandResult
 
@@ -38,9 +36,10 @@ class ConnectionBackend(BaseBackend):
         # testinfra asks the host's python3; a minimal host has none, and ours are UTF-8.
         return "UTF-8"
 
-    def run(self, command: str, *args: str, **kwargs: Any) -> CommandResult:
+    def run(self, command: str, *args: str, **kwargs: object) -> CommandResult:
         cmd = self.get_command(command, *args)  # testinfra's quoting: every argument shlex-quoted
-        timeout = kwargs.get("timeout", COMMAND_TIMEOUT)
+        given = kwargs.get("timeout", COMMAND_TIMEOUT)
+        timeout = float(given) if isinstance(given, (int, float)) else COMMAND_TIMEOUT
         r = self.shells.run(cmd, timeout) if self.shells else self.conn.run(["sh", "-c", cmd], timeout=timeout)
         return self.result(r.rc, self.encode(cmd), r.stdout, r.stderr)
 

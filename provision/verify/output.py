@@ -6,7 +6,7 @@ import io
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from provision import __version__
 from provision import colour as colours
@@ -48,7 +48,7 @@ def summary(reports: list[HostReport], *, verbose: int = 0, quiet: bool = False,
     echo(lines, file=out, colour=colours.enabled(out))
 
 
-def document(playbook: str | None, reports: list[HostReport]) -> dict[str, Any]:
+def document(playbook: str | None, reports: list[HostReport]) -> dict[str, object]:
     return {"provision": __version__, "command": "verify", "playbook": playbook,
             "ok": all(r.ok for r in reports),
             "passed": sum(r.passed for r in reports), "failed": sum(r.failed for r in reports),

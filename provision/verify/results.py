@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 
 class Outcome(StrEnum):
@@ -29,7 +28,7 @@ class CheckResult:
     def failed(self) -> bool:
         return self.status == FAILED
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "resource": self.resource, "status": str(self.status),
                 "message": self.message, "duration": round(self.duration, 3)}
 
@@ -41,7 +40,7 @@ class HostReport:
     error: str | None = None  # the host could not be reached or its facts read
     skipped: list[str] = field(default_factory=list)  # resources whose when: is false here
     duration: float = 0.0
-    facts: dict[str, Any] = field(default_factory=dict)  # the host's facts, as every command reports them
+    facts: dict[str, object] = field(default_factory=dict)  # the host's facts, as every command reports them
 
     @property
     def passed(self) -> int:
@@ -55,7 +54,7 @@ class HostReport:
     def ok(self) -> bool:
         return self.error is None and self.failed == 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {"host": self.host, "ok": self.ok, "passed": self.passed, "failed": self.failed,
                 "error": self.error, "facts": self.facts, "skipped_resources": self.skipped,
                 "duration": round(self.duration, 3), "checks": [c.as_dict() for c in self.checks]}

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 from provision import engine
 from provision.connections.base import Connection
@@ -30,6 +30,8 @@ from provision.verify.results import HostReport as HostReport
 from provision.verify.results import Outcome as Outcome
 from provision.verify.shell import Shells
 
+T = TypeVar("T")  # a target, as the caller names it
+
 
 @dataclass
 class VerifyOptions:
@@ -38,7 +40,7 @@ class VerifyOptions:
     forks: int = 10
 
 
-def _no_fetch(wanted: list[Fact[Any]]) -> None:
+def _no_fetch(wanted: list[Fact[object]]) -> None:
     raise FactError(f"facts not known: {', '.join(f.describe() for f in wanted)}")
 
 
@@ -136,7 +138,7 @@ class _Session:
     shells: Shells | None = None
 
 
-def _verify_host(playbook: Playbook, name: str, target: Any, connect: Callable[[Any], Connection],
+def _verify_host(playbook: Playbook, name: str, target: T, connect: Callable[[T], Connection],
                  options: VerifyOptions) -> _Session:
     started = time.monotonic()
     report = HostReport(name)
@@ -152,7 +154,7 @@ def _verify_host(playbook: Playbook, name: str, target: Any, connect: Callable[[
         playbook = playbook.for_host(getattr(target, "vars", None) or {})  # as apply uses them
         facts = Facts()
 
-        def fetch(wanted: list[Fact[Any]]) -> None:
+        def fetch(wanted: list[Fact[object]]) -> None:
             facts.update(gather(conn, wanted))
 
         fetch(engine.first_round(playbook))
@@ -176,11 +178,11 @@ def _verify_host(playbook: Playbook, name: str, target: Any, connect: Callable[[
     return session
 
 
-def target_name(target: Any) -> str:
+def target_name(target: object) -> str:
     return str(getattr(target, "name", target))
 
 
-def verify(playbook: Playbook, targets: Sequence[Any], connect: Callable[[Any], Connection],
+def verify(playbook: Playbook, targets: Sequence[T], connect: Callable[[T], Connection],
            options: VerifyOptions | None = None) -> list[HostReport]:
     """Verify every target (in parallel, ``options.forks`` at once); one report per target."""
     options = options or VerifyOptions()

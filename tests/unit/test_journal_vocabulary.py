@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "provision"
 ON_DISK = {
     Event: {"START": "start", "BEGIN": "begin", "END": "end", "WRITE": "write", "REMOVE": "remove",
             "RESTORE": "restore", "INSTALL": "install", "REMOVE_PACKAGES": "remove-packages",
-            "DPKG_CONFIGURE": "dpkg-configure", "ALTERNATIVES": "alternatives"},
+            "DPKG_CONFIGURE": "dpkg-configure", "ALTERNATIVES": "alternatives", "UNDO": "undo", "UNDONE": "undone"},
     RunStatus: {"COMPLETE": "complete", "FAILED": "failed", "INTERRUPTED": "interrupted"},
     Status: {"OK": "ok", "CHANGED": "changed", "SKIPPED": "skipped", "FAILED": "failed"},
     doctor.Verdict: {"OK": "ok", "WARN": "warn", "PROBLEM": "problem", "INFO": "info"},

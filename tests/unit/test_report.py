@@ -101,5 +101,7 @@ def test_apply_reports_what_was_done_and_plan_what_would_be():
         reporter = ConsoleReporter(stream=out)
         reporter.resource_done("h", ResourceResult("jdk", "jdk", "OpenJDK", Status.CHANGED,
                                                    changes=[Change("apt-get install openjdk-17-jdk-headless",
-                                                                   "not installed")]), mode)
+                                                                   "not installed",
+                                                                   done="installed openjdk-17-jdk-headless")]),
+                               mode)
         assert f"OpenJDK: {word}\n" in out.getvalue(), out.getvalue()

@@ -42,6 +42,8 @@ def tool_version(tool: str, want: int) -> Test:
         major = java_major(m.group(1))
         if major != want:
             return False, f"{tool} -version reports {m.group(1)}, not {want}"
+        if "(the JAVA_VERSION of" in text:  # read from its JDK's release file, not run
+            return True, f"{tool} is part of a JDK {m.group(1)}: {first_line(text)[len(tool) + 1:]}"
         return True, f"{tool} -version: {first_line(text)}"
     return test
 
@@ -62,20 +64,32 @@ HELLO = """public class ProvisionCheck {
 }
 """
 
-# One run of each tool proves it all (each tool's output base64 on its own line: nothing a tool
-# prints can pass for the other's result): javac prints its version while it compiles, java its
-# version (-showversion) before running the program. The JVM options make a short run cheap (the
-# JIT's first tier only, one GC thread); IgnoreUnrecognizedVMOptions keeps other JVMs working.
+# One JVM proves it all (each tool's result base64 on its own line: nothing a tool prints can pass
+# for the other's): java -showversion prints its version, then compiles the program in memory with
+# its JDK's own compiler (the source launcher, Java 11+) and runs it. javac's version is read from
+# the release file of the JDK that javac is part of (javac resolved through its links, in
+# <home>/bin); a javac that is not in a JDK's bin/, or a java without the source launcher (Java 8),
+# is run as before. The JVM options make a short run cheap (the JIT's first tier only, one GC
+# thread); IgnoreUnrecognizedVMOptions keeps other JVMs working.
 _JDK_RUN = r"""
 d=$(mktemp -d) || exit 90
 trap 'rm -rf "$d"' EXIT
 printf '%s' "$1" > "$d/ProvisionCheck.java" || exit 91
 cd "$d" || exit 92
 o="-XX:+IgnoreUnrecognizedVMOptions -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-javac $(for x in $o; do printf ' -J%s' "$x"; done) -version -d "$d" ProvisionCheck.java >"$d/javac.out" 2>&1
-echo "javac $? $(base64 -w0 "$d/javac.out")"
-java $o -showversion -cp "$d" ProvisionCheck >"$d/java.out" 2>&1
-echo "java $? $(base64 -w0 "$d/java.out")"
+javac_run() { javac $(for x in $o; do printf ' -J%s' "$x"; done) -version -d "$d" ProvisionCheck.java; }
+v= j=$(command -v javac) && h=$(readlink -f -- "$j") && [ -x "$h" ] && r=${h%/bin/javac}/release &&
+  [ "$r" != "$h/release" ] && [ -f "$r" ] && v=$(sed -n 's/^JAVA_VERSION="\([^"]*\)"$/\1/p' "$r" | head -n 1)
+if [ -z "$j" ]; then echo "sh: 1: javac: not found" >"$d/javac.out"; rc=127
+elif [ -n "$v" ]; then echo "javac $v (the JAVA_VERSION of $r)" >"$d/javac.out"; rc=0
+else javac_run >"$d/javac.out" 2>&1; rc=$?; fi
+java $o -showversion ProvisionCheck.java >"$d/java.out" 2>&1; jrc=$?
+if [ "$jrc" != 0 ] && grep -q 'main class ProvisionCheck.java' "$d/java.out"; then  # no source launcher
+  javac_run >"$d/javac.out" 2>&1; rc=$?
+  java $o -showversion -cp "$d" ProvisionCheck >"$d/java.out" 2>&1; jrc=$?
+fi
+echo "javac $rc $(base64 -w0 "$d/javac.out")"
+echo "java $jrc $(base64 -w0 "$d/java.out")"
 """
 
 
@@ -102,7 +116,7 @@ def compile_and_run(want: int) -> Test:
         printed = [ln.strip() for ln in run["java"][1].splitlines() if ln.startswith("provision-verify")]
         if printed != [f"provision-verify {want}"]:
             return False, f"the program printed {printed!r}, expected 'provision-verify {want}'"
-        return True, f"javac compiled and java ran a one-class program (Java {want})"
+        return True, f"java compiled (its JDK's compiler) and ran a one-class program (Java {want})"
     return test
 
 

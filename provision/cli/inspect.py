@@ -129,20 +129,7 @@ def facts(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool
 
 
 def facts_text(target: str, f: HostFacts, gathered: list[tuple[str, str]]) -> str:
-    w = f.wsl
-    lines = [f"{target}:",
-             f"  os           {f.os.label} ({f.os.pretty_name})",
-             f"  arch         {f.arch}",
-             f"  kernel       {f.kernel}",
-             f"  pid 1        {f.pid1}",
-             f"  hostname     {f.hostname}",
-             f"  wsl          {'WSL' + str(w.version) if w.version else 'no'}"
-             + (f" ({', '.join(w.signals)})" if w.signals else "")
-             + (f", WSL {w.wsl_version}" if w.wsl_version else "")
-             + (f", distro {w.distro}" if w.distro else "")
-             + (", wsl.exe reachable" if w.wsl_exe else "")
-             + (f", in a {w.container} container" if w.container else "")
-             + (", in a chroot" if w.chroot else "")]
+    lines = [f"{target}:", *(f"  {what:<12} {value}" for what, value in f.rows())]
     width = max((len(name) for name, _ in gathered), default=0)
     lines += [f"  {name:<{width}}  {summary}" for name, summary in sorted(gathered)]
     return "\n".join(lines)

@@ -40,6 +40,16 @@ class WslFacts:
     sbin_init: bool = False  # /sbin/init is executable (WSL ignores boot.systemd without it)
     assumed: bool = False  # given by --assume wsl=N (an image that will become a WSL distro), not detected
 
+    def describe(self) -> str:
+        """One line for ``provision facts``: "no", or the version and what says so."""
+        return (f"{'WSL' + str(self.version) if self.version else 'no'}"
+                + (f" ({', '.join(self.signals)})" if self.signals else "")
+                + (f", WSL {self.wsl_version}" if self.wsl_version else "")
+                + (f", distro {self.distro}" if self.distro else "")
+                + (", wsl.exe reachable" if self.wsl_exe else "")
+                + (f", in a {self.container} container" if self.container else "")
+                + (", in a chroot" if self.chroot else ""))
+
 
 def assume_wsl(facts: HostFacts, version: int) -> HostFacts:
     """``facts`` of a root file system as the WSL distro it will become (``--assume wsl=N``): WSL
@@ -59,6 +69,11 @@ class HostFacts:
     hostname: str = ""
     user: str = ""
     wsl: WslFacts = field(default_factory=WslFacts)
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The host as ``provision facts`` shows it: (what, value) per line."""
+        return [("os", f"{self.os.label} ({self.os.pretty_name})"), ("arch", self.arch), ("kernel", self.kernel),
+                ("pid 1", self.pid1), ("hostname", self.hostname), ("wsl", self.wsl.describe())]
 
     def summary(self) -> dict[str, object]:
         return {"os": self.os.label, "os_id": self.os.id, "os_version": self.os.version_id,

@@ -28,6 +28,7 @@ from provision.cloudconfig import CloudConfig
 from provision.connections.base import CommandResult, Connection, Stream
 from provision.errors import NotExportable, ResourceError
 from provision.facts import Fact, Facts, FileContent, FileState, gather
+from provision.findings import Examiner
 from provision.journal import STATE_DIR, Event
 from provision.plan import Outputs, ResourcePlan
 from provision.verify.checks import Check, CheckEnv
@@ -157,6 +158,7 @@ class Resource(Generic[S, D]):
     output_docs: ClassVar[dict[str, str]] = {}  # output name → description (documented)
     template_fields: ClassVar[tuple[str, ...]] = ()  # keys that name a template file
     example: ClassVar[str] = ""  # a playbook's `resources:` item in YAML, for the docs
+    examiners: ClassVar[tuple[Examiner, ...]] = ()  # what `provision doctor` checks for this type's domain
 
     def __init__(self, spec: S, render: Render | None = None) -> None:
         self.spec = spec

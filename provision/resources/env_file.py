@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from provision import envdoctor
 from provision.cloudconfig import CloudConfig
 from provision.errors import NotExportable, ResourceError
 from provision.facts import HOST, Fact, Facts, FileContent
@@ -111,6 +112,7 @@ def _notes(path: str, keys: list[str], wsl: int) -> list[str]:
 
 class EnvFile(Resource[EnvFileSpec, bytes]):
     type_name = "env_file"
+    examiners = (envdoctor.EXAMINER,)
     spec_type = EnvFileSpec
     summary = "managed KEY=value lines in /etc/environment, following pam_env's rules"
     template_fields = ("template",)

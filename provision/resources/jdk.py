@@ -34,6 +34,7 @@ from provision import packaging
 from provision.cloudconfig import KNOWN_OS, CloudConfig
 from provision.errors import NotExportable, ResourceError
 from provision.facts import DPKG, HOST, AptLists, Candidate, Fact, Facts, FileContent, HostFacts, PackageState
+from provision.java import doctor as java_doctor
 from provision.java.alternatives import FIRST_BOOT, AltEntry, describe_off, off_default, set_default_script
 from provision.java.checks import compile_and_run, is_jdk, java_major, tool_version
 from provision.java.resolve import (
@@ -522,6 +523,7 @@ class JdksPlan:
 
 class Jdk(Resource[JdkSpec, JdksPlan]):
     type_name = "jdk"
+    examiners = (java_doctor.EXAMINER,)
     spec_type = JdkSpec
     summary = ("JDKs (the distribution's OpenJDK, or Eclipse Temurin from Adoptium's repository): "
                "installed side by side, homes derived from the packages, one the default java")

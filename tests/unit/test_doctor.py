@@ -9,23 +9,26 @@ import yaml
 from factsdata import facts_from
 
 from provision import doctor
+from provision.facts import Facts
+from provision.java.doctor import DefaultJava, JavaHomeLine, JavaHomes, JavaHomeSettings
+from provision.wsldoctor import SystemdState, SystemdStatus
 
 CASES = yaml.safe_load((Path(__file__).parent / "data/doctor.yml").read_text())
 RANK = {doctor.OK: 0, doctor.INFO: 0, doctor.WARN: 1, doctor.PROBLEM: 2}
 
 
-def probe_from(d: dict) -> doctor.Probe:
-    return doctor.Probe(
-        system_state=d.get("state", ""), systemctl_error=d.get("error", ""),
-        failed_units=d.get("failed", []),
-        java_home=[doctor.JavaHomeLine(p, n, v) for p, n, v in d.get("java_home", [])],
-        homes={k: (v[0], v[1], v[2]) for k, v in d.get("homes", {}).items()},
-        java=d.get("java", ""), javac=d.get("javac", ""))
+def with_probes(facts: Facts, d: dict) -> Facts:
+    """The doctor's own facts (systemd's state, JAVA_HOME's settings, the default java) from data."""
+    facts.set(SystemdState(), SystemdStatus(d.get("state", ""), d.get("error", ""), True, d.get("failed", [])))
+    facts.set(JavaHomeSettings(), JavaHomes([JavaHomeLine(p, n, v) for p, n, v in d.get("java_home", [])],
+                                            {k: (v[0], v[1], v[2]) for k, v in d.get("homes", {}).items()}))
+    facts.set(DefaultJava(), {"java": d.get("java", ""), "javac": d.get("javac", "")})
+    return facts
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c["name"])
 def test_diagnose(case):
-    findings = doctor.diagnose(facts_from(case["facts"]), probe_from(case["probe"]), case.get("kind", "local"))
+    findings = doctor.diagnose(with_probes(facts_from(case["facts"]), case["probe"]), case.get("kind", "local"))
     worst: dict[str, str] = {}
     for f in findings:
         assert f.summary
@@ -46,7 +49,7 @@ def test_diagnose(case):
 
 
 def test_probe_facts_are_parsed():
-    homes = doctor.JavaHomeSettings().parse("""line /etc/environment:3:JAVA_HOME="/usr/lib/jvm/java-17-openjdk-arm64"
+    homes = JavaHomeSettings().parse("""line /etc/environment:3:JAVA_HOME="/usr/lib/jvm/java-17-openjdk-arm64"
 line /etc/profile.d/jdk.sh:3:export JAVA_HOME="/usr/lib/jvm/java-17-openjdk-arm64"
 line /root/.bashrc:9:export JAVA_HOME=/opt/jdk # mine
 home /usr/lib/jvm/java-17-openjdk-arm64\t/usr/lib/jvm/java-17-openjdk-arm64\tjava\tjavac
@@ -59,18 +62,18 @@ origin /usr/lib/jvm/java-17-openjdk-arm64\topenjdk-17-jre-headless\tDebian\t17.0
         ("/root/.bashrc", 9, "/opt/jdk")]
     assert homes.homes["/opt/jdk"] == ("", False, False)
     assert homes.origins == {"/usr/lib/jvm/java-17-openjdk-arm64": ("openjdk-17-jre-headless", "Debian", "17.0.15")}
-    state = doctor.SystemdState().parse([
+    state = SystemdState().parse([
         "state offline", "error System has not been booted with systemd as init system (PID 1). Can't "
         "operate. Failed to connect to bus: Host is down", "failed ssh.service loaded failed failed"])
     assert state.state == "offline" and "Host is down" in state.error and state.failed_units == ["ssh.service"]
-    java = doctor.DefaultJava().parse(["java /usr/lib/jvm/java-17-openjdk-arm64/bin/java", "javac"])
+    java = DefaultJava().parse(["java /usr/lib/jvm/java-17-openjdk-arm64/bin/java", "javac"])
     assert java == {"java": "/usr/lib/jvm/java-17-openjdk-arm64/bin/java", "javac": ""}
 
 
 def test_doctor_reads_in_one_read_only_script():
     from provision.facts import batch
 
-    s = batch.script(batch.sections(doctor.FACTS))
+    s = batch.script(batch.sections(doctor.facts()))
     for word in ("apt-get install", "rm ", "> /etc", "tee ", "sed -i", "systemctl start", "wsl.exe --terminate"):
         assert word not in s, word
     assert s.rstrip().endswith("exit 0")

@@ -42,9 +42,10 @@ class CommandResult:
 # A local user may turn any part of a managed path into a symbolic link, or swap a directory for
 # one, at any moment. So no command here is ever given a path that passes through a directory a
 # non-root user can change: ``pv_walk`` enters the path one component at a time from ``/``, and
-# for each directory it lstats the name, ``cd``s into it and compares the device:inode of ``.``
-# with what lstat saw. A link swapped in between the two lands the shell somewhere else, the
-# numbers differ, and the walk stops. Once the shell's working directory *is* that directory
+# for each directory it checks that the name is no link, ``cd -P``s into it and compares the
+# shell's real working directory (getcwd(2)) with the path walked so far. A link swapped in
+# between the two lands the shell somewhere else, the paths differ, and the walk stops. (No
+# command runs per directory: one stat at the end reads the last directory and the file.) Once the shell's working directory *is* that directory
 # (a reference to it, whatever happens to its name later), the file is handled by its bare name
 # in it; the new content is made in a private directory (``mktemp -d``: mode 0700, created
 # exclusively, an unpredictable name) that the shell enters the same way, so nobody but root can
@@ -63,14 +64,53 @@ class CommandResult:
 # Returns 0, 1 (refused: the reason in pv_err) or 2 (a directory is missing).
 WALK = r"""
 unset CDPATH
+pv_nl='
+'
 pv_open() {  # can a non-root user write the directory $1 (owner, a non-root group, others)?
   set -- $(stat -c '%u %g %a' -- "$1") || return 0
+  pv_opened "$@"
+}
+pv_opened() {  # the same from its owner, group and mode: pv_opened UID GID MODE
   [ "$1" != 0 ] || { [ "$2" != 0 ] && [ $((0$3 & 020)) != 0 ]; } || [ $((0$3 & 02)) != 0 ]
 }
+pv_fields() {  # split a pv_look line: pv_d pv_i pv_u pv_g pv_a pv_h pv_s pv_U pv_G pv_F
+  pv_ifs=$IFS; IFS=:; set -f; set -- $1; set +f; IFS=$pv_ifs
+  [ $# -ge 10 ] || { pv_d= pv_i= pv_F=; return 1; }
+  pv_d=$1 pv_i=$2 pv_u=$3 pv_g=$4 pv_a=$5 pv_h=$6 pv_s=$7 pv_U=$8 pv_G=$9 pv_F=${10}
+}
+# One stat of "." and ./$1 together. pv_dir: "."'s owner, group and mode; pv_st: ./$1's
+# device:inode:uid:gid:mode:links:size:owner:group:type ("" when there is none).
+pv_look() {
+  pv_st=$(stat -c '%d:%i:%u:%g:%a:%h:%s:%U:%G:%F' -- . "./$1" 2>/dev/null) || :
+  case $pv_st in
+    *"$pv_nl"*) pv_dot=${pv_st%%"$pv_nl"*} pv_st=${pv_st#*"$pv_nl"} ;;
+    *) pv_dot=$pv_st pv_st= ;;
+  esac
+  pv_fields "$pv_dot" || { pv_err="cannot read ${pv_at:-/}"; return 1; }
+  pv_dir="$pv_u $pv_g $pv_a"
+}
+# STRICT: every directory entered (pv_dirs, one per line from /) closed to non-root users, read
+# by one stat. Sound although it reads them by name: the first open one on the way has a parent
+# only root can change, so its name cannot be pointed anywhere else.
+pv_closed() {
+  pv_ifs=$IFS; IFS=$pv_nl; set -f; set -- $pv_dirs; set +f; IFS=$pv_ifs
+  pv_m=$(stat -c '%u %g %a' -- "$@" 2>/dev/null) || { pv_err="cannot read the directories of $pv_at"; return 1; }
+  for pv_x in $pv_m; do  # three words per directory
+    case ${pv_y:-u} in
+      u) pv_y=g pv_mu=$pv_x ;;
+      g) pv_y=a pv_mg=$pv_x ;;
+      a) pv_y=u
+         if pv_opened "$pv_mu" "$pv_mg" "$pv_x"; then pv_err="$1 is writable by a non-root user"; return 1; fi
+         shift ;;
+    esac
+  done
+}
+# A directory is entered with cd -P, and then the shell's own idea of where it is ($PWD: getcwd(2)
+# after cd -P, no command run) must be the link-free path walked so far: a link swapped in
+# before the cd lands the shell somewhere whose real path differs, and the walk stops.
 pv_walk() {
-  pv_rest=${1#/} pv_at= pv_n=0 pv_err= pv_name= pv_link=
+  pv_rest=${1#/} pv_at= pv_n=0 pv_err= pv_name= pv_link= pv_st= pv_dir= pv_dirs=/ pv_y=
   cd / || { pv_err="cannot enter /"; return 1; }
-  if [ "$4" = 1 ] && pv_open /; then pv_err="/ is writable by a non-root user"; return 1; fi
   while [ -n "$pv_rest" ]; do
     case $pv_rest in
       */*) pv_c=${pv_rest%%/*} pv_rest=${pv_rest#*/} pv_last= ;;
@@ -79,15 +119,17 @@ pv_walk() {
     case $pv_c in ''|.) continue ;; esac
     if [ -L "./$pv_c" ]; then
       pv_t=$(readlink -- "./$pv_c") || pv_t=
+      pv_look "$pv_c" || return 1
       if [ "$2" = 0 ] || { [ "$2" = p ] && [ -n "$pv_last" ]; }; then
         if [ -n "$pv_last" ] && [ "$4" != 1 ]; then pv_name=$pv_c pv_link=$pv_t; return 0; fi
         pv_err="$pv_at/$pv_c is a symbolic link (to $pv_t)"; return 1
       fi
-      if [ "$(stat -c %u -- "./$pv_c")" != 0 ]; then
+      pv_fields "$pv_st" || pv_u=
+      if [ "$pv_u" != 0 ]; then
         pv_err="$pv_at/$pv_c is a symbolic link (to $pv_t) that a non-root user owns: not followed"
         return 1
       fi
-      if pv_open .; then
+      if pv_opened $pv_dir; then
         pv_err="$pv_at/$pv_c is a symbolic link (to $pv_t) in a directory a non-root user can write: not followed"
         return 1
       fi
@@ -97,23 +139,25 @@ pv_walk() {
       pv_rest=${pv_t#/}${pv_rest:+/$pv_rest}
       continue
     fi
-    if [ -n "$pv_last" ]; then pv_name=$pv_c; return 0; fi
+    if [ -n "$pv_last" ]; then
+      pv_look "$pv_c" || return 1
+      if [ "$4" = 1 ]; then pv_closed || return 1; fi
+      pv_name=$pv_c; return 0
+    fi
     if [ ! -e "./$pv_c" ]; then
       [ -n "$3" ] || return 2
       mkdir -m "$3" -- "./$pv_c" 2>/dev/null || [ -d "./$pv_c" ] || { pv_err="cannot create $pv_at/$pv_c"; return 1; }
     fi
-    pv_id=$(stat -c '%d:%i:%F' -- "./$pv_c") || pv_id=
-    if [ "${pv_id##*:}" != directory ]; then
-      pv_err="$pv_at/$pv_c is not a directory (${pv_id##*:})"; return 1
-    fi
-    if [ "$4" = 1 ] && pv_open "./$pv_c"; then
-      pv_err="$pv_at/$pv_c is writable by a non-root user"; return 1
+    if [ ! -d "./$pv_c" ]; then
+      pv_look "$pv_c" || return 1; pv_fields "$pv_st" || pv_F=
+      pv_err="$pv_at/$pv_c is not a directory ($pv_F)"; return 1
     fi
     cd -P "./$pv_c" 2>/dev/null || { pv_err="cannot enter $pv_at/$pv_c"; return 1; }
-    if [ "$(stat -c '%d:%i:%F' .)" != "$pv_id" ]; then
-      pv_err="$pv_at/$pv_c was replaced while it was entered (a symbolic link swapped in?)"; return 1
+    if [ "$pv_c" = .. ]; then pv_at=${pv_at%/*}; else pv_at=$pv_at/$pv_c; fi
+    if [ "$PWD" != "${pv_at:-/}" ]; then
+      pv_err="$pv_at was replaced while it was entered (a symbolic link swapped in?)"; return 1
     fi
-    pv_at=$pv_at/$pv_c
+    pv_dirs=$pv_dirs$pv_nl${pv_at:-/}
   done
   pv_err="$1: no file name"; return 1
 }
@@ -147,16 +191,15 @@ b=$pv_name
 [ -z "$pv_link" ] || fail "$p is a symbolic link (to $pv_link): not written" \
   "(follow: true writes through a link root owns in a directory only root can change)"
 had=
-if [ -e "./$b" ] || [ -L "./$b" ]; then
+if [ -n "$pv_st" ]; then  # the walk's lstat of it
   had=1
-  kind=$(stat -c %F -- "./$b")
-  case $kind in
+  pv_fields "$pv_st" || fail "cannot read $p"
+  case $pv_F in
     "regular file"|"regular empty file") ;;
-    *) fail "$p is a $kind, not a regular file: not written" ;;
+    *) fail "$p is a $pv_F, not a regular file: not written" ;;
   esac
-  n=$(stat -c %h -- "./$b")
-  if [ "$n" -gt 1 ] && pv_open .; then
-    fail "$p has $n hard links and a non-root user can write its directory" \
+  if [ "$pv_h" -gt 1 ] && pv_opened $pv_dir; then
+    fail "$p has $pv_h hard links and a non-root user can write its directory" \
       "(a link to a file elsewhere?): not written"
   fi
 fi

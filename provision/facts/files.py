@@ -54,21 +54,21 @@ MAX_READ = 1 << 20  # the most of a managed file a fact reads: a larger one is r
 _READ = r"""
 rc=0; pv_walk "$p" "$f" "" 0 || rc=$?
 if [ "$rc" = 1 ]; then printf '~refused %s: %s not written\n' "$pv_err" "$p"; exit 0; fi
-[ "$rc" = 0 ] || exit 0
+[ "$rc" = 0 ] && [ -n "$pv_st" ] || exit 0
 b=./$pv_name
-[ -e "$b" ] || [ -L "$b" ] || exit 0
 [ -z "$pv_link" ] || printf '~link %s\n' "$pv_link"
-n=$(stat -c %h -- "$b")
-if [ -z "$pv_link" ] && { [ ! -f "$b" ] || [ -L "$b" ]; }; then
-  printf '~refused %s is a %s, not a regular file: not written\n' "$p" "$(stat -c %F -- "$b")"
-elif [ -z "$pv_link" ] && [ "$n" -gt 1 ] && pv_open .; then
-  printf '~refused %s has %s hard links and a non-root user can write its directory %s\n' "$p" "$n" \
+pv_fields "$pv_st" || exit 0
+meta="$pv_a $pv_u $pv_g $pv_U $pv_G $pv_F"
+if [ -z "$pv_link" ] && [ "$pv_F" != "regular file" ] && [ "$pv_F" != "regular empty file" ]; then
+  printf '~refused %s is a %s, not a regular file: not written\n' "$p" "$pv_F"
+elif [ -z "$pv_link" ] && [ "$pv_h" -gt 1 ] && pv_opened $pv_dir; then
+  printf '~refused %s has %s hard links and a non-root user can write its directory %s\n' "$p" "$pv_h" \
     '(a link to a file elsewhere?): not written'
-  stat -c '%a %u %g %U %G %F' -- "$b"
-elif [ -z "$pv_link" ] && s=$(stat -c %s -- "$b") && [ "$s" -gt @MAX@ ]; then
-  printf '~refused %s is %s bytes, more than the @MIB@ MiB provision reads: not written\n' "$p" "$s"
+  printf '%s\n' "$meta"
+elif [ -z "$pv_link" ] && [ "$pv_s" -gt @MAX@ ]; then
+  printf '~refused %s is %s bytes, more than the @MIB@ MiB provision reads: not written\n' "$p" "$pv_s"
 else
-  stat -c '%a %u %g %U %G %F' -- "$b"
+  printf '%s\n' "$meta"
   [ -n "$pv_link" ] || dd if="$b" iflag=nofollow,nonblock,fullblock bs=@CAP@ count=1 2>/dev/null | base64 -w0
   echo
 fi

@@ -45,7 +45,14 @@ class JdkHome:
 _JDK = r"""
 home=""
 for p in @PACKAGES@; do
-  b=$(dpkg -L "$p" 2>/dev/null | grep -m 1 -E '/bin/javac?$')
+  # dpkg's own file list of the package (name.list, or name:arch.list for Multi-Arch: same), read
+  # by grep; a package that is not installed has none and costs no command at all
+  b=
+  for f in /var/lib/dpkg/info/"$p".list /var/lib/dpkg/info/"$p":*.list; do
+    [ -f "$f" ] || continue
+    b=$(grep -m 1 -E '/bin/javac?$' -- "$f") || b=
+    [ -z "$b" ] || break
+  done
   if [ -n "$b" ]; then home=$(readlink -f "${b%/bin/*}"); echo "package $p"; break; fi
 done
 if [ -n "$home" ]; then

@@ -53,12 +53,20 @@ _OFFENDING = re.compile(r"Offending \S+ key in (.+):\d+")
 
 
 # The master's own session: it says the login user's uid (root, or sudo is needed), then waits for
-# one command line (what start() is asked first: an apply's held command), ended by a random
-# line, and execs it; at EOF it ends having run nothing. So the session is set up while the
-# playbook is validated, and nothing runs before that. (The second \n is a real newline inside
-# the shell's double quotes: the lines are joined back as they were sent.)
-_STUB = ('printf "provision-uid %s\\n" "$(id -u)"; '
-         'c=; while IFS= read -r l; do if [ "$l" = "@END@" ]; then eval "exec $c"; fi; c="$c$l\n"; done')
+# one command (what start() is asked first: an apply's held command): its length in bytes on a
+# line, then the command ended by a random line, read by one `head -c` (a shell reads a pipe a
+# byte at a time: 18 KB cost 11 ms of the host's CPU that way), and execs it unless the end
+# line is missing (a cut-off command never runs); at EOF it ends having run nothing. So the
+# session is set up while the playbook is validated, and nothing runs before that.
+_STUB = ('printf "provision-uid %s\\n" "$(id -u)"; IFS= read -r n || exit 0; '
+         'case $n in ""|*[!0-9]*) exit 70;; esac; c=$(head -c "$n"); '
+         'case $c in *"@END@") eval "exec ${c%"@END@"}";; esac; exit 70')
+
+
+def stub_input(command: str, token: str) -> bytes:
+    """What the master's waiting session (_STUB) is sent to run ``command``."""
+    body = f"{command}\nprovision-go-{token}".encode()
+    return f"{len(body)}\n".encode() + body
 
 _OPEN: weakref.WeakSet[OpenSshConnection] = weakref.WeakSet()
 
@@ -453,7 +461,7 @@ class OpenSshConnection(Connection):
             self._stub_used = True
             assert master.stdin is not None
             try:
-                master.stdin.write(command.encode() + f"\nprovision-go-{self._token}\n".encode())
+                master.stdin.write(stub_input(command, self._token))
                 master.stdin.flush()
             except (BrokenPipeError, ValueError):
                 raise ConnectError("the SSH connection was lost") from None

@@ -26,10 +26,7 @@ WSL_CONF = "/etc/wsl.conf"
 MAX_FILES = 100_000
 COUNT_SECONDS = 10
 MAX_PATH_ENTRIES = 200
-INTEROP = ("/proc/sys/fs/binfmt_misc/WSLInterop", "/proc/sys/fs/binfmt_misc/WSLInterop-late")
-
-_SCRIPT = r"""
-pv_b64() { printf '%s' "$1" | base64 -w0; }
+CALLER = r"""
 pv_up() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2; }
 pv_comm() { cat "/proc/$1/comm" 2>/dev/null; }
 # whose environment: ours, or (sudo in the parent or grandparent) the process that ran sudo
@@ -48,6 +45,12 @@ done
 pv_env() {
   grep -az "^$1=" "/proc/$pv_src/environ" 2>/dev/null | head -zn 1 | sed -z "s/^$1=//" | tr -d '\000' | base64 -w0
 }
+"""
+
+INTEROP = ("/proc/sys/fs/binfmt_misc/WSLInterop", "/proc/sys/fs/binfmt_misc/WSLInterop-late")
+
+_SCRIPT = CALLER + r"""
+pv_b64() { printf '%s' "$1" | base64 -w0; }
 pv_has() { grep -aqz "^$1=" "/proc/$pv_src/environ" 2>/dev/null && echo 1 || echo 0; }
 printf 'src %s\n' "$([ "$pv_src" = $$ ] && echo self || pv_comm "$pv_src" | base64 -w0)"
 pv_cwd=$(readlink "/proc/$pv_src/cwd" 2>/dev/null)

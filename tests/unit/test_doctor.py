@@ -12,6 +12,7 @@ from provision import doctor
 from provision.crossdoctor import Crossover, CrossoverState
 from provision.facts import Facts
 from provision.java.doctor import DefaultJava, JavaHomeLine, JavaHomes, JavaHomeSettings
+from provision.wslconfigdoctor import WslConfigFile, WslConfigState
 from provision.wsldoctor import SystemdState, SystemdStatus
 
 CASES = yaml.safe_load((Path(__file__).parent / "data/doctor.yml").read_text())
@@ -25,6 +26,7 @@ def with_probes(facts: Facts, d: dict) -> Facts:
                                             {k: (v[0], v[1], v[2]) for k, v in d.get("homes", {}).items()}))
     facts.set(DefaultJava(), {"java": d.get("java", ""), "javac": d.get("javac", "")})
     facts.set(Crossover(), CrossoverState())  # tests/unit/test_crossover.py has its cases
+    facts.set(WslConfigFile(), WslConfigState())  # and tests/unit/test_wslconfig.py
     return facts
 
 

@@ -4,11 +4,16 @@ says WSL reads it; edits keep every other byte and are read back."""
 
 from __future__ import annotations
 
+import base64
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from factsdata import host_from
 
+from provision import wslconfigdoctor
 from provision.formats import wslconfig
 
 DATA = Path(__file__).parent / "data" / "wslconfig"
@@ -96,3 +101,69 @@ def test_hostile_value_cannot_add_a_key():
         wslconfig.set_value(b"[wsl2]\n", "wsl2.memory", evil)  # not a size at all
     new = wslconfig.set_value(b"[wsl2]\nmemory=4GB\n", "wsl2.kernelCommandLine", evil)
     assert wslconfig.effective(new) == {"wsl2.memory": "4GB", "wsl2.kernelCommandLine": evil}
+
+
+# --------------------------------------------------------------------------- doctor's part
+
+def doctor_findings(lines: list[str], wsl: int = 2):
+    st = wslconfigdoctor.WslConfigFile().parse(lines)
+    return wslconfigdoctor.examine(host_from({"wsl": {"version": wsl}}), st)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def test_doctor_names_each_line_with_a_fix():
+    data = stored((DATA / "experimental_vs_wsl2.ini").read_bytes(), "utf-16-le-bom")
+    found = doctor_findings([f"profile USERPROFILE {b64(b'/mnt/c/Users/me')}", f"content {b64(data)}"])
+    text = "\n".join(f"{f.status} {f.summary} | {f.fix}" for f in found)
+    assert "warn /mnt/c/Users/me/.wslconfig line 6: wsl2.autoMemoryReclaim: autoMemoryReclaim belongs in " \
+           "[experimental], not [wsl2]" in text
+    assert "info /mnt/c/Users/me/.wslconfig line 2: experimental.autoProxy: now wsl2.autoProxy" in text
+    assert "wsl --shutdown" in text
+
+
+def test_doctor_clean_file_and_no_file_and_not_wsl2():
+    data = (DATA / "typical.ini").read_bytes()
+    ok = doctor_findings([f"profile cmd.exe {b64(b'/mnt/c/Users/me')}", f"content {b64(data)}"])
+    assert [f.status for f in ok] == ["ok"] and "wsl2.memory=8GB" in ok[0].summary
+    none = doctor_findings([f"profile USERPROFILE {b64(b'/mnt/c/Users/me')}"])
+    assert none[0].status == "info" and "no /mnt/c/Users/me/.wslconfig" in none[0].summary
+    assert doctor_findings([f"profile USERPROFILE {b64(b'/x')}", f"content {b64(data)}"], wsl=1) == []
+    unknown = doctor_findings(["profile none "])
+    assert "not known here" in unknown[0].summary
+
+
+def run_script(tmp_path: Path, profile: Path) -> list[str]:
+    env = {"PATH": "/usr/bin:/bin", "USERPROFILE": str(profile)}
+    out = subprocess.run(["sh", "-c", wslconfigdoctor.WslConfigFile().command()], env=env, cwd=tmp_path,
+                         capture_output=True, timeout=60, check=True)
+    return out.stdout.decode().splitlines()
+
+
+def test_the_real_script_reads_the_file(tmp_path):
+    (tmp_path / ".wslconfig").write_bytes(stored((DATA / "typical.ini").read_bytes(), "utf-16-le-bom"))
+    st = wslconfigdoctor.WslConfigFile().parse(run_script(tmp_path, tmp_path))
+    assert st.how == "USERPROFILE" and st.profile == str(tmp_path)
+    assert st.content is not None and wslconfig.effective(st.content)["wsl2.memory"] == "8GB"
+
+
+@pytest.mark.parametrize("trap", ["symlink", "hardlink", "fifo"])
+def test_attacker_cannot_make_doctor_read_another_file(tmp_path, trap):
+    """A user points .wslconfig at a file only root may read (doctor reads as root): a symbolic
+    link, a hard link or a FIFO is refused, never read or quoted."""
+    secret = tmp_path / "secret"
+    secret.write_text("[wsl2]\nkernelCommandLine=TOPSECRET\n")
+    secret.chmod(0o600)
+    target = tmp_path / ".wslconfig"
+    if trap == "symlink":
+        target.symlink_to(secret)
+    elif trap == "hardlink":
+        os.link(secret, target)
+    else:
+        os.mkfifo(target)
+    lines = run_script(tmp_path, tmp_path)
+    st = wslconfigdoctor.WslConfigFile().parse(lines)
+    assert st.content is None and st.refused in ("not-regular", "hard-link")
+    assert "TOPSECRET" not in "\n".join(f.summary for f in doctor_findings(lines))

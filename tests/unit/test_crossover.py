@@ -126,3 +126,9 @@ def test_through_sudo_the_environment_is_the_callers(tmp_path):
     assert st.source == "sh" and st.cwd == os.path.realpath(work)
     assert st.env == {"HOME": "/home/u", "JAVA_HOME": "/mnt/c/jdk"}
     assert [e.directory for e in st.path] == ["/mnt/c/Windows/System32", "/usr/bin", "/bin"]
+
+
+def test_doctor_runs_the_crossover_and_wslconfig_examiners():
+    names = [ex.name for ex in doctor.examiners()]
+    assert "crossover" in names and "wslconfig" in names
+    assert any(isinstance(f, crossdoctor.Crossover) for f in doctor.facts())

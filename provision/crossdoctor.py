@@ -195,16 +195,16 @@ def _path(st: CrossoverState, root: str) -> list[Finding]:
                            "the Windows file system",
                            f"remove {java.directory} from PATH (or put the Linux JDK's bin first); "
                            "install a Linux JDK with provision apply"))
-    for e in st.path:
-        if e.java_exe:
-            ahead = f", ahead of {linux.directory} (entry {linux.index})" if linux and e.index < linux.index \
-                else ""
-            out.append(Finding("PATH", WARN, f"PATH entry {e.index} {e.directory} is a Windows JDK "
-                               f"(java.exe){ahead}: Windows tools on PATH (mvn.cmd, gradle.bat, "
-                               "java.exe) run the Windows JVM, which cannot read Linux paths",
-                               f"set [interop] appendWindowsPath=false in {WSL_CONF}, {_RESTART}; or "
-                               f"drop {e.directory} from the PATH your shell files set"))
-            break
+    exes = [e for e in st.path if e.java_exe]
+    if exes:
+        e = exes[0]
+        ahead = f", ahead of {linux.directory} (entry {linux.index})" if linux and e.index < linux.index else ""
+        more = "".join(f"; also entry {x.index} {x.directory}" for x in exes[1:4])
+        out.append(Finding("PATH", WARN, f"PATH entry {e.index} {e.directory} is a Windows JDK "
+                           f"(java.exe){ahead}{more}: Windows tools on PATH (mvn.cmd, gradle.bat, "
+                           "java.exe) run the Windows JVM, which cannot read Linux paths",
+                           f"set [interop] appendWindowsPath=false in {WSL_CONF}, {_RESTART}; or "
+                           f"drop {e.directory} from the PATH your shell files set"))
     return out
 
 

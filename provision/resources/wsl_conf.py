@@ -31,7 +31,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from provision import packaging, wsl, wsldoctor
+from provision import crossdoctor, packaging, wsl, wslconfigdoctor, wsldoctor
 from provision.cloudconfig import CloudConfig
 from provision.errors import NotExportable, ResourceError
 from provision.facts import HOST, Fact, Facts, FileContent, PackageState
@@ -106,7 +106,7 @@ def _systemd_on(wanted: dict[str, str]) -> bool:
 
 class WslConf(Resource[WslConfSpec, WslConfPlan]):
     type_name = "wsl_conf"
-    examiners = (wsldoctor.EXAMINER,)
+    examiners = (wsldoctor.EXAMINER, crossdoctor.EXAMINER, wslconfigdoctor.EXAMINER)
     spec_type = WslConfSpec
     summary = "keys of /etc/wsl.conf (e.g. [boot] systemd=true), edited by WSL's own parser rules"
     output_docs = {"systemd": "true when /etc/wsl.conf enables systemd (after this resource)",

@@ -9,8 +9,10 @@ import yaml
 from factsdata import facts_from
 
 from provision import doctor
+from provision.crossdoctor import Crossover, CrossoverState
 from provision.facts import Facts
 from provision.java.doctor import DefaultJava, JavaHomeLine, JavaHomes, JavaHomeSettings
+from provision.wslconfigdoctor import WslConfigFile, WslConfigState
 from provision.wsldoctor import SystemdState, SystemdStatus
 
 CASES = yaml.safe_load((Path(__file__).parent / "data/doctor.yml").read_text())
@@ -23,6 +25,8 @@ def with_probes(facts: Facts, d: dict) -> Facts:
     facts.set(JavaHomeSettings(), JavaHomes([JavaHomeLine(p, n, v) for p, n, v in d.get("java_home", [])],
                                             {k: (v[0], v[1], v[2]) for k, v in d.get("homes", {}).items()}))
     facts.set(DefaultJava(), {"java": d.get("java", ""), "javac": d.get("javac", "")})
+    facts.set(Crossover(), CrossoverState())  # tests/unit/test_crossover.py has its cases
+    facts.set(WslConfigFile(), WslConfigState())  # and tests/unit/test_wslconfig.py
     return facts
 
 

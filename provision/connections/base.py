@@ -45,7 +45,8 @@ class CommandResult:
 # for each directory it checks that the name is no link, ``cd -P``s into it and compares the
 # shell's real working directory (getcwd(2)) with the path walked so far. A link swapped in
 # between the two lands the shell somewhere else, the paths differ, and the walk stops. (No
-# command runs per directory: one stat at the end reads the last directory and the file.) Once the shell's working directory *is* that directory
+# command runs per directory: one stat at the end reads the last directory and the file.)
+# Once the shell's working directory *is* that directory
 # (a reference to it, whatever happens to its name later), the file is handled by its bare name
 # in it; the new content is made in a private directory (``mktemp -d``: mode 0700, created
 # exclusively, an unpredictable name) that the shell enters the same way, so nobody but root can

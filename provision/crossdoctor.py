@@ -12,13 +12,11 @@ most ``MAX_FILES``, for at most ``COUNT_SECONDS``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass, field
 
-from provision.errors import FactError
 from provision.facts import HOST, Fact, Facts, FileContent, FileState, HostFacts
+from provision.facts.base import decode_b64
 from provision.findings import INFO, OK, PROBLEM, WARN, Examiner, Finding
 from provision.formats import wslconf
 
@@ -104,10 +102,7 @@ class CrossoverState:
 
 
 def _text(b64: str) -> str:
-    try:
-        return base64.b64decode(b64, validate=True).decode("utf-8", "surrogateescape")
-    except (binascii.Error, ValueError):
-        raise FactError(f"crossover: unexpected output {b64[:80]!r}") from None
+    return decode_b64(b64, "crossover").decode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True)

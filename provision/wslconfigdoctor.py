@@ -10,13 +10,11 @@ no symbolic link and has one name (no hard link to a file elsewhere), at most 1 
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 
 from provision.crossdoctor import CALLER
-from provision.errors import FactError
 from provision.facts import HOST, Fact, Facts, HostFacts
+from provision.facts.base import decode_b64
 from provision.findings import INFO, OK, PROBLEM, WARN, Examiner, Finding, Verdict
 from provision.formats import wslconfig
 
@@ -59,10 +57,7 @@ class WslConfigState:
 
 
 def _b64(text: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise FactError(f".wslconfig: unexpected output {text[:80]!r}") from None
+    return decode_b64(text, ".wslconfig")
 
 
 @dataclass(frozen=True)

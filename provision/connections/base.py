@@ -67,11 +67,7 @@ WALK = r"""
 unset CDPATH
 pv_nl='
 '
-pv_open() {  # can a non-root user write the directory $1 (owner, a non-root group, others)?
-  set -- $(stat -c '%u %g %a' -- "$1") || return 0
-  pv_opened "$@"
-}
-pv_opened() {  # the same from its owner, group and mode: pv_opened UID GID MODE
+pv_opened() {  # can a non-root user write a directory of owner $1, group $2, mode $3?
   [ "$1" != 0 ] || { [ "$2" != 0 ] && [ $((0$3 & 020)) != 0 ]; } || [ $((0$3 & 02)) != 0 ]
 }
 pv_fields() {  # split a pv_look line: pv_d pv_i pv_u pv_g pv_a pv_h pv_s pv_U pv_G pv_F

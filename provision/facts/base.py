@@ -11,6 +11,7 @@ invalidates ``dpkg``, and the facts on that topic are read again when next asked
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -71,6 +72,14 @@ class Fact(Generic[V]):
         """One line for ``provision facts``."""
         text = json.dumps(self.to_json(value), default=str)
         return text if len(text) <= 120 else text[:119] + "…"
+
+
+def decode_b64(text: str, what: str) -> bytes:
+    """A base64 field of a fact script's output; FactError naming ``what`` when it is not one."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise FactError(f"{what}: unexpected output {text[:80]!r}") from None
 
 
 def _single(fact: Fact[object]) -> Callable[[list[str]], Mapping[Fact[object], object]]:

@@ -23,7 +23,7 @@ from provision import journal
 from provision.connections import Connection, open_target
 from provision.errors import ConnectError, FactError, Interrupted, PlaybookError, ProvisionError, ResourceError
 from provision.facts import HOST, Fact, Facts, HostFacts, gather
-from provision.facts.host import assume_wsl
+from provision.facts.host import assume
 from provision.fanout import fan_out
 from provision.journal import Event, RunStatus
 from provision.plan import Mode, Outputs, ResourcePlan, Restart, Status
@@ -156,7 +156,7 @@ Fetch = Callable[[list[Fact[object]]], None]  # reads facts from the host into t
 class RunOptions:
     """How apply treats each target: its lock and its run journal (see provision.journal)."""
 
-    assume_wsl: int | None = None  # --assume wsl=N: a root file system as the WSL distro it will become
+    assume: dict[str, str] = field(default_factory=dict)  # --assume KEY=VALUE (facts.host.ASSUMPTIONS)
     lock_timeout: float = journal.LOCK_TIMEOUT
     keep_runs: int | None = None  # None: the count recorded on the target (journal.Session.open)
     command: str = "provision apply"  # named to a second run that waits for the lock
@@ -179,8 +179,8 @@ def resolve_host(conn: Connection, playbook: Playbook, mode: Mode, reporter: Rep
                         status=lambda msg: reporter.status(result.host, msg),
                         output=lambda line: reporter.output(result.host, line))
     def assumed() -> None:
-        if options.assume_wsl is not None:
-            facts.set(HOST, assume_wsl(facts.get(HOST), options.assume_wsl))
+        if options.assume:
+            facts.set(HOST, assume(facts.get(HOST), options.assume))
 
     if mode != APPLY:
         fetch(first_round(playbook))

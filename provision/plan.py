@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from provision.errors import ResourceError
+from provision.restarts import Restarter
 
 D = TypeVar("D")
 
@@ -51,15 +52,6 @@ class Change:
 
 
 @dataclass(frozen=True)
-class WslDistro:
-    """How ``apply --restart-wsl`` can restart a WSL distro itself (through interop)."""
-
-    version: int  # 1 or 2
-    distro: str  # "" when unknown
-    wsl_exe: str  # a wsl.exe that runs, "" when interop does not work
-
-
-@dataclass(frozen=True)
 class Restart:
     """The host must restart for a resource's state to take effect (made now, or pending)."""
 
@@ -67,15 +59,12 @@ class Restart:
     where: str  # who runs the commands, e.g. "From Windows (PowerShell), stop the distro ..."
     commands: tuple[str, ...]
     notes: tuple[str, ...] = ()
-    wsl: WslDistro | None = None
+    by: Restarter | None = None  # how ``apply --restart`` can restart the host itself
     pending: bool = False  # the change was made earlier and the host has not restarted since
 
     def as_dict(self) -> dict[str, object]:
         return {"reason": self.reason, "where": self.where, "commands": list(self.commands),
-                "notes": list(self.notes), "pending": self.pending,
-                "distro": (self.wsl.distro or None) if self.wsl else None,
-                "wsl": self.wsl.version if self.wsl else None,
-                "wsl_exe": (self.wsl.wsl_exe or None) if self.wsl else None}
+                "notes": list(self.notes), "pending": self.pending, **(self.by.as_dict() if self.by else {})}
 
 
 @dataclass

@@ -168,10 +168,8 @@ class ConsoleReporter:
     def facts_gathered(self, host: str, facts: HostFacts) -> None:
         if self.quiet or self.compact:
             return
-        wsl = f", WSL{facts.wsl.version}" if facts.wsl.version else ""
         name = "" if self.multi else f"{host}: "
-        self._emit(host, f"{name}{facts.os.label} {facts.arch}, kernel {facts.kernel}, "
-                         f"PID 1 {facts.pid1 or '?'}{wsl}")
+        self._emit(host, f"{name}{facts.headline()}")
 
     def progress(self, host: str, message: str) -> None:
         with self.lock:

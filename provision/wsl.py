@@ -1,17 +1,17 @@
-"""WSL decisions shared by resource types, `provision doctor` and `apply --restart-wsl`.
+"""WSL decisions shared by resource types, `provision doctor` and `apply --restart`.
 
 Pure functions of facts: which commands a user runs from Windows, and why.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from dataclasses import dataclass
 
 from provision.connections.base import Connection
 from provision.errors import ProvisionError
 from provision.facts import HostFacts, version_tuple
-from provision.plan import Restart, WslDistro
+from provision.plan import Restart
+from provision.restarts import Say
 
 MIN_SYSTEMD_WSL = "0.67.6"  # the first WSL (Store) release with [boot] systemd
 PLACEHOLDER = "<distro>"
@@ -39,16 +39,16 @@ def restart_info(facts: HostFacts, reason: str) -> Restart:
             commands=("wsl --import <Name> <InstallFolder> <rootfs.tar>", "wsl -d <Name>"),
             notes=("pack it from Linux with: tar -C <root> --numeric-owner -cf rootfs.tar .",
                    "then check inside: cat /proc/1/comm (systemd), or `provision doctor`"),
-            wsl=WslDistro(facts.wsl.version, facts.wsl.distro, facts.wsl.wsl_exe))
+            by=_distro(facts))
     return Restart(
         reason=reason,
         where="From Windows (PowerShell), stop the distro and start it again",
         commands=tuple(restart_commands(facts)),
-        notes=("(or run `provision apply --restart-wsl` here: it stops the distro through interop, "
+        notes=("(or run `provision apply --restart` here: it stops the distro through interop, "
                "which ends this session)",
                "then check: cat /proc/1/comm (systemd), systemctl is-system-running (running or "
                "degraded), or `provision doctor`"),
-        wsl=WslDistro(facts.wsl.version, facts.wsl.distro, facts.wsl.wsl_exe))
+        by=_distro(facts))
 
 
 def convert_command(facts: HostFacts) -> str:
@@ -93,75 +93,50 @@ def isolated_reason(facts: HostFacts) -> str:
             "root, and does not start systemd in it; run provision in the distro")
 
 
-# --------------------------------------------------------------------------- apply --restart-wsl
+# --------------------------------------------------------------------------- apply --restart
 
-class HostOutcome(Protocol):
-    """What --restart-wsl needs of a host's result."""
+@dataclass(frozen=True)
+class WslDistro:
+    """How ``apply --restart`` restarts a WSL distro itself: ``wsl.exe --terminate`` through interop
+    (a provision.restarts.Restarter)."""
 
-    host: str
-    failed: bool
-    restart_required: Restart | None
+    version: int  # 1 or 2
+    distro: str  # "" when unknown
+    wsl_exe: str  # a wsl.exe that runs, "" when interop does not work
+    assumed: bool = False  # an image (--assume wsl=N): nothing runs in it yet
 
+    def problem(self) -> str:
+        if self.assumed:
+            return "this root is an image: nothing runs in it until it is imported"
+        if self.version != 2:
+            return "this is not a WSL2 distro"
+        if not self.distro:
+            return "the distro's name is unknown (no $WSL_DISTRO_NAME or wslpath)"
+        if not self.wsl_exe:
+            return ("wsl.exe is not reachable through interop (interop disabled, Windows not on PATH, or "
+                    "the WSLInterop binfmt entry missing)")
+        return ""
 
-class Named(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def kind(self) -> str: ...
-
-
-N = TypeVar("N", bound=Named)
-
-
-def restart_problem(restart: Restart, failed: bool) -> str:
-    """Why ``--restart-wsl`` cannot restart this host itself ("" when it can)."""
-    if failed:
-        return "the run failed on this host: fix that first"
-    if restart.wsl is None or restart.wsl.version != 2:
-        return "this is not a WSL2 distro"
-    if not restart.wsl.distro:
-        return "the distro's name is unknown (no $WSL_DISTRO_NAME or wslpath)"
-    if not restart.wsl.wsl_exe:
-        return ("wsl.exe is not reachable through interop (interop disabled, Windows not on PATH, or "
-                "the WSLInterop binfmt entry missing)")
-    return ""
-
-
-def restart_hosts(results: Sequence[HostOutcome], targets: Sequence[N],
-                  connect: Callable[[N], Connection], echo: Callable[[str], None]) -> None:
-    """Stop each WSL2 distro that needs a restart, through interop; the local one last (it ends us)."""
-    by_name = {t.name: t for t in targets}
-    order = sorted(results, key=lambda r: by_name[r.host].kind == "local" if r.host in by_name else False)
-    for r in order:
-        restart = r.restart_required
-        if restart is None:
-            echo(f"{r.host}: --restart-wsl: no restart required")
-            continue
-        why = restart_problem(restart, r.failed)
-        if why or restart.wsl is None:
-            echo(f"{r.host}: --restart-wsl cannot restart it from here: {why}. {restart.where}:")
-            for c in restart.commands:
-                echo(f"    {c}")
-            continue
-        distro, exe = restart.wsl.distro, restart.wsl.wsl_exe
-        echo(f"{r.host}: restarting WSL distro {distro}: running {exe} --terminate {distro}. "
-             f"This session ends now (every shell and program in {distro} is stopped). Start it again "
-             f"from Windows with: wsl.exe -d {distro} (or open its terminal); then check with "
-             "`provision doctor`.")
+    def restart(self, conn: Connection, say: Say) -> bool:
+        distro, exe = self.distro, self.wsl_exe
+        say(f"restarting WSL distro {distro}: running {exe} --terminate {distro}. This session ends now "
+            f"(every shell and program in {distro} is stopped). Start it again from Windows with: "
+            f"wsl.exe -d {distro} (or open its terminal); then check with `provision doctor`.")
         try:
-            if r.host not in by_name:
-                raise ProvisionError("unknown target")
-            with connect(by_name[r.host]) as conn:
-                res = conn.run([exe, "--terminate", distro], timeout=120)
+            res = conn.run([exe, "--terminate", distro], timeout=120)
         except ProvisionError as exc:
-            echo(f"{r.host}: the connection ended ({exc}): expected when the distro stops; start it again "
-                 f"with: wsl.exe -d {distro}")
-            continue
+            say(f"the connection ended ({exc}): expected when the distro stops; start it again with: "
+                f"wsl.exe -d {distro}")
+            return True
         if res.rc != 0:
-            echo(f"{r.host}: {exe} --terminate {distro} failed (exit {res.rc}): {res.tail() or 'no output'}. "
-                 f"{restart.where}:")
-            for c in restart.commands:
-                echo(f"    {c}")
-        else:
-            echo(f"{r.host}: {distro} stopped. Start it again with: wsl.exe -d {distro}")
+            say(f"{exe} --terminate {distro} failed (exit {res.rc}): {res.tail() or 'no output'}")
+            return False
+        say(f"{distro} stopped. Start it again with: wsl.exe -d {distro}")
+        return True
+
+    def as_dict(self) -> dict[str, object]:
+        return {"distro": self.distro or None, "wsl": self.version, "wsl_exe": self.wsl_exe or None}
+
+
+def _distro(facts: HostFacts) -> WslDistro:
+    return WslDistro(facts.wsl.version, facts.wsl.distro, facts.wsl.wsl_exe, facts.wsl.assumed)

@@ -60,7 +60,7 @@ class SystemdState(Fact[SystemdStatus]):
 
 def _restart_fix(facts: HostFacts) -> str:
     return ("from Windows (PowerShell): " + "; then ".join(wsl.restart_commands(facts)) +
-            " (or `provision apply --restart-wsl` here, which ends this session)")
+            " (or `provision apply --restart` here, which ends this session)")
 
 
 def _systemd(facts: HostFacts, conf: FileState, probe: SystemdStatus, kind: str) -> list[Finding]:

@@ -12,10 +12,13 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provision.errors import UsageError
+
+if TYPE_CHECKING:
+    from provision.cloudinit import ExportFacts
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -61,26 +64,16 @@ def user_data_path(instance: str, output: str | None) -> str:
     return str(folder / f"{instance}.user-data")
 
 
-def write_atomically(path: str, data: bytes, *, private: bool = False, option: str = "-o") -> None:
-    """Write a new file or replace one in a single rename: a symlink (or hard link) at ``path`` is
-    replaced, never written through. The mode is the umask's (0666 less the umask), or 0600 when
-    ``private`` (the file may carry secrets): never wider than the umask allows. ``option`` names
-    the option that gave ``path``, in errors."""
-    target = Path(path)
-    if target.is_dir():
-        hint = " (give a file name, or --wsl-instance NAME)" if option == "-o" else " (give a file name)"
-        raise UsageError(f"{option} {path}: is a directory{hint}")
-    if not target.parent.is_dir():
-        raise UsageError(f"{option} {path}: no such directory: {target.parent}")
-    umask = os.umask(0o077)
-    os.umask(umask)
-    mode = 0o600 & ~umask if private else 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")  # 0600, O_EXCL
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            os.fchmod(f.fileno(), mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def prepare_instance(instance: str, facts_text: str, facts: ExportFacts) -> None:
+    """``export cloud-init --wsl-instance NAME``: check the name, and make the target WSL2 (the
+    only WSL cloud-init runs in) unless --facts says otherwise, which is refused."""
+    check_instance_name(instance)
+    if "wsl=" not in facts_text.replace(" ", ""):
+        facts.wsl = 2
+    elif facts.wsl != 2:
+        raise UsageError("--wsl-instance: cloud-init runs in WSL2 distros only (wsl=2)")
+
+
+def instance_note(instance: str) -> str:
+    return (f"cloud-init reads it when a WSL instance named {instance} first starts (on Windows: "
+            f"wsl --install <distro>, or --name {instance} on recent WSL); see docs/cloud-init.md")

@@ -131,7 +131,7 @@ def schema(output: str | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    from provision.wslfiles import write_atomically
+    from provision.localfiles import write_atomically
 
     write_atomically(output, text.encode())
     echo(f"wrote {output}")
@@ -143,8 +143,8 @@ def schema(output: str | None) -> None:
 @click.argument("directory", required=False, default=".", type=click.Path(file_okay=False))
 @edge
 def init(directory: str) -> None:
+    from provision.localfiles import write_atomically
     from provision.playbook.schema import playbook_schema
-    from provision.wslfiles import write_atomically
 
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
@@ -187,14 +187,11 @@ def export() -> None:
 def export_cloud_init(playbook: str, extra: tuple[str, ...], facts_text_: str, output: str | None,
                       wsl_instance: str | None) -> None:
     from provision import cloudinit, wslfiles
+    from provision.localfiles import write_atomically
 
     facts = cloudinit.parse_facts(facts_text_)
     if wsl_instance is not None:
-        wslfiles.check_instance_name(wsl_instance)
-        if "wsl=" not in facts_text_.replace(" ", ""):
-            facts.wsl = 2
-        elif facts.wsl != 2:
-            raise UsageError("--wsl-instance: cloud-init runs in WSL2 distros only (wsl=2)")
+        wslfiles.prepare_instance(wsl_instance, facts_text_, facts)
     pb = load(playbook, extra)
     text = cloudinit.export(pb, facts, instance=wsl_instance or "")
     dest = wslfiles.user_data_path(wsl_instance, output) if wsl_instance else output
@@ -203,9 +200,8 @@ def export_cloud_init(playbook: str, extra: tuple[str, ...], facts_text_: str, o
         return
     # user data is a whole host's configuration: files that are 0600 on the host, passwords in
     # variables; it is written 0600 whatever the umask
-    wslfiles.write_atomically(dest, text.encode(), private=True)
+    write_atomically(dest, text.encode(), private=True, hint="give a file name, or --wsl-instance NAME")
     echo(f"wrote {dest}")
     if wsl_instance:
-        echo(f"cloud-init reads it when a WSL instance named {wsl_instance} first starts (on Windows: "
-             f"wsl --install <distro>, or --name {wsl_instance} on recent WSL); see docs/cloud-init.md")
+        echo(wslfiles.instance_note(wsl_instance))
 

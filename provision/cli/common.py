@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from provision.errors import Interrupted, PlaybookError, ProvisionError, UsageError
+from provision.facts.host import ASSUMPTIONS, parse_assumptions
 from provision.paths import builtin_playbooks
 from provision.sanitise import echo  # every line shown for people that may carry a target's text
 
@@ -212,24 +213,23 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--json", "as_json", is_flag=True, help="Print a JSON result document on stdout.")(fn)
     fn = click.option("-v", "--verbose", count=True, help="Show the output of long commands (apt).")(fn)
     fn = click.option("-q", "--quiet", is_flag=True, help="Only print failures and the summary.")(fn)
-    fn = click.option("--assume", "assume", multiple=True, metavar="wsl=N",
-                      help="Say what a chroot target will be when it cannot be detected: --assume wsl=2 "
-                           "prepares a root file system for `wsl --import` (wsl.conf, profile.d).")(fn)
+    fn = click.option("--assume", "assume", multiple=True, metavar="KEY=VALUE",
+                      help="Say what a chroot target will be when it cannot be detected: "
+                           + "; ".join(a.meaning for a in ASSUMPTIONS.values()) + ".")(fn)
     return fn
 
 
-def parse_assume(items: tuple[str, ...], hosts: list[Target]) -> int | None:
-    """--assume wsl=N → N (only for chroot targets: a running host says what it is)."""
-    wsl: int | None = None
-    for item in items:
-        key, sep, value = item.partition("=")
-        if key.strip() != "wsl" or value.strip() not in ("0", "1", "2"):
-            raise UsageError(f"--assume {item}: only wsl=0, wsl=1 or wsl=2 can be assumed")
-        wsl = int(value)
-    if wsl is not None and any(t.kind != "chroot" for t in hosts):
-        raise UsageError("--assume is for chroot targets (a root file system that will become a WSL "
-                         "distro); a running host is asked what it is")
-    return wsl
+def parse_assume(items: tuple[str, ...], hosts: list[Target]) -> dict[str, str]:
+    """--assume KEY=VALUE items → {key: value} (only for chroot targets: a running host says what
+    it is)."""
+    try:
+        given = parse_assumptions(items)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if given and any(t.kind != "chroot" for t in hosts):
+        raise UsageError("--assume is for chroot targets (a root file system that is not running yet); "
+                         "a running host is asked what it is")
+    return given
 
 
 def recorded_command(argv: list[str], extra: tuple[str, ...]) -> str:

@@ -38,7 +38,7 @@ def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: t
     from provision.plan import Mode
 
     with prepared(playbook, extra, targets) as (pb, hosts, connect):
-        assumed_wsl = parse_assume(assume, hosts)
+        assumed = parse_assume(assume, hosts)
         from provision import engine, interrupts  # imported once the SSH logins are under way
         from provision.report import ConsoleReporter, document, print_json
 
@@ -47,7 +47,7 @@ def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: t
             options.lock_timeout = lock_timeout
         if keep_runs is not None:
             options.keep_runs = keep_runs
-        options.assume_wsl = assumed_wsl
+        options.assume = assumed
         reporter = ConsoleReporter(hosts=len(hosts), diff=diff, verbose=verbose, quiet=quiet)
         if mode == Mode.CHECK:
             echo("dry run (--check): nothing is changed on the targets")
@@ -65,7 +65,7 @@ def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: t
         echo("provision: interrupted: the steps marked 'not run' did not run; run the same command again "
              "to finish")
         sys.exit(interrupts.EXIT_CODE)
-    if after is not None:  # runs last, once every result is printed (e.g. --restart-wsl)
+    if after is not None:  # runs last, once every result is printed (e.g. --restart)
         sys.stdout.flush()
         after(results, hosts, connect)
     if any(r.failed for r in results):
@@ -93,10 +93,10 @@ def plan(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool,
 @run_options
 @click.option("--check", is_flag=True, help="Dry run: report what would change, change nothing.")
 @click.option("--diff", is_flag=True, help="Show unified diffs of the files changed.")
-@click.option("--restart-wsl", is_flag=True,
-              help="When a WSL2 distro needs a restart (e.g. systemd was just enabled), stop it at the end "
-                   "through interop (wsl.exe --terminate <distro>). This ends the session: start the "
-                   "distro again from Windows.")
+@click.option("--restart", "--restart-wsl", "restart", is_flag=True,
+              help="When a host needs a restart and can be restarted from here, restart it at the end "
+                   "(a WSL2 distro after systemd was enabled: wsl.exe --terminate <distro> through "
+                   "interop, which ends the session; start the distro again from Windows).")
 @click.option("--lock-timeout", default=300.0, show_default=True, type=click.FloatRange(0, 86400),
               metavar="SECONDS", help="How long to wait for another provision run on a target to finish "
                                       "(one apply per target at a time).")
@@ -106,18 +106,18 @@ def plan(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool,
                    "count recorded there, else 20.")
 @edge
 def apply(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool, verbose: int,
-          quiet: bool, check: bool, diff: bool, restart_wsl: bool, lock_timeout: float, keep_runs: int | None,
+          quiet: bool, check: bool, diff: bool, restart: bool, lock_timeout: float, keep_runs: int | None,
           assume: tuple[str, ...]) -> None:
     from provision.plan import Mode
 
     after: After | None = None
-    if restart_wsl and not check:
-        from provision.wsl import restart_hosts
+    if restart and not check:
+        from provision.restarts import restart_hosts
 
-        def restart(results: list[HostResult], hosts: list[Target],
-                    connect: Callable[[Target], Connection]) -> None:
+        def restart_them(results: list[HostResult], hosts: list[Target],
+                         connect: Callable[[Target], Connection]) -> None:
             restart_hosts(results, hosts, connect, echo)
-        after = restart
+        after = restart_them
     _execute("apply", Mode.CHECK if check else Mode.APPLY, playbook, targets, extra, as_json, verbose, quiet,
              diff=diff, after=after, lock_timeout=lock_timeout, keep_runs=keep_runs, assume=assume)
 

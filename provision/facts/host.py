@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from provision.facts.base import Fact
@@ -59,6 +60,42 @@ def assume_wsl(facts: HostFacts, version: int) -> HostFacts:
     return dataclasses.replace(facts, wsl=wsl, pid1="")
 
 
+@dataclass(frozen=True)
+class Assumption:
+    """A fact a root file system cannot show and its user may state: ``--assume KEY=VALUE``."""
+
+    key: str
+    values: tuple[str, ...]
+    meaning: str  # for --help
+    apply: Callable[[HostFacts, str], HostFacts]
+
+
+ASSUMPTIONS = {a.key: a for a in (
+    Assumption("wsl", ("0", "1", "2"), "wsl=2 prepares a root file system for `wsl --import` (wsl.conf, "
+               "profile.d)", lambda facts, value: assume_wsl(facts, int(value))),
+)}
+
+
+def parse_assumptions(items: tuple[str, ...]) -> dict[str, str]:
+    """``KEY=VALUE`` items → {key: value}; ValueError names the first one that is not an assumption."""
+    given: dict[str, str] = {}
+    for item in items:
+        key, _, value = (part.strip() for part in item.partition("="))
+        known = ASSUMPTIONS.get(key)
+        if known is None or value not in known.values:
+            choices = ", ".join(f"{a.key}={v}" for a in ASSUMPTIONS.values() for v in a.values)
+            raise ValueError(f"--assume {item}: only {choices} can be assumed")
+        given[key] = value
+    return given
+
+
+def assume(facts: HostFacts, given: Mapping[str, str]) -> HostFacts:
+    """``facts`` with the assumptions ``given`` (parse_assumptions) applied."""
+    for key, value in given.items():
+        facts = ASSUMPTIONS[key].apply(facts, value)
+    return facts
+
+
 @dataclass
 class HostFacts:
     os: OsRelease = field(default_factory=OsRelease)
@@ -74,6 +111,11 @@ class HostFacts:
         """The host as ``provision facts`` shows it: (what, value) per line."""
         return [("os", f"{self.os.label} ({self.os.pretty_name})"), ("arch", self.arch), ("kernel", self.kernel),
                 ("pid 1", self.pid1), ("hostname", self.hostname), ("wsl", self.wsl.describe())]
+
+    def headline(self) -> str:
+        """One line as a run starts: "Debian 12 (bookworm) amd64, kernel …, PID 1 systemd, WSL2"."""
+        wsl = f", WSL{self.wsl.version}" if self.wsl.version else ""
+        return f"{self.os.label} {self.arch}, kernel {self.kernel}, PID 1 {self.pid1 or '?'}{wsl}"
 
     def summary(self) -> dict[str, object]:
         return {"os": self.os.label, "os_id": self.os.id, "os_version": self.os.version_id,

@@ -10,9 +10,9 @@ from typing import TextIO
 
 from provision import __version__
 from provision import colour as colours
+from provision.localfiles import write_atomically
 from provision.sanitise import Line, Piece, Styled, echo, xml_text
 from provision.verify.results import FAILED, PASSED, SKIPPED, HostReport
-from provision.wslfiles import write_atomically
 
 _MARK = {PASSED: ("passed", "green"), FAILED: ("FAILED", "red"), SKIPPED: ("skipped", "cyan")}
 

@@ -99,7 +99,7 @@ def test_systemd_false_becomes_true_in_place_and_restart_wsl_explains(wsl2_host)
     assert conf.lower().count(b"systemd") == 1 and conf.count(b"[boot]") == 1
     assert "set boot.systemd=true at line 2 (was 'false')" in resource(run.json, "wsl_systemd_conf")["reason"]
     # the lab persona has no wsl.exe: --restart-wsl says why it cannot, and what to run instead
-    assert "--restart-wsl cannot restart it from here: wsl.exe is not reachable" in run.stderr
+    assert "--restart cannot restart it from here: wsl.exe is not reachable" in run.stderr
     assert run.stderr.rstrip().endswith(f"wsl.exe -d Lab-{host.name}")
     assert host.pid1_comm() == "init"
 

@@ -88,7 +88,7 @@ def test_doctor_reads_in_one_read_only_script():
      "provision apply java17 -H chroot:/srv/rootfs (writes /etc/profile.d/jdk.sh on WSL)"),
     ("provision apply wsl-systemd (or the default playbook), then restart the distro", "dev@lab11",
      "provision apply wsl-systemd -H dev@lab11 (or the default playbook), then restart the distro"),
-    ("`provision apply --restart-wsl` here", "lab11", "`provision apply --restart-wsl -H lab11` here"),
+    ("`provision apply --restart` here", "lab11", "`provision apply --restart -H lab11` here"),
     ("provision apply java17", "chroot:/my root", "provision apply java17 -H 'chroot:/my root'"),
     ("provision apply java17", "local", "provision apply java17"),
     ("install systemd-sysv", "lab11", "install systemd-sysv"),

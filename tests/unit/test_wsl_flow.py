@@ -11,10 +11,11 @@ import pytest
 from fakehost import FakeHost
 
 from provision import engine, playbook
-from provision.plan import Restart, WslDistro
+from provision.plan import Restart
 from provision.report import ConsoleReporter, document
+from provision.restarts import restart_hosts
 from provision.targets import Target
-from provision.wsl import restart_hosts
+from provision.wsl import WslDistro
 
 
 def facts_output(*, kernel: str, pid1: str, wsl_lines: list[str], wsl_conf: bytes | None) -> list[tuple[str, str]]:
@@ -78,7 +79,7 @@ def test_not_wsl_is_skipped_with_the_reason():
 
 
 def _restart(distro: str, exe: str, commands: tuple[str, ...] = ()) -> Restart:
-    return Restart("r", "From Windows", commands, wsl=WslDistro(2, distro, exe))
+    return Restart("r", "From Windows", commands, by=WslDistro(2, distro, exe))
 
 
 @pytest.mark.parametrize("restart,failed,expect", [
@@ -87,6 +88,9 @@ def _restart(distro: str, exe: str, commands: tuple[str, ...] = ()) -> Restart:
     (_restart("", "/x/wsl.exe"), False, "name is unknown"),
     (_restart("Ubuntu", "/x/wsl.exe"), True, "the run failed"),
     (_restart("Ubuntu", "/x/wsl.exe"), False, "This session ends now"),
+    (Restart("r", "From Windows", (), by=WslDistro(2, "Img", "/x/wsl.exe", assumed=True)), False,
+     "this root is an image"),
+    (Restart("r", "From Windows", ("reboot it",)), False, "nothing here can restart it"),
 ])
 def test_restart_wsl_decisions(restart, failed, expect):
     result = engine.HostResult("wsl", failed=failed, restart_required=restart)

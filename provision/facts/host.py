@@ -83,7 +83,8 @@ def parse_assumptions(items: tuple[str, ...]) -> dict[str, str]:
         key, _, value = (part.strip() for part in item.partition("="))
         known = ASSUMPTIONS.get(key)
         if known is None or value not in known.values:
-            choices = ", ".join(f"{a.key}={v}" for a in ASSUMPTIONS.values() for v in a.values)
+            every = [f"{a.key}={v}" for a in ASSUMPTIONS.values() for v in a.values]
+            choices = ", ".join(every[:-1]) + " or " + every[-1]
             raise ValueError(f"--assume {item}: only {choices} can be assumed")
         given[key] = value
     return given

@@ -1,4 +1,5 @@
-"""Targets are reached through one small interface (``Connection``): local, chroot and SSH."""
+"""Targets are reached through one small interface (``Connection``): local, chroot, WSL (through
+wsl.exe) and SSH."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ def open_target(target: Target, ssh: SshOptions | None = None) -> Connection:
         from provision.connections.chroot import ChrootConnection
 
         return ChrootConnection(target.root)
+    if target.kind == "wsl":
+        from provision.connections.wsl import WslConnection
+
+        return WslConnection(target.distro)
     options = ssh or SshOptions()
     if options.chosen_transport() == "openssh":
         from provision.connections.openssh import OpenSshConnection

@@ -87,19 +87,23 @@ def parse_list(text: str) -> list[Distro]:
 
 
 def find_exe(given: str | None = None) -> str:
-    """The wsl.exe to run: ``given``, else $PROVISION_WSL_EXE, else ``wsl.exe`` on PATH (``wsl`` too
-    on Windows), else the interop path from inside a WSL distro; raises ConnectError."""
+    """The wsl.exe to run: ``given``, else $PROVISION_WSL_EXE, else on Windows the one in
+    %SystemRoot%\\System32 (not a wsl.exe that happens to lie in the current directory or early
+    on PATH), else ``wsl.exe`` on PATH, else the interop path from inside a WSL distro; raises
+    ConnectError."""
     wanted = given or os.environ.get(ENV_EXE, "")
     if wanted:
         found = shutil.which(wanted)
         if found is None:
             raise ConnectError(f"wsl: {shown(wanted, lines=False)} is not an executable")
         return found
-    names = ("wsl.exe", "wsl") if sys.platform == "win32" else ("wsl.exe",)
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return found
+    if sys.platform == "win32":
+        system = os.path.join(os.environ.get("SystemRoot", r"C:\Windows"), "System32", "wsl.exe")
+        if os.path.isfile(system):
+            return system
+    found = shutil.which("wsl.exe")
+    if found:
+        return found
     interop = "/mnt/c/Windows/System32/wsl.exe"
     if sys.platform != "win32" and os.access(interop, os.X_OK):
         return interop

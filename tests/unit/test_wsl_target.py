@@ -157,3 +157,23 @@ def test_the_connection_imports_on_windows():
     r = subprocess.run([sys.executable, "-c", WIN32, libs.stdout.strip()], capture_output=True, text=True,
                        cwd=REPO, env=env)
     assert r.returncode == 0 and r.stdout.strip() == "imported", r.stderr[-3000:]
+
+
+def test_on_windows_system32_wsl_exe_wins_over_one_planted_on_path_or_here(tmp_path, monkeypatch):
+    from provision.connections import wsl
+
+    planted = tmp_path / "project"
+    planted.mkdir()
+    for d in (planted, tmp_path / "Windows/System32"):
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "wsl.exe").write_text("#!/bin/sh\n")
+        (d / "wsl.exe").chmod(0o755)
+    monkeypatch.chdir(planted)
+    monkeypatch.setenv("PATH", f"{planted}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv(wsl.ENV_EXE, raising=False)
+    assert wsl.find_exe() == str(planted / "wsl.exe")  # not Windows: the one on PATH
+    monkeypatch.setattr(wsl.sys, "platform", "win32")
+    monkeypatch.setenv("SystemRoot", str(tmp_path / "Windows"))
+    assert wsl.find_exe() == str(tmp_path / "Windows/System32/wsl.exe")
+    monkeypatch.setenv(wsl.ENV_EXE, str(planted / "wsl.exe"))  # asked for by name: that one
+    assert wsl.find_exe() == str(planted / "wsl.exe")

@@ -1,9 +1,10 @@
 """A WSL distro reached from outside it, through ``wsl.exe`` (``-H wsl:DISTRO``).
 
-Every command runs as ``wsl.exe -d DISTRO -u root --exec sh -c 'cd / && exec "$@"' sh ARGV…``:
+Every command runs as ``wsl.exe -d DISTRO -u root --exec sh -c 'cd /; PATH=…; exec "$@"' sh ARGV…``:
 root without a password (WSL lets the Windows user who owns the distro be any user in it), in
-``/`` rather than the Windows directory wsl.exe was started from (``/mnt/c/…``), without the
-distro's login shell in between (``--exec``), so every argument arrives as one argument.
+``/`` rather than the Windows directory wsl.exe was started from (``/mnt/c/…``), with the Linux
+system directories only on PATH (not the Windows ones WSL appends), without the distro's login
+shell in between (``--exec``), so every argument arrives as one argument.
 
 The controller is whatever can run ``wsl.exe``: Windows itself, or another WSL distro through
 interop. So this module assumes no POSIX at import time (no fcntl, pwd, termios; no signals or
@@ -36,8 +37,12 @@ from provision.targets import distro_problem
 ENV_EXE = "PROVISION_WSL_EXE"  # the wsl.exe to use, when not the one on PATH
 LIST_TIMEOUT = 60.0
 WSL_FAILED = (0xFFFFFFFF, -1, 255)  # wsl.exe's own failure (E_FAIL-like), as Windows / interop see it
-# Run by sh in the distro: leave the Windows directory wsl.exe started in, then the command itself.
-_ENTER = 'cd / || exit 125; exec "$@"'
+# Run by sh in the distro: leave the Windows directory wsl.exe started in, drop the Windows
+# directories WSL appends to PATH (appendWindowsPath: /mnt/c/Users/<you>/…, which the distro's
+# uid 1000 can write, so root would run what it put there under a name the distro lacks, e.g.
+# wsl.exe), then the command itself.
+LINUX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_ENTER = f'cd / || exit 125; PATH={LINUX_PATH}; export PATH; exec "$@"'
 
 
 def decode_output(data: bytes) -> str:

@@ -16,6 +16,14 @@ pytestmark = pytest.mark.lab
 DISTRO = "Ubuntu-24.04"
 
 
+PLANT = r"""set -e
+d=/mnt/c/Users/dev/AppData/Local/Microsoft/WindowsApps
+mkdir -p "$d" && chown -R dev:dev /mnt/c/Users
+printf '#!/bin/sh\ntouch /var/tmp/pwned-by-$(id -u)\n' > "$d/wsl.exe"
+chown dev:dev "$d/wsl.exe" && chmod 755 "$d/wsl.exe"
+"""
+
+
 def on_path(wsl: WslExe) -> dict[str, str]:
     return {"PATH": f"{wsl.bin}:{os.environ['PATH']}"}
 
@@ -27,6 +35,8 @@ def resource(doc: dict, rid: str) -> dict:
 def test_one_apply_through_wsl_exe_ends_with_systemd_pid1_jdk17_and_java_home(wsl2_host):
     host = wsl2_host  # the plain base: no systemd-sysv, no JDK, no wsl.conf
     assert host.pid1_comm() == "init"
+    # the distro's user 1000 plants a wsl.exe in a Windows directory WSL appends to PATH
+    host.sh(PLANT)
     with WslExe({DISTRO: host, "Debian": host}) as wsl:
         env = on_path(wsl)
         run = provision("apply", "-H", f"wsl:{DISTRO}", "--json", env=env)  # the default playbook
@@ -57,6 +67,8 @@ def test_one_apply_through_wsl_exe_ends_with_systemd_pid1_jdk17_and_java_home(ws
         home, version = login.stdout.decode().split("\n")[:2]
         assert home.startswith("/usr/lib/jvm/java-17-openjdk-"), login
         assert 'version "17.' in version, login
+
+        assert host.sh("ls /var/tmp/pwned-* 2>/dev/null || true").stdout == b"", "root ran the planted wsl.exe"
 
         # through the same target: nothing left to do, no restart; verify passes
         again = provision("apply", "-H", f"wsl:{DISTRO}", "--json", env=env)

@@ -9,7 +9,8 @@ this file run as a script (stdlib only). What it does, as the real one does it:
   older than that variable: provision must read UTF-16 either way);
 - ``wsl.exe -d NAME [-u root] [--cd DIR] --exec ARGV…`` (or ``-e``): ARGV run in the persona as
   root, through ``nsenter`` into its PID 1 (its mount, UTS and PID namespaces, its root and
-  working directory), with WSL's variables (``WSL_DISTRO_NAME``, ``WSL_INTEROP``); stdin, stdout,
+  working directory), with WSL's variables (``WSL_DISTRO_NAME``, ``WSL_INTEROP``, a PATH with
+  Windows directories appended as ``appendWindowsPath`` does); stdin, stdout,
   stderr and the exit status are the command's. A stopped persona is started first (WSL starts
   a distro for any command): booted the lab's way (``Host.boot(Host.next_init())``: systemd as
   PID 1 of a new PID namespace when its /etc/wsl.conf asks for it, WSL's rule), and the command
@@ -32,7 +33,10 @@ import threading
 import time
 from pathlib import Path
 
-NSENTER_ENV = ["env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+# WSL appends Windows's PATH to the distro's ([interop] appendWindowsPath, default true): the
+# Windows user's own directories among them, which the distro's uid 1000 can write (drvfs).
+WINDOWS_PATH = "/mnt/c/Windows/System32:/mnt/c/Users/dev/AppData/Local/Microsoft/WindowsApps"
+NSENTER_ENV = ["env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:" + WINDOWS_PATH,
                "HOME=/root", "USER=root", "LOGNAME=root", "SHELL=/bin/sh", "LANG=C.UTF-8", "HOSTTYPE=x86_64",
                "WSL_INTEROP=/run/WSL/1_interop", "WSLENV="]
 NO_DISTRO = "There is no distribution with the supplied name.\r\nError code: Wsl/Service/WSL_E_DISTRO_NOT_FOUND\r\n"

@@ -115,8 +115,9 @@ def test_commands_go_through_wsl_exe_as_root_with_each_argument_whole(fake_exe, 
     conn = WslConnection("D", str(exe))
     conn.run(["printf", "%s\n", "a b; $(reboot)", "-x"])
     argv = (tmp_path / "log").read_text().splitlines()[-1]
-    assert argv == repr(["-d", "D", "-u", "root", "--exec", "sh", "-c", 'cd / || exit 125; exec "$@"', "sh",
-                         "printf", "%s\n", "a b; $(reboot)", "-x"])
+    assert argv == repr(["-d", "D", "-u", "root", "--exec", "sh", "-c",
+                         'cd / || exit 125; PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; '
+                         'export PATH; exec "$@"', "sh", "printf", "%s\n", "a b; $(reboot)", "-x"])
 
 
 def test_a_bad_name_never_reaches_wsl_exe(fake_exe, tmp_path):

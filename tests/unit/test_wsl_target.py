@@ -3,6 +3,7 @@ one-line errors, and that the module imports on Windows (no fcntl/pwd/termios at
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -178,3 +179,42 @@ def test_on_windows_system32_wsl_exe_wins_over_one_planted_on_path_or_here(tmp_p
     assert wsl.find_exe() == str(tmp_path / "Windows/System32/wsl.exe")
     monkeypatch.setenv(wsl.ENV_EXE, str(planted / "wsl.exe"))  # asked for by name: that one
     assert wsl.find_exe() == str(planted / "wsl.exe")
+
+
+CYCLE_FAKE = """#!{python}
+import os, sys
+a = sys.argv[1:]
+with open(os.environ["FAKE_LOG"], "a") as f:
+    f.write(repr(a) + "\\n")
+if a == ["-l", "-v"]:
+    sys.stdout.buffer.write("  NAME STATE VERSION\\r\\n* D Running 2\\r\\n".encode("utf-16-le"))
+elif a == ["--terminate", "D"] or a == ["-d", "D", "--exec", "true"]:
+    pass
+elif "is-system-running" in a:
+    print(os.environ["FAKE_STATE"])
+    sys.exit(int(os.environ["FAKE_RC"]))
+elif a[-2:] == ["cat", "/proc/1/comm"]:
+    print(os.environ["FAKE_PID1"])
+else:
+    sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("case", DATA["cycle"], ids=[f"{c['pid1']!r}-{c['state']}" for c in DATA["cycle"]])
+def test_restart_from_outside_is_judged_by_pid1_and_systemd_state(case, tmp_path, monkeypatch):
+    from provision.sanitise import shown
+    from provision.wsl import cycle
+
+    exe = tmp_path / "wsl.exe"
+    exe.write_text(CYCLE_FAKE.format(python=sys.executable))
+    exe.chmod(0o755)
+    for key, value in (("FAKE_LOG", tmp_path / "log"), ("FAKE_PID1", case["pid1"]), ("FAKE_STATE", case["state"]),
+                       ("FAKE_RC", case["rc"])):
+        monkeypatch.setenv(key, str(value))
+    done = cycle(WslConnection("D", str(exe)), wait=5)
+    assert done.ok is case["ok"]
+    assert case["says"] in done.summary()
+    assert "\x1b" not in shown(done.summary(), lines=False)
+    calls = [ast.literal_eval(line) for line in (tmp_path / "log").read_text().splitlines()]
+    assert calls[1:3] == [["--terminate", "D"], ["-d", "D", "--exec", "true"]]
+    assert calls[3][-5:] == ["timeout", "5", "systemctl", "is-system-running", "--wait"]

@@ -218,3 +218,23 @@ def test_restart_from_outside_is_judged_by_pid1_and_systemd_state(case, tmp_path
     calls = [ast.literal_eval(line) for line in (tmp_path / "log").read_text().splitlines()]
     assert calls[1:3] == [["--terminate", "D"], ["-d", "D", "--exec", "true"]]
     assert calls[3][-5:] == ["timeout", "5", "systemctl", "is-system-running", "--wait"]
+
+
+GONE_FAKE = """#!{python}
+import os, sys
+if sys.argv[1:] == ["-l", "-v"]:
+    sys.stdout.buffer.write("  NAME STATE VERSION\\r\\n* D Running 2\\r\\n".encode("utf-16-le"))
+    sys.exit(0)
+sys.stderr.buffer.write("There is no distribution with the supplied name.\\r\\n\\x1b[2J".encode("utf-16-le"))
+sys.exit(255)
+"""
+
+
+def test_wsl_exe_failing_itself_is_read_as_utf16_not_as_the_command_output(tmp_path):
+    exe = tmp_path / "wsl.exe"
+    exe.write_text(GONE_FAKE.format(python=sys.executable))
+    exe.chmod(0o755)
+    conn = WslConnection("D", str(exe))  # listed now, unregistered before the command runs
+    r = conn.run(["true"])
+    assert r.rc == 255 and "\x00" not in r.err
+    assert r.tail().startswith("wsl.exe: There is no distribution with the supplied name.")

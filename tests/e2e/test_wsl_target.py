@@ -77,6 +77,10 @@ def test_one_apply_through_wsl_exe_ends_with_systemd_pid1_jdk17_and_java_home(ws
         assert "--terminate" not in again.stderr
         checked = provision("verify", "-H", f"wsl:{DISTRO}", env=env)
         assert checked.rc == 0, checked
+        well = provision("doctor", "-H", f"wsl:{DISTRO}", "--json", env=env)
+        assert well.rc == 0, well
+        statuses = {f["check"]: f["status"] for f in well.json["hosts"][0]["findings"]}
+        assert statuses["systemd"] in ("ok", "warn") and statuses["JAVA_HOME"] == "ok", statuses
 
         # an unknown name: one line naming the installed ones; nothing run in any distro
         n = len(wsl.calls())

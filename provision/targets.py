@@ -1,6 +1,7 @@
 """Targets: where a playbook runs. ``-H`` specs and inventory files become ``Target`` values.
 
-A target is ``local``, ``chroot:/path/to/rootfs`` or an SSH host: ``user@host[:port]``,
+A target is ``local``, ``chroot:/path/to/rootfs``, ``wsl:DISTRO`` (a WSL distro, through wsl.exe)
+or an SSH host: ``user@host[:port]``,
 ``ssh://user@host:port``, ``[2001:db8::1]:22`` or a plain name (resolved through ssh_config, then
 DNS). Inventories (see docs/inventory.md) add groups, per-host and per-group variables and
 connection settings; an Ansible YAML or INI inventory is read as well (hosts, groups, children,
@@ -30,6 +31,10 @@ if TYPE_CHECKING:  # yaml is imported only to read an inventory file, not for -H
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _HOST = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # a host name, an ssh_config alias, an IPv4 address
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+# WSL's rule for a distribution name (microsoft/WSL-DistroLauncher DistributionInfo.h:
+# ^[a-zA-Z0-9._-]+$), and never a leading '-': wsl.exe would read it as an option.
+_DISTRO = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]*$")
+MAX_DISTRO = 64
 CONNECTION_KEYS = ("address", "user", "port", "identity_file", "connect_timeout")
 
 
@@ -38,8 +43,9 @@ class Target:
     """One host to run on. ``name`` labels it in output and JSON, and is unique in a run."""
 
     name: str
-    kind: str  # local | chroot | ssh
+    kind: str  # local | chroot | wsl | ssh
     root: str = ""  # chroot: the root file system
+    distro: str = ""  # wsl: the WSL distro's name
     address: str = ""  # ssh: what to connect to (looked up in ssh_config first); default: name
     user: str | None = None  # ssh: login user (None: ssh_config, else the local user name)
     port: int | None = None  # ssh: None = ssh_config, else 22
@@ -73,6 +79,19 @@ def host_problem(host: str) -> str | None:
     return "is not a host name or an IP address"
 
 
+def distro_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a WSL distro name, or None (letters, digits, ``._-``, not ``-`` first)."""
+    if not name:
+        return "is empty"
+    if name.startswith("-"):
+        return "starts with '-' (wsl.exe would read it as an option)"
+    if len(name) > MAX_DISTRO:
+        return f"is longer than {MAX_DISTRO} characters"
+    if not _DISTRO.match(name):
+        return "is not a WSL distro name (letters, digits, '.', '_' and '-' only)"
+    return None
+
+
 def _name_problem(name: object) -> str | None:
     """Why an inventory host name is unusable, or None: ``local``, ``chroot:/path`` or an SSH
     destination (the name is the address when the inventory gives none)."""
@@ -80,6 +99,9 @@ def _name_problem(name: object) -> str | None:
         return "is not a usable host name"
     if name == "local" or name.startswith("chroot:/") and name.isprintable():
         return None
+    if name.startswith("wsl:"):
+        problem = distro_problem(name[len("wsl:"):])
+        return f"host name {name!r}: the distro name {problem}" if problem else None
     problem = host_problem(name)
     return f"host name {name!r} {problem}" if problem else None
 
@@ -107,12 +129,19 @@ def parse_spec(spec: str) -> Target:
         if not root.startswith("/"):
             raise UsageError(f"target {spec!r}: chroot needs an absolute path, e.g. chroot:/srv/rootfs")
         return Target(text, "chroot", root=root)
+    if text.startswith("wsl:"):
+        distro = text[len("wsl:"):]
+        problem = distro_problem(distro)
+        if problem:
+            raise UsageError(f"target {spec!r}: the distro name {distro!r} {problem}; e.g. wsl:Ubuntu-24.04 "
+                             "(the NAME column of `wsl.exe -l -v`)")
+        return Target(text, "wsl", distro=distro)
     rest = text
     if rest.startswith("ssh://"):
         rest = rest[len("ssh://"):].rstrip("/")
     elif "://" in rest:
-        raise UsageError(f"target {spec!r}: unknown scheme (use local, chroot:/path, user@host[:port] "
-                         "or ssh://user@host:port)")
+        raise UsageError(f"target {spec!r}: unknown scheme (use local, chroot:/path, wsl:DISTRO, "
+                         "user@host[:port] or ssh://user@host:port)")
     user = None
     if "@" in rest:
         user, _, rest = rest.rpartition("@")
@@ -135,7 +164,7 @@ def parse_spec(spec: str) -> Target:
     problem = host_problem(host) if host else "has no host"
     if problem:
         raise UsageError(f"unknown target {spec!r}: {host!r} {problem}; use 'local', 'chroot:/path/to/rootfs', "
-                         "'user@host[:port]', 'user@[IPv6]:port' or 'ssh://user@host:port'")
+                         "'wsl:DISTRO', 'user@host[:port]', 'user@[IPv6]:port' or 'ssh://user@host:port'")
     return Target(text, "ssh", address=host, user=user, port=port)
 
 
@@ -193,7 +222,7 @@ class _Inv:
                 vars_.update(grp["vars"])
             settings.update({k: v for k, v in hs.items() if k in CONNECTION_KEYS})
             vars_.update(hs["vars"])
-            if name == "local" or name.startswith("chroot:"):
+            if name == "local" or name.startswith(("chroot:", "wsl:")):
                 base = parse_spec(name)
             else:
                 base = Target(name, "ssh")

@@ -88,8 +88,9 @@ def target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Where to run, and how to reach and enter the hosts. Collected into ``Targets`` (``targets``)."""
     options = [
         click.option("-H", "--host", "hosts", multiple=True, metavar="TARGET",
-                     help="Where to run: 'local' (default), 'chroot:/path/to/rootfs', 'user@host[:port]', "
-                          "'ssh://user@host:port' or a name from ssh_config. Repeatable."),
+                     help="Where to run: 'local' (default), 'chroot:/path/to/rootfs', 'wsl:DISTRO' (a WSL "
+                          "distro, through wsl.exe), 'user@host[:port]', 'ssh://user@host:port' or a name "
+                          "from ssh_config. Repeatable."),
         click.option("-i", "--inventory", type=click.Path(dir_okay=False), metavar="FILE",
                      help="Hosts, groups and their variables (provision's YAML, or an Ansible YAML/INI "
                           "inventory); see docs/inventory.md."),

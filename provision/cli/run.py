@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from provision.plan import Mode
     from provision.targets import Target
 
-After = Callable[["list[HostResult]", "list[Target]", "Callable[[Target], Connection]"], None]
+After = Callable[["list[HostResult]", "list[Target]", "Callable[[Target], Connection]"], bool]
 
 
 def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: tuple[str, ...],
@@ -65,10 +65,11 @@ def _execute(command: str, mode: Mode, playbook: str, targets: Targets, extra: t
         echo("provision: interrupted: the steps marked 'not run' did not run; run the same command again "
              "to finish")
         sys.exit(interrupts.EXIT_CODE)
-    if after is not None:  # runs last, once every result is printed (e.g. --restart)
+    after_ok = True
+    if after is not None:  # runs last, once every result is printed (e.g. the restarts)
         sys.stdout.flush()
-        after(results, hosts, connect)
-    if any(r.failed for r in results):
+        after_ok = after(results, hosts, connect)
+    if any(r.failed for r in results) or not after_ok:
         sys.exit(1)
 
 
@@ -93,10 +94,13 @@ def plan(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool,
 @run_options
 @click.option("--check", is_flag=True, help="Dry run: report what would change, change nothing.")
 @click.option("--diff", is_flag=True, help="Show unified diffs of the files changed.")
-@click.option("--restart", "--restart-wsl", "restart", is_flag=True,
-              help="When a host needs a restart and can be restarted from here, restart it at the end "
-                   "(a WSL2 distro after systemd was enabled: wsl.exe --terminate <distro> through "
-                   "interop, which ends the session; start the distro again from Windows).")
+@click.option("--restart/--no-restart", "--restart-wsl/--no-restart-wsl", "restart", default=None,
+              help="When a host needs a restart (a WSL2 distro after systemd was enabled): a wsl:DISTRO "
+                   "target is restarted from outside by default (terminated, started, systemd waited "
+                   "for and PID 1 checked; --no-restart leaves it running); --restart also restarts "
+                   "the other hosts that can restart themselves, at the end (a WSL distro through "
+                   "interop: wsl.exe --terminate <distro>, which ends its session; start it again from "
+                   "Windows).")
 @click.option("--lock-timeout", default=300.0, show_default=True, type=click.FloatRange(0, 86400),
               metavar="SECONDS", help="How long to wait for another provision run on a target to finish "
                                       "(one apply per target at a time).")
@@ -106,17 +110,17 @@ def plan(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool,
                    "count recorded there, else 20.")
 @edge
 def apply(playbook: str, targets: Targets, extra: tuple[str, ...], as_json: bool, verbose: int,
-          quiet: bool, check: bool, diff: bool, restart: bool, lock_timeout: float, keep_runs: int | None,
+          quiet: bool, check: bool, diff: bool, restart: bool | None, lock_timeout: float, keep_runs: int | None,
           assume: tuple[str, ...]) -> None:
     from provision.plan import Mode
 
     after: After | None = None
-    if restart and not check:
+    if restart is not False and not check:
         from provision.restarts import restart_hosts
 
         def restart_them(results: list[HostResult], hosts: list[Target],
-                         connect: Callable[[Target], Connection]) -> None:
-            restart_hosts(results, hosts, connect, echo)
+                         connect: Callable[[Target], Connection]) -> bool:
+            return restart_hosts(results, hosts, connect, echo, inside=bool(restart))
         after = restart_them
     _execute("apply", Mode.CHECK if check else Mode.APPLY, playbook, targets, extra, as_json, verbose, quiet,
              diff=diff, after=after, lock_timeout=lock_timeout, keep_runs=keep_runs, assume=assume)

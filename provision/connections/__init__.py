@@ -1,4 +1,5 @@
-"""Targets are reached through one small interface (``Connection``): local, chroot and SSH."""
+"""Targets are reached through one small interface (``Connection``): local, chroot, WSL (through
+wsl.exe) and SSH."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ if TYPE_CHECKING:
     from provision.connections.ssh import SshConnection
     from provision.targets import Target
 
-__all__ = ["CommandResult", "Connection", "Connector", "SshOptions", "open_target"]
+__all__ = ["RESTARTED_FROM_OUTSIDE", "CommandResult", "Connection", "Connector", "SshOptions", "open_target"]
+
+# Target kinds whose connection restarts the host from outside it (``restart_host``: wsl.exe
+# terminates and starts the distro), so apply can restart them and carry on.
+RESTARTED_FROM_OUTSIDE = frozenset({"wsl"})
 
 
 def open_target(target: Target, ssh: SshOptions | None = None) -> Connection:
@@ -28,6 +33,10 @@ def open_target(target: Target, ssh: SshOptions | None = None) -> Connection:
         from provision.connections.chroot import ChrootConnection
 
         return ChrootConnection(target.root)
+    if target.kind == "wsl":
+        from provision.connections.wsl import WslConnection
+
+        return WslConnection(target.distro)
     options = ssh or SshOptions()
     if options.chosen_transport() == "openssh":
         from provision.connections.openssh import OpenSshConnection

@@ -78,7 +78,10 @@ def communicate(proc: subprocess.Popen[bytes], shown: str, *, input: bytes | Non
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
     try:
-        os.killpg(proc.pid, 9)
+        if hasattr(os, "killpg"):
+            os.killpg(proc.pid, 9)
+        else:  # Windows (a wsl: target's controller): no process groups
+            proc.kill()
     except ProcessLookupError:
         pass
 
@@ -100,7 +103,10 @@ def stop_children(sig: int = signal.SIGTERM) -> int:
         procs = [p for p in _RUNNING if p.poll() is None]
     for proc in procs:
         try:
-            os.killpg(proc.pid, sig)
+            if hasattr(os, "killpg"):
+                os.killpg(proc.pid, sig)
+            else:  # Windows: no process groups (TERM is TerminateProcess)
+                proc.send_signal(sig)
         except ProcessLookupError:
             pass
     return len(procs)

@@ -96,7 +96,7 @@ def test_restart_wsl_decisions(restart, failed, expect):
     result = engine.HostResult("wsl", failed=failed, restart_required=restart)
     lines: list[str] = []
     host = FakeHost([])
-    restart_hosts([result], [Target("wsl", "ssh")], lambda t: host, lines.append)
+    restart_hosts([result], [Target("wsl", "ssh")], lambda t: host, lines.append, inside=True)
     assert any(expect in line for line in lines), lines
     ran = [c for c in host.commands]
     assert ran == ([["/x/wsl.exe", "--terminate", "Ubuntu"]] if expect == "This session ends now" else [])

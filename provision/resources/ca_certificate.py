@@ -4,10 +4,11 @@ failed" in Java while curl works).
 
 The certificate is given inline (``pem``), as a file beside the playbook (``file``) or as an https
 URL fetched on the controller with its pinned ``sha256`` fingerprint (also checked for ``pem``
-and ``file`` when given). It must be exactly one PEM ``CERTIFICATE`` block with ``basicConstraints
-CA:TRUE``: a second certificate, a private key, or anything before or after the block is refused
-when the playbook loads (or, for a file or URL, before anything is written); what is written is
-the certificate re-armored from the DER that was checked.
+and ``file`` when given); only apply fetches it (a plan names the URL and the pin, so it works
+offline), and checks it before anything is written. It must be exactly one PEM ``CERTIFICATE``
+block with ``basicConstraints CA:TRUE``: a second certificate, a private key, or anything before
+or after the block is refused when the playbook loads (or, for a file or URL, before anything is
+written); what is written is the certificate re-armored from the DER that was checked.
 
 It is written to ``/usr/local/share/ca-certificates/<name>.crt`` (atomically; a link there is
 refused) and ``update-ca-certificates`` runs. With ``java: true`` (the default), Debian's Java
@@ -271,6 +272,7 @@ def pinned(data: bytes, sha256: str | None, where: str) -> x509.CaCert:
 @dataclass
 class CaPlan:
     cert: x509.CaCert | None = None  # present: the certificate
+    fetch: bool = False  # present, url: the certificate is fetched first (prepare), then it is cert
     aliases: tuple[str, ...] = ()  # absent: the provision-… aliases to remove
     write: bool = False  # (re)write the .crt
     remove: bool = False  # absent: remove the .crt
@@ -337,17 +339,23 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
         cert = self.given()
         return cert.sha256 if cert is not None else self.spec.sha256
 
-    def resolve(self, facts: Facts) -> x509.CaCert:
+    def resolve(self, facts: Facts) -> x509.CaCert | None:
         """The certificate to have: the given one, or for a url the one on the host when it is
-        exactly the pinned one (nothing fetched), else the fetched one, checked."""
+        exactly the pinned one; None for a url whose certificate only apply fetches (``fetch``),
+        so that a plan needs no network."""
         s = self.spec
         given = self.given()
         if given is not None:
             return given
         assert s.url is not None and s.sha256 is not None
         on_host = host_copy(facts.get(FileContent(crt_path(s.name))))
-        if on_host is not None and on_host.sha256 == s.sha256:
-            return on_host
+        return on_host if on_host is not None and on_host.sha256 == s.sha256 else None
+
+    def fetch(self) -> x509.CaCert:
+        """The certificate at url (fetched on the controller, cached for the run), checked against
+        the pinned SHA-256; ResourceError before anything is written."""
+        s = self.spec
+        assert s.url is not None
         data = keyfetch.fetch(s.url, what="certificate", limit=x509.MAX_PEM_BYTES)
         try:
             return pinned(data, s.sha256, f"url {s.url}")
@@ -360,16 +368,22 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
     def plan_present(self, facts: Facts) -> ResourcePlan[CaPlan]:
         s = self.spec
         cert = self.resolve(facts)
+        sha256 = cert.sha256 if cert is not None else s.sha256 or ""
         path = crt_path(s.name)
         cur = facts.get(FileContent(path)).writable()
         trust = facts.get(self.trust_fact(facts))
-        plan = CaPlan(cert=cert)
+        plan = CaPlan(cert=cert, fetch=cert is None)
         changes: list[Change] = []
-        outputs: Outputs = {"path": path, "sha256": cert.sha256, "alias": cert.alias}
-        if not cur.exists or cur.content != cert.pem():
-            changes.append(Change(f"{'update' if cur.exists else 'create'} {path}",
-                                  f"CA {cert.subject} (SHA-256 {cert.sha256})",
-                                  done=f"{'updated' if cur.exists else 'created'} {path}"))
+        outputs: Outputs = {"path": path, "sha256": sha256, "alias": x509.alias(sha256)}
+        verb, did = ("update", "updated") if cur.exists else ("create", "created")
+        if cert is None:
+            changes.append(Change(f"{verb} {path}: fetch {s.url}, pin {sha256}",
+                                  "the CA certificate, fetched on this machine when applied and written only if "
+                                  "its SHA-256 is the pinned one", done=f"{did} {path} (fetched {s.url})"))
+            plan.write = True
+        elif not cur.exists or cur.content != cert.pem():
+            changes.append(Change(f"{verb} {path}", f"CA {cert.subject} (SHA-256 {cert.sha256})",
+                                  done=f"{did} {path}"))
             plan.write = True
         if plan.write or not trust.in_bundle:
             changes.append(Change("run update-ca-certificates", f"{BUNDLE} does not hold it yet",
@@ -377,13 +391,14 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
             plan.update = True
         notes: list[str] = []
         if s.java:
-            notes = self.plan_java_present(cert, trust, plan, changes)
+            notes = self.plan_java_present(sha256, trust, plan, changes)
         reason = "" if changes else f"{path} is in place and trusted" + "".join(f"; {n}" for n in notes)
         return ResourcePlan(changes, reason, data=plan, outputs=outputs)
 
-    def plan_java_present(self, cert: x509.CaCert, trust: Trust, plan: CaPlan, changes: list[Change]) -> list[str]:
+    def plan_java_present(self, sha256: str, trust: Trust, plan: CaPlan, changes: list[Change]) -> list[str]:
         notes = [f"left alone: {e} (its cacerts is a link to another store)" for e in trust.elsewhere]
-        if trust.debian_store and (trust.debian_entry != cert.sha256 or trust.pending or plan.write):
+        alias = x509.alias(sha256)
+        if trust.debian_store and (trust.debian_entry != sha256 or trust.pending or plan.write):
             if not trust.hook:
                 raise ResourceError(f"{DEBIAN_STORE} exists but ca-certificates-java's hook {JAVA_HOOK} does "
                                     "not: reinstall ca-certificates-java, or set java: false")
@@ -396,14 +411,14 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
         for st in trust.stores:
             if st.error:
                 raise ResourceError(f"keytool cannot read {st.path} (of {', '.join(st.homes)}): {st.error}")
-            have = st.entries.get(cert.alias)
-            if have == cert.sha256:
+            have = st.entries.get(alias)
+            if have == sha256:
                 continue
             if have:
-                raise ResourceError(f"{st.path} already has an alias {cert.alias} holding another certificate "
+                raise ResourceError(f"{st.path} already has an alias {alias} holding another certificate "
                                     f"(SHA-256 {have}): not replaced; remove it with keytool -delete first")
-            changes.append(Change(f"import it into {st.path} as {cert.alias}", f"the cacerts of {', '.join(st.homes)}",
-                                  done=f"imported it into {st.path} as {cert.alias}"))
+            changes.append(Change(f"import it into {st.path} as {alias}", f"the cacerts of {', '.join(st.homes)}",
+                                  done=f"imported it into {st.path} as {alias}"))
             plan.stores.append(st.path)
         if plan.stores and not trust.keytool:
             raise ResourceError("no keytool on the host is root's along its whole path: not run as root; "
@@ -444,7 +459,13 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
 
     # ----------------------------------------------------------------------- apply
 
+    def prepare(self, plan: ResourcePlan[CaPlan]) -> None:
+        p = plan.payload()
+        if p.fetch and p.cert is None:
+            p.cert = self.fetch()
+
     def apply(self, plan: ResourcePlan[CaPlan], ctx: ApplyContext) -> Outputs:
+        self.prepare(plan)  # (done already when the engine called it)
         p = plan.payload()
         path, name = crt_path(self.spec.name), self.spec.name
         if p.cert is not None and p.write:

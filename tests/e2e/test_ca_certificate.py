@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import random
+import socket
 import subprocess
 import textwrap
 import threading
@@ -225,3 +226,28 @@ def test_a_link_a_user_planted_at_the_crt_path_is_refused(root, pki, tmp_path):
     assert trust_state(root) == before
     assert root.file("/etc/victim").read_text() == "victim\n"
     assert root.file(CRT).is_symlink()
+
+
+def test_a_url_is_fetched_by_apply_only_so_plan_works_offline(root, pki, tmp_path):
+    """Issue 20 item 4: nothing listens at the URL; plan and --check name the URL and the pin, apply
+    fails in one line with the host as it was."""
+    der = subprocess.run(["openssl", "x509", "-in", str(pki["dir"] / "ca.pem"), "-outform", "DER"],
+                         capture_output=True, check=True).stdout
+    sha = hashlib.sha256(der).hexdigest()
+    before, written = trust_state(root), root.changed_paths()
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/corp.pem"
+        pb = playbook(tmp_path, f"name: corp\nurl: {url}\nsha256: {sha}\n")
+        for command in (["plan"], ["apply", "--check"]):
+            r = provision(*command, str(pb), "-H", root.target, "--json")
+            assert r.rc == 0, r
+            summaries = [c["summary"] for c in r.json["hosts"][0]["resources"][0]["changes"]]
+            assert summaries[:2] == [f"create {CRT}: fetch {url}, pin {sha}", "run update-ca-certificates"], summaries
+            assert f"import it into {TARJDK}/lib/security/cacerts as provision-{sha[:16]}" in summaries, summaries
+        applied = provision("apply", str(pb), "-H", root.target)
+        assert applied.rc == 1, applied
+        assert f"could not fetch the certificate from {url} (on this machine): [Errno 111] Connection refused" \
+            in applied.stderr, applied
+    assert trust_state(root) == before
+    assert [p for p in root.changed_paths() if not p.startswith("/var/lib/provision/")] == written

@@ -15,20 +15,28 @@ refused) and ``update-ca-certificates`` runs. With ``java: true`` (the default),
 store ``/etc/ssl/certs/java/cacerts`` (which the distribution's JDKs link to) is brought up to date
 now, through ca-certificates-java's hook and any dpkg trigger it queued, and checked (alias
 ``debian:<name>.pem``); every JDK under /usr/lib/jvm or /opt (or /opt/*/) whose
-``lib/security/cacerts`` is a file of its own (Temurin or a tarball JDK) gets the certificate
+``lib/security/cacerts`` (JDK 8: ``jre/lib/security/cacerts``) is a file of its own (Temurin or a
+tarball JDK) gets the certificate
 imported under the alias ``provision-<first 16 hex digits of its SHA-256>``, with a root-owned
 keytool, on a copy that replaces the store atomically. An alias of that name holding another
 certificate is refused. A JDK whose cacerts is a link elsewhere is left alone (named in the plan).
 ``state: absent`` removes what this resource added: the ``.crt`` and its links in /etc/ssl/certs,
 the ``debian:<name>.pem`` entry, and the ``provision-…`` alias of this certificate (known from the
 ``.crt`` on the host, or from ``pem``/``file``/``sha256``) in each JDK store.
+
+``provision verify`` checks the ``.crt``, the system bundle, and each JDK's truststore by itself
+(``keytool -list -alias`` on Debian's store for the JDKs linked to it, and on each JDK's own
+cacerts), naming the JDK whose store lacks it (that JDK's "PKIX path building failed"). With
+``check_url`` (an https URL of a server whose certificate the CA signs), curl and each JDK's own
+``java`` (single-file source launch, JDK 11 and later) make a real TLS handshake with it.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -39,6 +47,8 @@ from provision.cloudconfig import CloudConfig
 from provision.errors import FactError, NotExportable, ResourceError
 from provision.facts import Fact, Facts, FileContent, FileState
 from provision.formats import x509
+from provision.java import truststores
+from provision.java.truststores import JOPTS, ROOT_ONLY, STOREPASS
 from provision.plan import Change, Outputs, ResourcePlan
 from provision.resource import ApplyContext, Resource, Spec
 from provision.resources.apt_repository import valid_name
@@ -50,9 +60,6 @@ BUNDLE = f"{CERTS_DIR}/ca-certificates.crt"
 DEBIAN_STORE = f"{CERTS_DIR}/java/cacerts"
 JAVA_HOOK = "/etc/ca-certificates/update.d/jks-keystore"
 PENDING = "/var/lib/ca-certificates-java/pending"
-STOREPASS = "changeit"  # the JDKs' and Debian's default truststore password
-# keytool's JVM: English output, and a quick start (one GC thread, no optimising compiler)
-JOPTS = "-J-Duser.language=en -J-XX:+UseSerialGC -J-XX:TieredStopAtLevel=1 -J-Xshare:auto"
 
 
 def crt_path(name: str) -> str:
@@ -94,16 +101,7 @@ class Trust:
 # Lines: bundle | pem-link | hook | pending | debian-store | keytool P | linked H | elsewhere H T | store S H |
 # entry S ALIAS FP | error S MESSAGE. Each keytool -list is one JVM start, one per store; only
 # the entries whose alias was asked for are printed.
-_TRUST = r"""
-root_only() {  # $1 and every directory above it: root's, writable by no one else
-  p=$1
-  while :; do
-    set -- $(stat -L -c '%u %g %a' -- "$p" 2>/dev/null) || return 1
-    [ "$1" = 0 ] && [ $((0$3 & 02)) = 0 ] && { [ "$2" = 0 ] || [ $((0$3 & 020)) = 0 ]; } || return 1
-    [ "$p" = / ] && return 0
-    p=$(dirname -- "$p")
-  done
-}
+_TRUST = ROOT_ONLY + r"""
 list() {  # keytool, store, aliases: "entry" lines for the aliases asked for
   out=$(LC_ALL=C LANG=C "$1" @JOPTS@ -list -keystore "$2" -storepass @PASS@ </dev/null 2>&1) || {
     printf 'error %s %s\n' "$2" "$(printf '%s' "$out" | tr -d '\r' | grep -v '^$' | head -n 1 | cut -c1-200)"
@@ -126,9 +124,11 @@ for k in "$(command -v keytool 2>/dev/null)" /usr/lib/jvm/*/bin/keytool /opt/*/b
   k=$(readlink -f -- "$k") && root_only "$k" && { kt=$k; break; }
 done
 [ -z "$kt" ] || echo "keytool $kt"
-found=$(for c in /usr/lib/jvm/*/lib/security/cacerts /opt/*/lib/security/cacerts /opt/*/*/lib/security/cacerts; do
+found=$(for c in /usr/lib/jvm/*/lib/security/cacerts /opt/*/lib/security/cacerts /opt/*/*/lib/security/cacerts \
+    /usr/lib/jvm/*/jre/lib/security/cacerts /opt/*/jre/lib/security/cacerts /opt/*/*/jre/lib/security/cacerts; do
   [ -e "$c" ] || [ -L "$c" ] || continue
-  h=$(readlink -f -- "${c%/lib/security/cacerts}") || continue
+  case $c in */jre/lib/security/cacerts) h=${c%/jre/lib/security/cacerts};; *) h=${c%/lib/security/cacerts};; esac
+  h=$(readlink -f -- "$h") || continue
   if [ -L "$c" ]; then
     t=$(readlink -f -- "$c") || t=
     if [ "$t" = @DEBIAN@ ]; then echo "linked $h"; else echo "elsewhere $h ${t:-?}"; fi
@@ -234,6 +234,9 @@ class CaCertificateSpec(Spec):
                                                 "its Debian Java store entry and its JDK store aliases).")
     java: bool = Field(True, description="Bring Debian's Java store up to date now and import the "
                        "certificate into every JDK's own cacerts (under /usr/lib/jvm and /opt).")
+    check_url: str | None = Field(None, description="An https URL whose server certificate the CA signs: "
+                                  "verify makes a real TLS handshake with it by curl and by each JDK's java "
+                                  "(JDK 11 and later).")
 
     _name = field_validator("name")(valid_name)
 
@@ -246,6 +249,13 @@ class CaCertificateSpec(Spec):
             raise ValueError(str(exc)) from None
 
     _url = field_validator("url")(keyfetch.valid_url)
+
+    @field_validator("check_url")
+    @classmethod
+    def _check_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https://[^\s/?#@]+(?:[/?#]\S*)?", v):
+            raise ValueError("an https URL (no blanks, no user name)")
+        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> CaCertificateSpec:
@@ -549,8 +559,29 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
             problems = missing(fact.parse(probe.run("sh -c %s", fact.command()).stdout.splitlines()), cert, s)
             return (False, "; ".join(problems)) if problems else (True, "the bundle and every JDK store hold it")
 
-        return [Check(f"{rid}: {path} is the certificate", self.label(), written),
-                Check(f"{rid}: {BUNDLE} and the JDKs' stores hold it", self.label(), trusted)]
+        label = self.label()
+        checks = [Check(f"{rid}: {path} is the certificate", label, written)]
+        trust = env.facts.peek(self.trust_fact(env.facts)) if s.java else None
+        sha256 = self.sha256()
+        if trust is None or not sha256:  # the JDKs are not known here: one check reads them all
+            return checks + [Check(f"{rid}: {BUNDLE} and the JDKs' stores hold it", label, trusted)]
+        ca, alias = f"{s.name} (SHA-256 {sha256[:16]}…)", x509.alias(sha256)
+        checks.append(Check(f"{rid}: {BUNDLE} holds it", label, lambda probe: in_bundle(probe, wanted)))
+        if trust.debian_store:
+            checks.append(truststores.store_check(
+                f"{rid}: {DEBIAN_STORE} holds it (JDKs linked to it: {', '.join(trust.linked) or 'none'})", label,
+                trust.keytool, DEBIAN_STORE, trust.linked, debian_alias(s.name), sha256, ca))
+        for st in trust.stores:
+            checks.append(truststores.store_check(f"{rid}: JDK {', '.join(st.homes)} trusts it ({st.path})", label,
+                                                  trust.keytool, st.path, st.homes, alias, sha256, ca))
+        if s.check_url:
+            url = s.check_url
+            checks.append(truststores.curl_check(f"{rid}: curl completes a TLS handshake with {url}", label, url, ca))
+            homes = [(h, DEBIAN_STORE) for h in trust.linked] + [(h, st.path) for st in trust.stores for h in st.homes]
+            for home, store in homes:
+                checks.append(truststores.java_check(f"{rid}: java of JDK {home} completes a TLS handshake with "
+                                                     f"{url}", label, home, url, store, ca))
+        return checks
 
     def export(self, out: CloudConfig) -> Outputs:
         s = self.spec
@@ -594,6 +625,17 @@ def missing(trust: Trust, cert: x509.CaCert, spec: CaCertificateSpec) -> list[st
         if st.entries.get(cert.alias) != cert.sha256:
             problems.append(f"{st.path} has no {cert.alias} with it" + (f" ({st.error})" if st.error else ""))
     return problems
+
+
+def in_bundle(probe: Probe, wanted: Callable[[Probe], x509.CaCert]) -> tuple[bool, str]:
+    """The system bundle (OpenSSL, curl, apt) holds the certificate."""
+    try:
+        cert = wanted(probe)
+    except x509.CertError as exc:
+        return False, str(exc)
+    r = probe.run("awk -v want=%s %s %s", cert.body, _BUNDLE_AWK, BUNDLE)
+    return (True, f"{BUNDLE} holds {cert.subject}") if r.rc == 0 else \
+        (False, f"{BUNDLE} does not hold {cert.subject}: curl and apt do not trust it (update-ca-certificates)")
 
 
 def absent(probe: Probe, path: str) -> tuple[bool, str]:

@@ -14,6 +14,7 @@ import re
 
 from provision.verify.checks import Check, Probe, first_line
 
+DEBIAN_STORE = "/etc/ssl/certs/java/cacerts"  # Debian's Java store (ca-certificates-java)
 STOREPASS = "changeit"  # the JDKs' and Debian's default truststore password
 # keytool's JVM: English output, and a quick start (one GC thread, no optimising compiler)
 JOPTS = "-J-Duser.language=en -J-XX:+UseSerialGC -J-XX:TieredStopAtLevel=1 -J-Xshare:auto"
@@ -29,6 +30,33 @@ root_only() {  # $1 and every directory above it: root's, writable by no one els
     p=$(dirname -- "$p")
   done
 }
+"""
+
+# sets kt: the first keytool (on PATH, then the JDKs') that is root's along its whole path, or ""
+FIND_KEYTOOL = r"""
+kt=
+for k in "$(command -v keytool 2>/dev/null)" /usr/lib/jvm/*/bin/keytool /opt/*/bin/keytool /opt/*/*/bin/keytool; do
+  [ -n "$k" ] && [ -x "$k" ] || continue
+  k=$(readlink -f -- "$k") && root_only "$k" && { kt=$k; break; }
+done
+"""
+
+# sets found: "linked HOME" (its cacerts links to Debian's store), "elsewhere HOME TARGET" (a link
+# to another store), "store STORE HOME" (a store of its own) for each JDK under /usr/lib/jvm, /opt
+# and /opt/*/ (JDK 8: jre/lib/security/cacerts)
+FIND_STORES = r"""
+found=$(for c in /usr/lib/jvm/*/lib/security/cacerts /opt/*/lib/security/cacerts /opt/*/*/lib/security/cacerts \
+    /usr/lib/jvm/*/jre/lib/security/cacerts /opt/*/jre/lib/security/cacerts /opt/*/*/jre/lib/security/cacerts; do
+  [ -e "$c" ] || [ -L "$c" ] || continue
+  case $c in */jre/lib/security/cacerts) h=${c%/jre/lib/security/cacerts};; *) h=${c%/lib/security/cacerts};; esac
+  h=$(readlink -f -- "$h") || continue
+  if [ -L "$c" ]; then
+    t=$(readlink -f -- "$c") || t=
+    if [ "$t" = /etc/ssl/certs/java/cacerts ]; then echo "linked $h"; else echo "elsewhere $h ${t:-?}"; fi
+  elif [ -f "$c" ]; then
+    echo "store $(readlink -f -- "$c") $h"
+  fi
+done | sort -u)
 """
 
 # $1 keytool, $2 store, $3 alias, $4 storepass: "rc N" then keytool's first lines

@@ -42,13 +42,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from provision import keyfetch
+from provision import cadoctor, keyfetch
 from provision.cloudconfig import CloudConfig
 from provision.errors import FactError, NotExportable, ResourceError
 from provision.facts import Fact, Facts, FileContent, FileState
 from provision.formats import x509
 from provision.java import truststores
-from provision.java.truststores import JOPTS, ROOT_ONLY, STOREPASS
+from provision.java.truststores import FIND_KEYTOOL, FIND_STORES, JOPTS, ROOT_ONLY, STOREPASS
 from provision.plan import Change, Outputs, ResourcePlan
 from provision.resource import ApplyContext, Resource, Spec
 from provision.resources.apt_repository import valid_name
@@ -118,24 +118,9 @@ if [ -n "$body" ] && [ -r @BUNDLE@ ] && awk -v want="$body" "$in_bundle" @BUNDLE
 [ "$java" = 1 ] || exit 0
 [ -x @HOOK@ ] && echo hook
 [ -s @PENDING@ ] && echo pending
-kt=
-for k in "$(command -v keytool 2>/dev/null)" /usr/lib/jvm/*/bin/keytool /opt/*/bin/keytool /opt/*/*/bin/keytool; do
-  [ -n "$k" ] && [ -x "$k" ] || continue
-  k=$(readlink -f -- "$k") && root_only "$k" && { kt=$k; break; }
-done
+""" + FIND_KEYTOOL + r"""
 [ -z "$kt" ] || echo "keytool $kt"
-found=$(for c in /usr/lib/jvm/*/lib/security/cacerts /opt/*/lib/security/cacerts /opt/*/*/lib/security/cacerts \
-    /usr/lib/jvm/*/jre/lib/security/cacerts /opt/*/jre/lib/security/cacerts /opt/*/*/jre/lib/security/cacerts; do
-  [ -e "$c" ] || [ -L "$c" ] || continue
-  case $c in */jre/lib/security/cacerts) h=${c%/jre/lib/security/cacerts};; *) h=${c%/lib/security/cacerts};; esac
-  h=$(readlink -f -- "$h") || continue
-  if [ -L "$c" ]; then
-    t=$(readlink -f -- "$c") || t=
-    if [ "$t" = @DEBIAN@ ]; then echo "linked $h"; else echo "elsewhere $h ${t:-?}"; fi
-  elif [ -f "$c" ]; then
-    echo "store $(readlink -f -- "$c") $h"
-  fi
-done | sort -u)
+""" + FIND_STORES + r"""
 [ -z "$found" ] || printf '%s\n' "$found"
 if [ -f @DEBIAN@ ]; then
   echo debian-store
@@ -295,6 +280,7 @@ class CaPlan:
 
 class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
     type_name = "ca_certificate"
+    examiners = (cadoctor.EXAMINER,)
     spec_type = CaCertificateSpec
     summary = "a CA certificate trusted by the system bundle and every JDK's truststore"
     template_fields = ("file",)

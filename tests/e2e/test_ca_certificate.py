@@ -325,6 +325,12 @@ def test_verify_checks_each_jdk_store_and_a_real_handshake_naming_the_jdk_that_l
     assert [checks[n][0] for n in names[1:4]] == ["passed"] * 3, checks
     human = provision("verify", str(pb), "-H", root.target)
     assert human.rc == 1 and f"JDK {TARJDK} does not trust CA corp" in human.stderr, human
+    doctor = provision("doctor", "-H", root.target, "--json")  # no playbook: the local CAs against each store
+    found = [f for f in doctor.json["hosts"][0]["findings"] if f["check"] == "CA"]
+    assert [f["status"] for f in found] == ["warn"], found
+    assert found[0]["summary"].startswith(f"JDK {TARJDK} does not trust CA CN=Corp Test Root ({CRT}): its own "
+                                          f"cacerts {store} lacks it"), found
+    assert "PKIX path building failed" in found[0]["summary"], found
 
 
 def test_hostile_names_from_the_target_are_shown_escaped(root, pki, https, tmp_path):
@@ -339,8 +345,16 @@ def test_hostile_names_from_the_target_are_shown_escaped(root, pki, https, tmp_p
             "-subj", "/CN=Evil\x1b]0;pwned\x07\x1b[2JRoot", "-addext", "basicConstraints=critical,CA:TRUE")
     (tmp_path / "evil.pem").write_bytes((d / "evil.pem").read_bytes())
     pb = playbook(tmp_path, f"name: evil\nfile: evil.pem\ncheck_url: {https}\n")
-    for command in ("apply", "verify"):
-        r = provision(command, str(pb), "-H", root.target)
-        assert "\x1b" not in r.stderr and "\x07" not in r.stderr, (command, r)
-        assert "\\x1b]0;pwned\\x07\\x1b[2J" in r.stderr, (command, r)
-    assert r.rc == 1, r  # the evil CA does not sign the server: the handshakes fail
+    applied = provision("apply", str(pb), "-H", root.target)
+    assert applied.rc == 0, applied
+    der = subprocess.run(["openssl", "x509", "-in", str(d / "evil.pem"), "-outform", "DER"],
+                         capture_output=True, check=True).stdout
+    root.sh(f"{TARJDK}/bin/keytool -delete -keystore {TARJDK}/lib/security/cacerts -storepass changeit "
+            f"-alias provision-{hashlib.sha256(der).hexdigest()[:16]}")
+    verified = provision("verify", str(pb), "-H", root.target)
+    assert verified.rc == 1, verified  # the tarball JDK lacks it now; the evil CA does not sign the server
+    doctor = provision("doctor", "-H", root.target)  # the subject is read from the .crt on the target
+    assert f"JDK {TARJDK} does not trust CA CN=Evil" in doctor.stderr, doctor
+    for r in (applied, verified, doctor):
+        assert "\x1b" not in r.stderr and "\x07" not in r.stderr, r
+        assert "\\x1b]0;pwned\\x07\\x1b[2J" in r.stderr or "\\x1b]0\\;pwned\\x07\\x1b[2J" in r.stderr, r

@@ -25,7 +25,7 @@ MAX_CRT = 65536
 
 # Lines: crt B64(path) B64(content) | linked B64(home) | store B64(path) B64(home) | fp B64(store) SHA256 |
 # error B64(store) | pending
-_SCRIPT = ROOT_ONLY + FIND_KEYTOOL + FIND_STORES + r"""
+_SCRIPT = ROOT_ONLY + r"""
 b64() { printf '%s' "$1" | base64 -w0; }
 n=0
 for f in @DIR@/*.crt @DIR@/*/*.crt; do
@@ -34,8 +34,9 @@ for f in @DIR@/*.crt @DIR@/*/*.crt; do
   printf 'crt %s %s\n' "$(b64 "$f")" "$(base64 -w0 < "$f")"
   n=$((n+1))
 done
-[ "$n" -gt 0 ] || exit 0
+[ "$n" -gt 0 ] || exit 0  # (a part of the batch runs in a subshell of its own)
 [ -s @PENDING@ ] && echo pending
+""" + FIND_KEYTOOL + FIND_STORES + r"""
 printf '%s\n' "$found" | while read -r kind a b; do
   case $kind in
     linked) printf 'linked %s\n' "$(b64 "$a")";;

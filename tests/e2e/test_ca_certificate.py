@@ -334,12 +334,19 @@ def test_verify_checks_each_jdk_store_and_a_real_handshake_naming_the_jdk_that_l
 
 
 def test_hostile_names_from_the_target_are_shown_escaped(root, pki, https, tmp_path):
-    """A JDK directory whose name holds terminal escapes (a window title, a screen clear), and a CA
-    whose subject does: verify's and apply's output show them escaped, never raw."""
+    """A JDK directory whose name holds terminal escapes (a window title, a screen clear), an alias
+    of escapes in a store, and a CA whose subject holds them: apply's, verify's and doctor's output
+    show them escaped, never raw."""
     evil = "/opt/evil\x1b]0;pwned\x07\x1b[2Jjdk"
     root.sh(f"d=$(printf '{evil}') && cp -al {TARJDK} \"$d\" && rm \"$d/lib/security/cacerts\" && "
             f"cp {TARJDK}/lib/security/cacerts \"$d/lib/security/cacerts\"")
     d = pki["dir"]
+    # and an alias of escapes in the tarball JDK's store (keytool keeps it): aliases are never shown
+    root.file("/srv/tls/other.pem").write_bytes((d / "other-ca.pem").read_bytes())
+    root.sh(f"{TARJDK}/bin/keytool -importcert -noprompt -keystore {TARJDK}/lib/security/cacerts -storepass "
+            "changeit -file /srv/tls/other.pem -alias \"$(printf 'x\\033]0;alias\\007\\033[2J')\"")
+    assert "\x1b]0;alias" in root.out(f"{TARJDK}/bin/keytool -list -keystore {TARJDK}/lib/security/cacerts "
+                                       "-storepass changeit")
     openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
             str(d / "evil.key"), "-out", str(d / "evil.pem"), "-days", "3", "-utf8",
             "-subj", "/CN=Evil\x1b]0;pwned\x07\x1b[2JRoot", "-addext", "basicConstraints=critical,CA:TRUE")

@@ -547,12 +547,14 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
 
         label = self.label()
         checks = [Check(f"{rid}: {path} is the certificate", label, written)]
-        trust = env.facts.peek(self.trust_fact(env.facts)) if s.java else None
-        sha256 = self.sha256()
-        if trust is None or not sha256:  # the JDKs are not known here: one check reads them all
-            return checks + [Check(f"{rid}: {BUNDLE} and the JDKs' stores hold it", label, trusted)]
+        trust = env.facts.peek(self.trust_fact(env.facts)) if s.java else Trust()  # java: false: no JDK
+        sha256 = self.sha256() or ""
         ca, alias = f"{s.name} (SHA-256 {sha256[:16]}…)", x509.alias(sha256)
-        checks.append(Check(f"{rid}: {BUNDLE} holds it", label, lambda probe: in_bundle(probe, wanted)))
+        if trust is None or not sha256:  # the JDKs are not known here: one check reads them all
+            checks.append(Check(f"{rid}: {BUNDLE} and the JDKs' stores hold it", label, trusted))
+            trust = Trust()
+        else:
+            checks.append(Check(f"{rid}: {BUNDLE} holds it", label, lambda probe: in_bundle(probe, wanted)))
         if trust.debian_store:
             checks.append(truststores.store_check(
                 f"{rid}: {DEBIAN_STORE} holds it (JDKs linked to it: {', '.join(trust.linked) or 'none'})", label,

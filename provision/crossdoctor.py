@@ -197,7 +197,8 @@ def _path(st: CrossoverState, root: str) -> list[Finding]:
         more = "".join(f"; also entry {x.index} {x.directory}" for x in exes[1:4])
         out.append(Finding("PATH", WARN, f"PATH entry {e.index} {e.directory} is a Windows JDK "
                            f"(java.exe){ahead}{more}: Windows tools on PATH (mvn.cmd, gradle.bat, "
-                           "java.exe) run the Windows JVM, which cannot read Linux paths",
+                           "java.exe) run the Windows JVM, which cannot read Linux paths and has its own "
+                           "truststore (a CA added in Linux does not reach it: \"PKIX path building failed\")",
                            f"set [interop] appendWindowsPath=false in {WSL_CONF}, {_RESTART}; or "
                            f"drop {e.directory} from the PATH your shell files set"))
     return out

@@ -254,6 +254,7 @@ def walk(playbook: Playbook, facts: Facts, fetch: Fetch, mode: Mode, reporter: R
                 if mode == APPLY:
                     if actx is None:
                         raise ResourceError("internal error: apply without a connection")
+                    resource.prepare(plan)  # a key fetch: before the journal records the step
                     actx.record({"event": Event.BEGIN, "resource": d.id, "label": res.label,
                                  "changes": [c.summary for c in plan.changes]})
                     try:

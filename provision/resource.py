@@ -182,6 +182,11 @@ class Resource(Generic[S, D]):
     def plan(self, facts: Facts) -> ResourcePlan[D]:
         raise NotImplementedError
 
+    def prepare(self, plan: ResourcePlan[D]) -> None:
+        """Before apply, in an apply (not in plan or --check): the controller-side work the plan
+        only named, such as fetching a pinned key and checking it. Touches no host; a
+        ResourceError here stops the run before anything is recorded or written."""
+
     def apply(self, plan: ResourcePlan[D], ctx: ApplyContext) -> Outputs:
         """Make the planned changes; return the outputs (the plan's, or what is known now)."""
         raise NotImplementedError

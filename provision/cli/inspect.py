@@ -24,9 +24,10 @@ if TYPE_CHECKING:
 
 @click.command(help="Diagnose the targets, read-only: systemd as PID 1 (the 'System has not been booted "
                   "with systemd as init system' error: WSL2 without systemd, a pending restart, WSL1, a "
-                  "container or chroot), /etc/wsl.conf, and JAVA_HOME (set, a JDK, the default java, not "
-                  "overridden). Each finding has a status (ok, warn, problem, info) and a fix. Exit 1 when "
-                  "a problem is found.")
+                  "container or chroot), /etc/wsl.conf, JAVA_HOME (set, a JDK, the default java, not "
+                  "overridden), and which JDK's truststore lacks a CA of /usr/local/share/ca-certificates "
+                  "(Java's 'PKIX path building failed'). Each finding has a status (ok, warn, problem, "
+                  "info) and a fix. Exit 1 when a problem is found.")
 @target_options
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON on stdout.")
 @edge

@@ -3,11 +3,12 @@
 trusted for this repository only; never ``apt-key``, never a key trusted for all repositories).
 
 The key is given inline (ASCII-armored), as a file beside the playbook (``key_file``), or as a URL
-(``key_url``: https, fetched on the controller, never on the hosts) with its pinned
-``fingerprint``, which is also checked for inline and file keys when given. The key written is
-exactly one public key, rebuilt from the packets checked (``openpgp.pinned``): a key whose
-fingerprint does not match, a second armored block or primary key, a subkey the primary did not
-bind, or anything around the block is refused before anything is written.
+(``key_url``: https, fetched on the controller, never on the hosts, and only by apply: a plan
+names the URL and the pin, so it works offline) with its pinned ``fingerprint``, which is also
+checked for inline and file keys when given. The key written is exactly one public key, rebuilt
+from the packets checked (``openpgp.pinned``): a key whose fingerprint does not match, a second
+armored block or primary key, a subkey the primary did not bind, or anything around the block is
+refused before anything is written.
 When the source or its key changed, ``apt-get update`` runs for this source only; if apt cannot
 verify the repository, the source file is taken back out (apt's reason is the error) so that later
 apt runs on the host do not fail on it. ``state: absent`` removes the source, its key and its
@@ -107,29 +108,50 @@ def repo_facts(name: str) -> list[Fact[object]]:
     return [FileContent(sources_path(name)), FileContent(key_path(name))]
 
 
-def resolve_key(repo: Repo, facts: Facts) -> bytes:
-    """The armored key to have at key_path: the one on the host when it already is exactly the
-    pinned key (nothing fetched), else the given or fetched one as ``openpgp.pinned`` rebuilds it
-    from the packets it checked (so apt reads only what was checked). Raises ResourceError."""
+def host_key(repo: Repo, facts: Facts) -> bytes | None:
+    """The key at key_path when it already is exactly the pinned key as ``openpgp.pinned`` rebuilds
+    it (nothing to fetch), else None."""
     cur = facts.get(FileContent(key_path(repo.name)))
-    if repo.key_url is not None and repo.fingerprint and cur.exists:
+    if repo.fingerprint and cur.exists and not cur.link:
         try:
             if openpgp.pinned(cur.content, repo.fingerprint) == cur.content:
                 return cur.content
         except openpgp.KeyError_:
             pass
-    where = f"key_url {repo.key_url}" if repo.key_url is not None else "the key given"
-    data = keyfetch.fetch(repo.key_url) if repo.key_url is not None else (repo.key or "").encode()
+    return None
+
+
+def resolve_key(repo: Repo, facts: Facts) -> bytes | None:
+    """The armored key to have at key_path, as ``openpgp.pinned`` rebuilds it from the packets it
+    checked (so apt reads only what was checked): the host's when it is already the pinned key,
+    the given one; None for a key_url, which only apply fetches (``fetch_key``), so that a plan
+    needs no network. Raises ResourceError."""
+    on_host = host_key(repo, facts) if repo.key_url is not None else None
+    if on_host is not None or repo.key_url is not None:
+        return on_host
+    try:
+        return openpgp.pinned((repo.key or "").encode(), repo.fingerprint)
+    except openpgp.KeyError_ as exc:
+        raise ResourceError(f"{repo.name}: the key given: {exc}; nothing was written") from None
+
+
+def fetch_key(repo: Repo) -> bytes:
+    """The key at key_url (fetched on the controller, cached for the run), checked against the
+    pinned fingerprint and rebuilt from the checked packets; ResourceError before anything is
+    written."""
+    assert repo.key_url is not None
+    data = keyfetch.fetch(repo.key_url)
     try:
         return openpgp.pinned(data, repo.fingerprint)
     except openpgp.KeyError_ as exc:
-        raise ResourceError(f"{repo.name}: {where}: {exc}; nothing was written") from None
+        raise ResourceError(f"{repo.name}: key_url {repo.key_url}: {exc}; nothing was written") from None
 
 
 @dataclass
 class RepoPlan:
     name: str
     key: bytes | None = None  # write this key
+    fetch: Repo | None = None  # the key is fetched from this repository's key_url first (prepare_repo)
     sources: bytes | None = None  # write this source file
     update: bool = False  # apt-get update for this source afterwards
     remove: list[str] = field(default_factory=list)  # absent: files to remove
@@ -137,19 +159,26 @@ class RepoPlan:
 
 
 def plan_repo(repo: Repo, facts: Facts, *, update: bool = True) -> tuple[list[Change], str, RepoPlan]:
-    """Pure but for the controller-side key fetch (cached per run): the changes that make the
-    repository's key and source what ``repo`` says."""
+    """Pure (nothing fetched: a key_url's key is fetched by prepare_repo, when applying): the
+    changes that make the repository's key and source what ``repo`` says."""
     key = resolve_key(repo, facts)
     sources = repo.sources()
     plan = RepoPlan(repo.name, uris=repo.uris)
     changes: list[Change] = []
     kp, sp = key_path(repo.name), sources_path(repo.name)
     cur_key, cur_src = facts.get(FileContent(kp)).writable(), facts.get(FileContent(sp)).writable()
-    if not cur_key.exists or cur_key.content != key:
+    verb, did = ("update", "updated") if cur_key.exists else ("create", "created")
+    if key is None:
+        fp = repo.fingerprint or ""
+        changes.append(Change(f"{verb} {kp}: fetch {repo.key_url}, pin {fp}",
+                              "the repository's signing key, fetched on this machine when applied and written "
+                              "only if its fingerprint is the pinned one; trusted for this repository only",
+                              done=f"{did} {kp} (fetched {repo.key_url}, fingerprint {fp})"))
+        plan.fetch = repo
+    elif not cur_key.exists or cur_key.content != key:
         fp = ", ".join(k.fingerprint for k in openpgp.keys(key) if k.primary)
-        changes.append(Change(f"{'update' if cur_key.exists else 'create'} {kp}",
-                              f"the repository's signing key (fingerprint {fp}), trusted for this "
-                              f"repository only", done=f"{'updated' if cur_key.exists else 'created'} {kp}"))
+        changes.append(Change(f"{verb} {kp}", f"the repository's signing key (fingerprint {fp}), trusted for this "
+                              f"repository only", done=f"{did} {kp}"))
         plan.key = key
     if not cur_src.exists or cur_src.content != sources:
         changes.append(Change(f"{'update' if cur_src.exists else 'create'} {sp}",
@@ -163,6 +192,12 @@ def plan_repo(repo: Repo, facts: Facts, *, update: bool = True) -> tuple[list[Ch
                               done=f"downloaded the package lists of {sp} only"))
     reason = f"{sp} and {kp} are in place" if not changes else ""
     return changes, reason, plan
+
+
+def prepare_repo(plan: RepoPlan) -> None:
+    """Before apply touches the host: fetch and check the key the plan named (ResourceError)."""
+    if plan.fetch is not None and plan.key is None:
+        plan.key = fetch_key(plan.fetch)
 
 
 def plan_repo_removal(name: str, facts: Facts, uris: Iterable[str] = ()) -> tuple[list[Change], RepoPlan]:
@@ -184,6 +219,7 @@ def _list_prefix(uri: str) -> str:
 
 def apply_repo(ctx: ApplyContext, plan: RepoPlan, *, lock_timeout: int) -> None:
     kp, sp = key_path(plan.name), sources_path(plan.name)
+    prepare_repo(plan)  # (done already when the engine called prepare)
     for path in plan.remove:
         ctx.remove_file(path)
     if plan.remove:
@@ -322,6 +358,9 @@ class AptRepository(Resource[AptRepositorySpec, RepoPlan]):
             return ResourcePlan(changes, "" if changes else f"{sources_path(s.name)} does not exist", data=plan)
         changes, reason, plan = plan_repo(self.repo(), facts, update=s.update)
         return ResourcePlan(changes, reason, data=plan)
+
+    def prepare(self, plan: ResourcePlan[RepoPlan]) -> None:
+        prepare_repo(plan.payload())
 
     def apply(self, plan: ResourcePlan[RepoPlan], ctx: ApplyContext) -> Outputs:
         apply_repo(ctx, plan.payload(), lock_timeout=self.spec.lock_timeout)

@@ -4,40 +4,51 @@ failed" in Java while curl works).
 
 The certificate is given inline (``pem``), as a file beside the playbook (``file``) or as an https
 URL fetched on the controller with its pinned ``sha256`` fingerprint (also checked for ``pem``
-and ``file`` when given). It must be exactly one PEM ``CERTIFICATE`` block with ``basicConstraints
-CA:TRUE``: a second certificate, a private key, or anything before or after the block is refused
-when the playbook loads (or, for a file or URL, before anything is written); what is written is
-the certificate re-armored from the DER that was checked.
+and ``file`` when given); only apply fetches it (a plan names the URL and the pin, so it works
+offline), and checks it before anything is written. It must be exactly one PEM ``CERTIFICATE``
+block with ``basicConstraints CA:TRUE``: a second certificate, a private key, or anything before
+or after the block is refused when the playbook loads (or, for a file or URL, before anything is
+written); what is written is the certificate re-armored from the DER that was checked.
 
 It is written to ``/usr/local/share/ca-certificates/<name>.crt`` (atomically; a link there is
 refused) and ``update-ca-certificates`` runs. With ``java: true`` (the default), Debian's Java
 store ``/etc/ssl/certs/java/cacerts`` (which the distribution's JDKs link to) is brought up to date
 now, through ca-certificates-java's hook and any dpkg trigger it queued, and checked (alias
 ``debian:<name>.pem``); every JDK under /usr/lib/jvm or /opt (or /opt/*/) whose
-``lib/security/cacerts`` is a file of its own (Temurin or a tarball JDK) gets the certificate
+``lib/security/cacerts`` (JDK 8: ``jre/lib/security/cacerts``) is a file of its own (Temurin or a
+tarball JDK) gets the certificate
 imported under the alias ``provision-<first 16 hex digits of its SHA-256>``, with a root-owned
 keytool, on a copy that replaces the store atomically. An alias of that name holding another
 certificate is refused. A JDK whose cacerts is a link elsewhere is left alone (named in the plan).
 ``state: absent`` removes what this resource added: the ``.crt`` and its links in /etc/ssl/certs,
 the ``debian:<name>.pem`` entry, and the ``provision-…`` alias of this certificate (known from the
 ``.crt`` on the host, or from ``pem``/``file``/``sha256``) in each JDK store.
+
+``provision verify`` checks the ``.crt``, the system bundle, and each JDK's truststore by itself
+(``keytool -list -alias`` on Debian's store for the JDKs linked to it, and on each JDK's own
+cacerts), naming the JDK whose store lacks it (that JDK's "PKIX path building failed"). With
+``check_url`` (an https URL of a server whose certificate the CA signs), curl and each JDK's own
+``java`` (single-file source launch, JDK 11 and later) make a real TLS handshake with it.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from provision import keyfetch
+from provision import cadoctor, keyfetch
 from provision.cloudconfig import CloudConfig
 from provision.errors import FactError, NotExportable, ResourceError
 from provision.facts import Fact, Facts, FileContent, FileState
 from provision.formats import x509
+from provision.java import truststores
+from provision.java.truststores import FIND_KEYTOOL, FIND_STORES, JOPTS, ROOT_ONLY, STOREPASS
 from provision.plan import Change, Outputs, ResourcePlan
 from provision.resource import ApplyContext, Resource, Spec
 from provision.resources.apt_repository import valid_name
@@ -49,9 +60,6 @@ BUNDLE = f"{CERTS_DIR}/ca-certificates.crt"
 DEBIAN_STORE = f"{CERTS_DIR}/java/cacerts"
 JAVA_HOOK = "/etc/ca-certificates/update.d/jks-keystore"
 PENDING = "/var/lib/ca-certificates-java/pending"
-STOREPASS = "changeit"  # the JDKs' and Debian's default truststore password
-# keytool's JVM: English output, and a quick start (one GC thread, no optimising compiler)
-JOPTS = "-J-Duser.language=en -J-XX:+UseSerialGC -J-XX:TieredStopAtLevel=1 -J-Xshare:auto"
 
 
 def crt_path(name: str) -> str:
@@ -93,16 +101,7 @@ class Trust:
 # Lines: bundle | pem-link | hook | pending | debian-store | keytool P | linked H | elsewhere H T | store S H |
 # entry S ALIAS FP | error S MESSAGE. Each keytool -list is one JVM start, one per store; only
 # the entries whose alias was asked for are printed.
-_TRUST = r"""
-root_only() {  # $1 and every directory above it: root's, writable by no one else
-  p=$1
-  while :; do
-    set -- $(stat -L -c '%u %g %a' -- "$p" 2>/dev/null) || return 1
-    [ "$1" = 0 ] && [ $((0$3 & 02)) = 0 ] && { [ "$2" = 0 ] || [ $((0$3 & 020)) = 0 ]; } || return 1
-    [ "$p" = / ] && return 0
-    p=$(dirname -- "$p")
-  done
-}
+_TRUST = ROOT_ONLY + r"""
 list() {  # keytool, store, aliases: "entry" lines for the aliases asked for
   out=$(LC_ALL=C LANG=C "$1" @JOPTS@ -list -keystore "$2" -storepass @PASS@ </dev/null 2>&1) || {
     printf 'error %s %s\n' "$2" "$(printf '%s' "$out" | tr -d '\r' | grep -v '^$' | head -n 1 | cut -c1-200)"
@@ -119,22 +118,9 @@ if [ -n "$body" ] && [ -r @BUNDLE@ ] && awk -v want="$body" "$in_bundle" @BUNDLE
 [ "$java" = 1 ] || exit 0
 [ -x @HOOK@ ] && echo hook
 [ -s @PENDING@ ] && echo pending
-kt=
-for k in "$(command -v keytool 2>/dev/null)" /usr/lib/jvm/*/bin/keytool /opt/*/bin/keytool /opt/*/*/bin/keytool; do
-  [ -n "$k" ] && [ -x "$k" ] || continue
-  k=$(readlink -f -- "$k") && root_only "$k" && { kt=$k; break; }
-done
+""" + FIND_KEYTOOL + r"""
 [ -z "$kt" ] || echo "keytool $kt"
-found=$(for c in /usr/lib/jvm/*/lib/security/cacerts /opt/*/lib/security/cacerts /opt/*/*/lib/security/cacerts; do
-  [ -e "$c" ] || [ -L "$c" ] || continue
-  h=$(readlink -f -- "${c%/lib/security/cacerts}") || continue
-  if [ -L "$c" ]; then
-    t=$(readlink -f -- "$c") || t=
-    if [ "$t" = @DEBIAN@ ]; then echo "linked $h"; else echo "elsewhere $h ${t:-?}"; fi
-  elif [ -f "$c" ]; then
-    echo "store $(readlink -f -- "$c") $h"
-  fi
-done | sort -u)
+""" + FIND_STORES + r"""
 [ -z "$found" ] || printf '%s\n' "$found"
 if [ -f @DEBIAN@ ]; then
   echo debian-store
@@ -233,6 +219,9 @@ class CaCertificateSpec(Spec):
                                                 "its Debian Java store entry and its JDK store aliases).")
     java: bool = Field(True, description="Bring Debian's Java store up to date now and import the "
                        "certificate into every JDK's own cacerts (under /usr/lib/jvm and /opt).")
+    check_url: str | None = Field(None, description="An https URL whose server certificate the CA signs: "
+                                  "verify makes a real TLS handshake with it by curl and by each JDK's java "
+                                  "(JDK 11 and later).")
 
     _name = field_validator("name")(valid_name)
 
@@ -245,6 +234,13 @@ class CaCertificateSpec(Spec):
             raise ValueError(str(exc)) from None
 
     _url = field_validator("url")(keyfetch.valid_url)
+
+    @field_validator("check_url")
+    @classmethod
+    def _check_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https://[^\s/?#@]+(?:[/?#]\S*)?", v):
+            raise ValueError("an https URL (no blanks, no user name)")
+        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> CaCertificateSpec:
@@ -271,6 +267,7 @@ def pinned(data: bytes, sha256: str | None, where: str) -> x509.CaCert:
 @dataclass
 class CaPlan:
     cert: x509.CaCert | None = None  # present: the certificate
+    fetch: bool = False  # present, url: the certificate is fetched first (prepare), then it is cert
     aliases: tuple[str, ...] = ()  # absent: the provision-… aliases to remove
     write: bool = False  # (re)write the .crt
     remove: bool = False  # absent: remove the .crt
@@ -283,6 +280,7 @@ class CaPlan:
 
 class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
     type_name = "ca_certificate"
+    examiners = (cadoctor.EXAMINER,)
     spec_type = CaCertificateSpec
     summary = "a CA certificate trusted by the system bundle and every JDK's truststore"
     template_fields = ("file",)
@@ -337,17 +335,23 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
         cert = self.given()
         return cert.sha256 if cert is not None else self.spec.sha256
 
-    def resolve(self, facts: Facts) -> x509.CaCert:
+    def resolve(self, facts: Facts) -> x509.CaCert | None:
         """The certificate to have: the given one, or for a url the one on the host when it is
-        exactly the pinned one (nothing fetched), else the fetched one, checked."""
+        exactly the pinned one; None for a url whose certificate only apply fetches (``fetch``),
+        so that a plan needs no network."""
         s = self.spec
         given = self.given()
         if given is not None:
             return given
         assert s.url is not None and s.sha256 is not None
         on_host = host_copy(facts.get(FileContent(crt_path(s.name))))
-        if on_host is not None and on_host.sha256 == s.sha256:
-            return on_host
+        return on_host if on_host is not None and on_host.sha256 == s.sha256 else None
+
+    def fetch(self) -> x509.CaCert:
+        """The certificate at url (fetched on the controller, cached for the run), checked against
+        the pinned SHA-256; ResourceError before anything is written."""
+        s = self.spec
+        assert s.url is not None
         data = keyfetch.fetch(s.url, what="certificate", limit=x509.MAX_PEM_BYTES)
         try:
             return pinned(data, s.sha256, f"url {s.url}")
@@ -360,16 +364,22 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
     def plan_present(self, facts: Facts) -> ResourcePlan[CaPlan]:
         s = self.spec
         cert = self.resolve(facts)
+        sha256 = cert.sha256 if cert is not None else s.sha256 or ""
         path = crt_path(s.name)
         cur = facts.get(FileContent(path)).writable()
         trust = facts.get(self.trust_fact(facts))
-        plan = CaPlan(cert=cert)
+        plan = CaPlan(cert=cert, fetch=cert is None)
         changes: list[Change] = []
-        outputs: Outputs = {"path": path, "sha256": cert.sha256, "alias": cert.alias}
-        if not cur.exists or cur.content != cert.pem():
-            changes.append(Change(f"{'update' if cur.exists else 'create'} {path}",
-                                  f"CA {cert.subject} (SHA-256 {cert.sha256})",
-                                  done=f"{'updated' if cur.exists else 'created'} {path}"))
+        outputs: Outputs = {"path": path, "sha256": sha256, "alias": x509.alias(sha256)}
+        verb, did = ("update", "updated") if cur.exists else ("create", "created")
+        if cert is None:
+            changes.append(Change(f"{verb} {path}: fetch {s.url}, pin {sha256}",
+                                  "the CA certificate, fetched on this machine when applied and written only if "
+                                  "its SHA-256 is the pinned one", done=f"{did} {path} (fetched {s.url})"))
+            plan.write = True
+        elif not cur.exists or cur.content != cert.pem():
+            changes.append(Change(f"{verb} {path}", f"CA {cert.subject} (SHA-256 {cert.sha256})",
+                                  done=f"{did} {path}"))
             plan.write = True
         if plan.write or not trust.in_bundle:
             changes.append(Change("run update-ca-certificates", f"{BUNDLE} does not hold it yet",
@@ -377,13 +387,14 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
             plan.update = True
         notes: list[str] = []
         if s.java:
-            notes = self.plan_java_present(cert, trust, plan, changes)
+            notes = self.plan_java_present(sha256, trust, plan, changes)
         reason = "" if changes else f"{path} is in place and trusted" + "".join(f"; {n}" for n in notes)
         return ResourcePlan(changes, reason, data=plan, outputs=outputs)
 
-    def plan_java_present(self, cert: x509.CaCert, trust: Trust, plan: CaPlan, changes: list[Change]) -> list[str]:
+    def plan_java_present(self, sha256: str, trust: Trust, plan: CaPlan, changes: list[Change]) -> list[str]:
         notes = [f"left alone: {e} (its cacerts is a link to another store)" for e in trust.elsewhere]
-        if trust.debian_store and (trust.debian_entry != cert.sha256 or trust.pending or plan.write):
+        alias = x509.alias(sha256)
+        if trust.debian_store and (trust.debian_entry != sha256 or trust.pending or plan.write):
             if not trust.hook:
                 raise ResourceError(f"{DEBIAN_STORE} exists but ca-certificates-java's hook {JAVA_HOOK} does "
                                     "not: reinstall ca-certificates-java, or set java: false")
@@ -396,14 +407,14 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
         for st in trust.stores:
             if st.error:
                 raise ResourceError(f"keytool cannot read {st.path} (of {', '.join(st.homes)}): {st.error}")
-            have = st.entries.get(cert.alias)
-            if have == cert.sha256:
+            have = st.entries.get(alias)
+            if have == sha256:
                 continue
             if have:
-                raise ResourceError(f"{st.path} already has an alias {cert.alias} holding another certificate "
+                raise ResourceError(f"{st.path} already has an alias {alias} holding another certificate "
                                     f"(SHA-256 {have}): not replaced; remove it with keytool -delete first")
-            changes.append(Change(f"import it into {st.path} as {cert.alias}", f"the cacerts of {', '.join(st.homes)}",
-                                  done=f"imported it into {st.path} as {cert.alias}"))
+            changes.append(Change(f"import it into {st.path} as {alias}", f"the cacerts of {', '.join(st.homes)}",
+                                  done=f"imported it into {st.path} as {alias}"))
             plan.stores.append(st.path)
         if plan.stores and not trust.keytool:
             raise ResourceError("no keytool on the host is root's along its whole path: not run as root; "
@@ -444,7 +455,13 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
 
     # ----------------------------------------------------------------------- apply
 
+    def prepare(self, plan: ResourcePlan[CaPlan]) -> None:
+        p = plan.payload()
+        if p.fetch and p.cert is None:
+            p.cert = self.fetch()
+
     def apply(self, plan: ResourcePlan[CaPlan], ctx: ApplyContext) -> Outputs:
+        self.prepare(plan)  # (done already when the engine called it)
         p = plan.payload()
         path, name = crt_path(self.spec.name), self.spec.name
         if p.cert is not None and p.write:
@@ -528,8 +545,31 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
             problems = missing(fact.parse(probe.run("sh -c %s", fact.command()).stdout.splitlines()), cert, s)
             return (False, "; ".join(problems)) if problems else (True, "the bundle and every JDK store hold it")
 
-        return [Check(f"{rid}: {path} is the certificate", self.label(), written),
-                Check(f"{rid}: {BUNDLE} and the JDKs' stores hold it", self.label(), trusted)]
+        label = self.label()
+        checks = [Check(f"{rid}: {path} is the certificate", label, written)]
+        trust = env.facts.peek(self.trust_fact(env.facts)) if s.java else Trust()  # java: false: no JDK
+        sha256 = self.sha256() or ""
+        ca, alias = f"{s.name} (SHA-256 {sha256[:16]}…)", x509.alias(sha256)
+        if trust is None or not sha256:  # the JDKs are not known here: one check reads them all
+            checks.append(Check(f"{rid}: {BUNDLE} and the JDKs' stores hold it", label, trusted))
+            trust = Trust()
+        else:
+            checks.append(Check(f"{rid}: {BUNDLE} holds it", label, lambda probe: in_bundle(probe, wanted)))
+        if trust.debian_store:
+            checks.append(truststores.store_check(
+                f"{rid}: {DEBIAN_STORE} holds it (JDKs linked to it: {', '.join(trust.linked) or 'none'})", label,
+                trust.keytool, DEBIAN_STORE, trust.linked, debian_alias(s.name), sha256, ca))
+        for st in trust.stores:
+            checks.append(truststores.store_check(f"{rid}: JDK {', '.join(st.homes)} trusts it ({st.path})", label,
+                                                  trust.keytool, st.path, st.homes, alias, sha256, ca))
+        if s.check_url:
+            url = s.check_url
+            checks.append(truststores.curl_check(f"{rid}: curl completes a TLS handshake with {url}", label, url, ca))
+            homes = [(h, DEBIAN_STORE) for h in trust.linked] + [(h, st.path) for st in trust.stores for h in st.homes]
+            for home, store in homes:
+                checks.append(truststores.java_check(f"{rid}: java of JDK {home} completes a TLS handshake with "
+                                                     f"{url}", label, home, url, store, ca))
+        return checks
 
     def export(self, out: CloudConfig) -> Outputs:
         s = self.spec
@@ -573,6 +613,17 @@ def missing(trust: Trust, cert: x509.CaCert, spec: CaCertificateSpec) -> list[st
         if st.entries.get(cert.alias) != cert.sha256:
             problems.append(f"{st.path} has no {cert.alias} with it" + (f" ({st.error})" if st.error else ""))
     return problems
+
+
+def in_bundle(probe: Probe, wanted: Callable[[Probe], x509.CaCert]) -> tuple[bool, str]:
+    """The system bundle (OpenSSL, curl, apt) holds the certificate."""
+    try:
+        cert = wanted(probe)
+    except x509.CertError as exc:
+        return False, str(exc)
+    r = probe.run("awk -v want=%s %s %s", cert.body, _BUNDLE_AWK, BUNDLE)
+    return (True, f"{BUNDLE} holds {cert.subject}") if r.rc == 0 else \
+        (False, f"{BUNDLE} does not hold {cert.subject}: curl and apt do not trust it (update-ca-certificates)")
 
 
 def absent(probe: Probe, path: str) -> tuple[bool, str]:

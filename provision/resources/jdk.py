@@ -5,7 +5,7 @@ or Eclipse Temurin from Adoptium's signed apt repository where the distribution 
 version (or, without fresh lists, when the release is known to have it), Temurin otherwise (Debian
 13 has no OpenJDK 17), and keeps whichever is installed already; the plan says which and why.
 ``vendor: temurin`` declares the repository (a deb822 source for the host's codename with
-Adoptium's key pinned by fingerprint, fetched on the controller; see apt_repository), installs
+Adoptium's key pinned by fingerprint, fetched on the controller by apply; see apt_repository), installs
 ``temurin-<v>-jdk`` and reads its home from the package's files like any other.
 
 ``headless: true`` (the default) installs ``openjdk-<v>-jdk-headless`` with
@@ -363,6 +363,11 @@ class OneJdk(Resource[JdkSpec, JdkPlan]):
                             outputs=outputs_for(jdk, home, vendor), data=data)
 
     # -- apply --------------------------------------------------------------------------------
+    def prepare(self, plan: ResourcePlan[JdkPlan]) -> None:
+        repo = plan.payload().repo
+        if repo is not None:
+            repos.prepare_repo(repo)  # Temurin's key, fetched and checked against the pin
+
     def apply(self, plan: ResourcePlan[JdkPlan], ctx: ApplyContext) -> Outputs:
         s = self.spec
         data = plan.payload()
@@ -614,6 +619,11 @@ class Jdk(Resource[JdkSpec, JdksPlan]):
         jdks: list[dict[str, str | int]] = [
             {"version": int(str(o["version"])), "vendor": str(o["vendor"]), "home": str(o["home"])} for o in listed]
         return {**default, "jdks": jdks, "homes": {str(j["version"]): str(j["home"]) for j in jdks}}
+
+    def prepare(self, plan: ResourcePlan[JdksPlan]) -> None:
+        for one, p in plan.payload().parts:
+            if p.changed:
+                one.prepare(p)
 
     def apply(self, plan: ResourcePlan[JdksPlan], ctx: ApplyContext) -> Outputs:
         data = plan.payload()

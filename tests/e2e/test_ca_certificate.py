@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import http.server
 import random
+import socket
+import ssl
 import subprocess
 import textwrap
 import threading
@@ -225,3 +227,141 @@ def test_a_link_a_user_planted_at_the_crt_path_is_refused(root, pki, tmp_path):
     assert trust_state(root) == before
     assert root.file("/etc/victim").read_text() == "victim\n"
     assert root.file(CRT).is_symlink()
+
+
+def test_a_url_is_fetched_by_apply_only_so_plan_works_offline(root, pki, tmp_path):
+    """Issue 20 item 4: nothing listens at the URL; plan and --check name the URL and the pin, apply
+    fails in one line with the host as it was."""
+    der = subprocess.run(["openssl", "x509", "-in", str(pki["dir"] / "ca.pem"), "-outform", "DER"],
+                         capture_output=True, check=True).stdout
+    sha = hashlib.sha256(der).hexdigest()
+    before, written = trust_state(root), root.changed_paths()
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/corp.pem"
+        pb = playbook(tmp_path, f"name: corp\nurl: {url}\nsha256: {sha}\n")
+        for command in (["plan"], ["apply", "--check"]):
+            r = provision(*command, str(pb), "-H", root.target, "--json")
+            assert r.rc == 0, r
+            summaries = [c["summary"] for c in r.json["hosts"][0]["resources"][0]["changes"]]
+            assert summaries[:2] == [f"create {CRT}: fetch {url}, pin {sha}", "run update-ca-certificates"], summaries
+            assert f"import it into {TARJDK}/lib/security/cacerts as provision-{sha[:16]}" in summaries, summaries
+        applied = provision("apply", str(pb), "-H", root.target)
+        assert applied.rc == 1, applied
+        assert f"could not fetch the certificate from {url} (on this machine): [Errno 111] Connection refused" \
+            in applied.stderr, applied
+    assert trust_state(root) == before
+    assert [p for p in root.changed_paths() if not p.startswith("/var/lib/provision/")] == written
+
+
+@pytest.fixture
+def https(pki) -> Iterator[str]:
+    """A Python ssl HTTPS server on the test's loopback address with the CA-signed certificate."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok\n")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer((pki["ip"], 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki["dir"] / "server.pem", pki["dir"] / "server.key")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://{pki['ip']}:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def checks_of(result) -> dict[str, tuple[str, str]]:
+    return {c["name"]: (c["status"], c["message"]) for c in result.json["hosts"][0]["checks"]}
+
+
+def test_verify_checks_each_jdk_store_and_a_real_handshake_naming_the_jdk_that_lacks_it(root, pki, https, tmp_path):
+    """Issue 20 item 5: per JDK, its store holds the alias (keytool -list -alias) and its java
+    completes a TLS handshake with check_url, as curl does; the alias deleted by hand from the
+    tarball JDK's store fails verify naming that JDK (and PKIX), the distribution's JDK still passes."""
+    (tmp_path / "corp-root.pem").write_bytes((pki["dir"] / "ca.pem").read_bytes())
+    pb = playbook(tmp_path, f"name: corp\nfile: corp-root.pem\ncheck_url: {https}\n")
+    before = provision("verify", str(pb), "-H", root.target, "--json")
+    assert before.rc == 1, before
+    applied = provision("apply", str(pb), "-H", root.target, "--json")
+    assert applied.rc == 0, applied
+
+    ok = provision("verify", str(pb), "-H", root.target, "--json")
+    assert ok.rc == 0, ok
+    checks = checks_of(ok)
+    distro = "/usr/lib/jvm/java-17-openjdk-amd64"
+    store = f"{TARJDK}/lib/security/cacerts"
+    names = [f"ca_certificate: JDK {TARJDK} trusts it ({store})",
+             f"ca_certificate: /etc/ssl/certs/java/cacerts holds it (JDKs linked to it: {distro})",
+             f"ca_certificate: curl completes a TLS handshake with {https}",
+             f"ca_certificate: java of JDK {distro} completes a TLS handshake with {https}",
+             f"ca_certificate: java of JDK {TARJDK} completes a TLS handshake with {https}"]
+    for name in names:
+        assert checks.get(name, ("missing",))[0] == "passed", (name, checks)
+    assert "handshake ok, HTTP 200" in checks[names[-1]][1], checks
+
+    der = subprocess.run(["openssl", "x509", "-in", str(pki["dir"] / "ca.pem"), "-outform", "DER"],
+                         capture_output=True, check=True).stdout
+    alias = "provision-" + hashlib.sha256(der).hexdigest()[:16]
+    root.sh(f"{TARJDK}/bin/keytool -delete -keystore {store} -storepass changeit -alias {alias}")
+    bad = provision("verify", str(pb), "-H", root.target, "--json")
+    assert bad.rc == 1, bad
+    checks = checks_of(bad)
+    status, message = checks[names[0]]
+    assert status == "failed" and f"JDK {TARJDK} does not trust CA corp" in message, message
+    assert f"has no alias {alias}" in message and "PKIX path building failed" in message, message
+    status, message = checks[names[-1]]
+    assert status == "failed" and f"java of JDK {TARJDK}: \"PKIX path building failed\"" in message, message
+    assert f"its truststore {store} does not hold" in message, message
+    assert [checks[n][0] for n in names[1:4]] == ["passed"] * 3, checks
+    human = provision("verify", str(pb), "-H", root.target)
+    assert human.rc == 1 and f"JDK {TARJDK} does not trust CA corp" in human.stderr, human
+    doctor = provision("doctor", "-H", root.target, "--json")  # no playbook: the local CAs against each store
+    found = [f for f in doctor.json["hosts"][0]["findings"] if f["check"] == "CA"]
+    assert [f["status"] for f in found] == ["warn"], found
+    assert found[0]["summary"].startswith(f"JDK {TARJDK} does not trust CA CN=Corp Test Root ({CRT}): its own "
+                                          f"cacerts {store} lacks it"), found
+    assert "PKIX path building failed" in found[0]["summary"], found
+
+
+def test_hostile_names_from_the_target_are_shown_escaped(root, pki, https, tmp_path):
+    """A JDK directory whose name holds terminal escapes (a window title, a screen clear), an alias
+    of escapes in a store, and a CA whose subject holds them: apply's, verify's and doctor's output
+    show them escaped, never raw."""
+    evil = "/opt/evil\x1b]0;pwned\x07\x1b[2Jjdk"
+    root.sh(f"d=$(printf '{evil}') && cp -al {TARJDK} \"$d\" && rm \"$d/lib/security/cacerts\" && "
+            f"cp {TARJDK}/lib/security/cacerts \"$d/lib/security/cacerts\"")
+    d = pki["dir"]
+    # and an alias of escapes in the tarball JDK's store (keytool keeps it): aliases are never shown
+    root.file("/srv/tls/other.pem").write_bytes((d / "other-ca.pem").read_bytes())
+    root.sh(f"{TARJDK}/bin/keytool -importcert -noprompt -keystore {TARJDK}/lib/security/cacerts -storepass "
+            "changeit -file /srv/tls/other.pem -alias \"$(printf 'x\\033]0;alias\\007\\033[2J')\"")
+    assert "\x1b]0;alias" in root.out(f"{TARJDK}/bin/keytool -list -keystore {TARJDK}/lib/security/cacerts "
+                                       "-storepass changeit")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            str(d / "evil.key"), "-out", str(d / "evil.pem"), "-days", "3", "-utf8",
+            "-subj", "/CN=Evil\x1b]0;pwned\x07\x1b[2JRoot", "-addext", "basicConstraints=critical,CA:TRUE")
+    (tmp_path / "evil.pem").write_bytes((d / "evil.pem").read_bytes())
+    pb = playbook(tmp_path, f"name: evil\nfile: evil.pem\ncheck_url: {https}\n")
+    applied = provision("apply", str(pb), "-H", root.target)
+    assert applied.rc == 0, applied
+    der = subprocess.run(["openssl", "x509", "-in", str(d / "evil.pem"), "-outform", "DER"],
+                         capture_output=True, check=True).stdout
+    root.sh(f"{TARJDK}/bin/keytool -delete -keystore {TARJDK}/lib/security/cacerts -storepass changeit "
+            f"-alias provision-{hashlib.sha256(der).hexdigest()[:16]}")
+    verified = provision("verify", str(pb), "-H", root.target)
+    assert verified.rc == 1, verified  # the tarball JDK lacks it now; the evil CA does not sign the server
+    doctor = provision("doctor", "-H", root.target)  # the subject is read from the .crt on the target
+    assert f"JDK {TARJDK} does not trust CA CN=Evil" in doctor.stderr, doctor
+    for r in (applied, verified, doctor):
+        assert "\x1b" not in r.stderr and "\x07" not in r.stderr, r
+        assert "\\x1b]0;pwned\\x07\\x1b[2J" in r.stderr or "\\x1b]0\\;pwned\\x07\\x1b[2J" in r.stderr, r

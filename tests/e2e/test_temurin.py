@@ -4,6 +4,9 @@ the java17 playbook unchanged but for where its repository and key are (-e)."""
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
+
 import lab
 import pytest
 from conftest import lab_or_skip, provision
@@ -33,6 +36,14 @@ def repo(trixie_root):
 def repo_vars(repo, fingerprint: str | None = None) -> list[str]:
     return ["-e", f"temurin_repository={repo.url}", "-e", f"temurin_key_url={repo.key_url}",
             "-e", f"temurin_fingerprint={fingerprint or repo.fingerprint}"]
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port bound here and never listened on: a connection to it is refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
 
 
 def outside_state(root) -> list[str]:
@@ -103,3 +114,34 @@ def test_debian12_vendor_auto_keeps_the_distribution_openjdk(fresh_root):
     assert [c["summary"] for c in jdk["changes"]][-1] == install
     assert "Debian 12 (bookworm) has OpenJDK 17" in jdk["changes"][-1]["reason"], jdk
     assert not any("adoptium" in c["summary"] for c in jdk["changes"])
+
+
+def test_debian13_offline_plan_names_the_key_url_and_pin_and_only_apply_fetches_it(trixie_root, closed_port):
+    """Issue 20 item 4: nothing answers at the key URL (nor at the repository): plan and --check
+    still propose the repository, naming the URL to fetch and the fingerprint to pin; apply fetches
+    first, fails in one line and leaves the root as it was (no journal either)."""
+    url = f"http://127.0.0.1:{closed_port}/key.asc"
+    pin = "3B04D753C9050D9A5D343F39843C48A565F8F04B"
+    args = ["-e", f"temurin_key_url={url}", "-e", f"temurin_repository=http://127.0.0.1:{closed_port}/deb"]
+    with lab.Root(trixie_root, name="trixie") as root:
+        for command in (["plan"], ["apply", "--check"]):
+            r = provision(*command, "java17", "-H", root.target, *args, "--json")
+            assert r.rc == 0, r
+            jdk = r.json["hosts"][0]["resources"][0]
+            assert jdk["status"] == "changed", jdk
+            summaries = [c["summary"] for c in jdk["changes"]]
+            assert summaries[0] == f"create {KEY}: fetch {url}, pin {pin}", summaries
+            assert summaries[1:] == [f"create {SOURCES}", f"apt-get update for {SOURCES} only",
+                                     "apt-get install --no-install-recommends temurin-17-jdk"], summaries
+            assert "fetched on this machine when applied" in jdk["changes"][0]["reason"], jdk
+        human = provision("plan", "java17", "-H", root.target, *args)
+        assert human.rc == 0 and f"fetch {url}, pin {pin}" in human.stderr, human
+
+        applied = provision("apply", "java17", "-H", root.target, *args)
+        assert applied.rc == 1, applied
+        why = f"could not fetch the key from {url} (on this machine): "
+        lines = [ln for ln in applied.stderr.splitlines() if why in ln]
+        assert lines and "refused" in lines[0], applied
+        assert outside_state(root) == [], outside_state(root)
+        runs = root.file("/var/lib/provision/runs")
+        assert not runs.exists() or list(runs.iterdir()) == [], "a run that changed nothing was journalled"

@@ -31,6 +31,7 @@ from provision.facts.packages import InstallEstimate, InstallSize, RemovalSim
 from provision.java.alternatives import AltEntry
 from provision.java.resolve import AvailableJdks, JdkHome, JdkInstall
 from provision.java.temurin import TemurinInstalled
+from provision.resources.ca_certificate import TrustState
 
 NOW = 1_800_000_000
 
@@ -85,6 +86,8 @@ def answer(fact: Fact[Any], d: dict[str, Any]) -> object:
         return JdkHome(fact.version, home=j.get("home", ""), has_java=j.get("java", False),
                        has_javac=j.get("javac", False), release=j.get("release", ""), alternatives=alts,
                        package=j.get("package", ""))
+    if isinstance(fact, TrustState):  # the fact script's lines, as the host would print them
+        return fact.parse(list(d.get("trust", [])))
     if isinstance(fact, InstallSize):
         size = apt.get("sizes", {}).get(",".join(fact.packages))
         return InstallEstimate(*size) if size else InstallEstimate()

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from factsdata import facts_from
 
-from provision import doctor
+from provision import cadoctor, doctor
 from provision.crossdoctor import Crossover, CrossoverState
 from provision.facts import Facts
 from provision.java.doctor import DefaultJava, JavaHomeLine, JavaHomes, JavaHomeSettings
@@ -27,6 +27,7 @@ def with_probes(facts: Facts, d: dict) -> Facts:
     facts.set(DefaultJava(), {"java": d.get("java", ""), "javac": d.get("javac", "")})
     facts.set(Crossover(), CrossoverState())  # tests/unit/test_crossover.py has its cases
     facts.set(WslConfigFile(), WslConfigState())  # and tests/unit/test_wslconfig.py
+    facts.set(cadoctor.CaTrust(), cadoctor.CaTrust().parse(d.get("ca_trust", [])))  # lines as the host prints
     return facts
 
 

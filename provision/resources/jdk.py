@@ -46,6 +46,7 @@ from provision.java.resolve import (
     jdk_packages,
     no_candidate,
     predicted_home,
+    setup_java_arch,
 )
 from provision.java.temurin import (
     ADOPTIUM_FINGERPRINT,
@@ -533,7 +534,9 @@ class Jdk(Resource[JdkSpec, JdksPlan]):
                    "release": "JAVA_VERSION from its release file (empty before install)",
                    "vendor": "distro or temurin: where it came from",
                    "jdks": "every listed JDK: a list of {version, vendor, home}",
-                   "homes": "every listed JDK's home by version (a mapping: homes[21])"}
+                   "homes": "every listed JDK's home by version (a mapping: homes[21])",
+                   "arch": "the host's architecture as setup-java spells it in JAVA_HOME_<N>_<ARCH> "
+                           "(X64, ARM64, ...)"}
     example = """\
 - jdk:
     version: 17
@@ -583,9 +586,10 @@ class Jdk(Resource[JdkSpec, JdksPlan]):
 
     def plan(self, facts: Facts) -> ResourcePlan[JdksPlan]:
         parts = [(one, one.plan(facts)) for one in self._removed(facts) + self._listed()]
+        arch = facts.get(HOST).arch
         if not self.several:
             one, p = parts[0]
-            return ResourcePlan(p.changes, p.reason, outputs=self._outputs([p.outputs], p.outputs),
+            return ResourcePlan(p.changes, p.reason, outputs=self._outputs([p.outputs], p.outputs, arch),
                                 notes=p.notes, data=JdksPlan(parts))
         changes = [c for _, p in parts for c in p.changes]
         reasons = [p.reason for _, p in parts if p.reason]
@@ -606,14 +610,15 @@ class Jdk(Resource[JdkSpec, JdksPlan]):
         default = next((p.outputs for one, p in parts if one.spec.default),
                        listed[-1] if listed else parts[-1][1].outputs)
         return ResourcePlan(changes, "" if changes else "; ".join(reasons),
-                            outputs=self._outputs(listed, default),
+                            outputs=self._outputs(listed, default, arch),
                             notes=[n for _, p in parts for n in p.notes], data=data)
 
     @staticmethod
-    def _outputs(listed: list[Outputs], default: Outputs) -> Outputs:
+    def _outputs(listed: list[Outputs], default: Outputs, arch: str) -> Outputs:
         jdks: list[dict[str, str | int]] = [
             {"version": int(str(o["version"])), "vendor": str(o["vendor"]), "home": str(o["home"])} for o in listed]
-        return {**default, "jdks": jdks, "homes": {str(j["version"]): str(j["home"]) for j in jdks}}
+        return {**default, "jdks": jdks, "homes": {str(j["version"]): str(j["home"]) for j in jdks},
+                "arch": setup_java_arch(arch)}
 
     def apply(self, plan: ResourcePlan[JdksPlan], ctx: ApplyContext) -> Outputs:
         data = plan.payload()
@@ -633,12 +638,12 @@ class Jdk(Resource[JdkSpec, JdksPlan]):
             ctx.remove_file(RECORD)
         elif data.record is not None:
             ctx.write_file(RECORD, data.record, mode=0o644)
-        return self._outputs(listed, default or data.parts[-1][1].outputs)
+        return self._outputs(listed, default or data.parts[-1][1].outputs, ctx.facts.get(HOST).arch)
 
     def export(self, out: CloudConfig) -> Outputs:
         listed = [one.export(out) for one in self._listed()]
         return self._outputs(listed, next((o for o, one in zip(listed, self._listed(), strict=True)
-                                           if one.spec.default), listed[-1]))
+                                           if one.spec.default), listed[-1]), out.host.arch)
 
     def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:
         if not self.several:

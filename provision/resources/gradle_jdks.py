@@ -87,11 +87,15 @@ class GradleJdks(Resource[GradleJdksSpec, Write]):
         s = self.spec
         return f"gradle_jdks {s.user + ': ~/.gradle/gradle.properties' if s.user else s.path}"
 
+    def jdks(self) -> list[ToolchainJdk]:
+        """By version (the order Gradle is told does not follow which JDK is the default)."""
+        return sorted(self.spec.jdks, key=lambda j: j.version)
+
     def value(self) -> str | None:
         """The property's value (None: no entry of this tool's)."""
         if self.spec.state == "absent" or not self.spec.jdks:
             return None
-        return ",".join(j.home for j in self.spec.jdks)
+        return ",".join(j.home for j in self.jdks())
 
     def where(self, facts: Facts) -> tuple[str, int, int, str]:
         """(path, uid, gid, ~/.gradle) of the file."""
@@ -125,7 +129,7 @@ class GradleJdks(Resource[GradleJdksSpec, Write]):
             after = javaprops.set_key(before, KEY, value)
         except javaprops.PropertiesError as exc:
             raise ResourceError(f"{path}: {exc}; nothing was changed") from None
-        versions = ", ".join(str(j.version) for j in self.spec.jdks) if value else "none"
+        versions = ", ".join(str(j.version) for j in self.jdks()) if value else "none"
         if after == before:
             return ResourcePlan([], f"{path} lists this tool's JDKs for Gradle ({versions})" if value else
                                 f"{path} has no {KEY} written by provision")
@@ -178,6 +182,6 @@ class GradleJdks(Resource[GradleJdksSpec, Write]):
                 return False, f"{path}: {KEY} is right, but not in the entry provision wrote"
             return True, f"{path}: {KEY}={want}"
 
-        what = f"{path} lists JDK {', '.join(str(j.version) for j in self.spec.jdks)} for Gradle" if want else \
+        what = f"{path} lists JDK {', '.join(str(j.version) for j in self.jdks())} for Gradle" if want else \
             f"{path} has no {KEY} of provision's"
         return [Check(f"{rid}: {what}", label, test)]

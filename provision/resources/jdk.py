@@ -35,7 +35,15 @@ from provision.cloudconfig import KNOWN_OS, CloudConfig
 from provision.errors import NotExportable, ResourceError
 from provision.facts import DPKG, HOST, AptLists, Candidate, Fact, Facts, FileContent, HostFacts, PackageState
 from provision.java import doctor as java_doctor
-from provision.java.alternatives import FIRST_BOOT, AltEntry, describe_off, off_default, set_default_script
+from provision.java.alternatives import (
+    FIRST_BOOT,
+    AltEntry,
+    describe_off,
+    judge_default,
+    off_default,
+    parse_query,
+    set_default_script,
+)
 from provision.java.checks import compile_and_run, is_jdk, java_major, tool_version
 from provision.java.resolve import (
     DISTRO_JDKS,
@@ -474,6 +482,17 @@ class OneJdk(Resource[JdkSpec, JdkPlan]):
                 return False, "; ".join(wrong)
             return True, f"java and javac on the PATH are {home}'s"
 
+        def alternatives(probe: Probe) -> tuple[bool, str]:
+            real = resolved(probe, home) or home
+            said = []
+            for tool in ("java", "javac"):
+                r = probe.run("update-alternatives --query %s", tool)
+                ok, why = judge_default(parse_query(tool, r.stdout if r.rc == 0 else ""), real)
+                if not ok:
+                    return False, why
+                said.append(why)
+            return True, "; ".join(said)
+
         checks = [
             Check(f"{rid}: {pkg} is installed", label, package_installed(pkg)),
             Check(f"{rid}: JDK {v} home has bin/java and bin/javac", label, lambda p: is_jdk(p, home)),
@@ -488,6 +507,8 @@ class OneJdk(Resource[JdkSpec, JdkPlan]):
                        Check(f"{rid}: javac -version reports {v}", label, tool_version("javac", v))]
         if s.default:
             checks.append(Check(f"{rid}: java and javac are JDK {v}'s", label, default))
+            checks.append(Check(f"{rid}: the java and javac alternatives point into JDK {v}'s home", label,
+                                alternatives))
         if not self.beside:
             checks.append(Check(f"{rid}: javac compiles and java runs a program", label, compile_and_run(v)))
         if vendor == "temurin":

@@ -35,6 +35,7 @@ from provision.cloudconfig import KNOWN_OS, CloudConfig
 from provision.errors import NotExportable, ResourceError
 from provision.facts import DPKG, HOST, AptLists, Candidate, Fact, Facts, FileContent, HostFacts, PackageState
 from provision.java import doctor as java_doctor
+from provision.java import jdksdoctor
 from provision.java.alternatives import (
     FIRST_BOOT,
     AltEntry,
@@ -545,7 +546,7 @@ class JdksPlan:
 
 class Jdk(Resource[JdkSpec, JdksPlan]):
     type_name = "jdk"
-    examiners = (java_doctor.EXAMINER,)
+    examiners = (java_doctor.EXAMINER, jdksdoctor.EXAMINER)
     spec_type = JdkSpec
     summary = ("JDKs (the distribution's OpenJDK, or Eclipse Temurin from Adoptium's repository): "
                "installed side by side, homes derived from the packages, one the default java")

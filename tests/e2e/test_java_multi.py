@@ -56,6 +56,12 @@ def multi(root, *extra: str, versions: str = "[21, 25]", command: str = "apply")
                      "-e", "default_java=21", "-e", "gradle_user=bob", *extra, "--json")
 
 
+def doctor_says(root) -> str:
+    """doctor's findings (summary | fix), one a line."""
+    r = provision("doctor", "-H", root.target, "--json")
+    return "\n".join(f"{f['summary']} | {f['fix']}" for h in r.json["hosts"] for f in h["findings"])
+
+
 def java_reads(root, path: str) -> dict[str, str]:
     """The properties OpenJDK's java.util.Properties reads from ``path`` in the root."""
     root.file("/tmp/ReadProps.java").write_text(READ_PROPS)
@@ -129,6 +135,12 @@ def test_two_jdks_side_by_side_and_maven_compiles_with_the_one_that_is_not_the_d
     alt = said["jdk 21: the java and javac alternatives point into JDK 21's home"]
     assert f"java → {J21}/bin/java (manual; {J25}/bin/java ranks higher)" in alt, alt
 
+    said = doctor_says(root)  # which JDK each variable and toolchain is
+    assert f"JDKs in /usr/lib/jvm: JDK 21 ({J21}, " in said and f"; JDK 25 ({J25}, " in said, said
+    assert "JAVA_25_HOME (/etc/environment:" in said and "JAVA_HOME_25_X64 (/etc/environment:" in said, said
+    assert f"toolchain jdk 25 (provision's) → JDK 25 ({J25}" in said, said
+    assert "toolchain jdk 11 points at /opt/site-jdk-11, which does not exist" in said, said
+
 
 def test_a_users_gradle_link_or_hard_link_to_a_root_file_is_refused(root):
     """mallory's ~/.gradle is a link to /etc (the file would be /etc/gradle.properties, made by
@@ -182,6 +194,12 @@ def test_taking_a_version_off_the_list_removes_it_its_variables_and_its_toolchai
     assert b"provision-jdk-25" not in xml and b"provision-jdk-21" in xml and FOREIGN in xml
     again = multi(root, versions="[21]")
     assert again.rc == 0 and again.json["hosts"][0]["changed"] == 0, again.stderr
+    doctor = doctor_says(root)
+    assert "JAVA_25_HOME" not in doctor and "JDK 25" not in doctor and f"JDKs in /usr/lib/jvm: JDK 21 ({J21}" in doctor
+    root.file("/etc/profile.d/site.sh").write_text(f'export JAVA_25_HOME="{J25}"\n')  # someone's, left behind
+    doctor = doctor_says(root)
+    assert f"JAVA_25_HOME (/etc/profile.d/site.sh:1) points at {J25}, which does not exist" in doctor, doctor
+    root.file("/etc/profile.d/site.sh").unlink()
 
     ours = re.compile(rb"  <toolchain>\n    <!-- written by provision: JDK 21,.*?</toolchain>\n", re.S)
     assert len(ours.findall(xml)) == 1 and ours.sub(b"", xml) == root.original, \

@@ -13,7 +13,9 @@ Adoptium's key pinned by fingerprint, fetched on the controller; see apt_reposit
 (X11/GTK included), like the manual procedure. The home is read from the installed package (the
 directory holding ``bin/javac``, canonical path, arch-aware), never globbed or hard-coded; it must
 contain ``bin/java`` and ``bin/javac``. ``default: true`` makes this JDK's tools the default through
-update-alternatives when another JDK outranks it (a newer JDK installed later wins auto mode).
+update-alternatives when another JDK outranks it (a newer JDK installed later wins auto mode);
+``update-alternatives --set`` leaves those links in manual mode, and verify checks that the java and
+javac alternatives point into the default's home, in manual mode whenever another JDK ranks higher.
 ``state: absent`` removes every installed ``openjdk-<v>-*`` flavour (jdk, jdk-headless, jre,
 jre-headless), after simulating the removal: if apt would take other packages along, it refuses
 unless ``allow_extra_removals: true``; the packages the JDK pulled in that nothing else needs go

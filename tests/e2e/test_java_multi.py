@@ -204,3 +204,15 @@ def test_taking_a_version_off_the_list_removes_it_its_variables_and_its_toolchai
     ours = re.compile(rb"  <toolchain>\n    <!-- written by provision: JDK 21,.*?</toolchain>\n", re.S)
     assert len(ours.findall(xml)) == 1 and ours.sub(b"", xml) == root.original, \
         "others' toolchains and Debian's comment, byte for byte"
+
+
+def test_gradle_jdks_absent_gives_bob_his_gradle_properties_back_byte_for_byte(root, tmp_path):
+    """(java-multi's state=absent would remove the JDK Debian's maven needs, which apt refuses
+    without allow_extra_removals: the gradle part alone, as a playbook of its own.)"""
+    book = tmp_path / "gradle-off.yml"
+    book.write_text("name: gradle-off\nresources:\n  - gradle_jdks:\n      user: bob\n      state: absent\n")
+    gone = provision("apply", str(book), "-H", root.target, "--json")
+    assert gone.rc == 0 and gone.json["hosts"][0]["changed"] == 1, gone.stderr
+    assert root.file(BOB_PROPS).read_bytes() == BOB_OWN, "bob's own lines, byte for byte, ours gone"
+    again = provision("apply", str(book), "-H", root.target, "--json")
+    assert again.rc == 0 and again.json["hosts"][0]["changed"] == 0, again.stderr

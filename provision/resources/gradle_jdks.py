@@ -172,12 +172,12 @@ class GradleJdks(Resource[GradleJdksSpec, Write]):
             data = read_file(probe, path)
             try:
                 got, mine = javaprops.value_of(data, KEY) if data is not None else (None, False)
-            except javaprops.PropertiesError as exc:
-                return False, f"{path}: {exc}"
+            except javaprops.PropertiesError:  # a user's file: none of its bytes in the message
+                return False, f"{path} cannot be read as a properties file"
             if want is None:
                 return not mine, f"{path} {'still has' if mine else 'has no'} {KEY} of provision's"
             if got != want:
-                return False, f"{path}: {KEY} is {got!r}, not {want!r}"
+                return False, f"{path}: {KEY} is not {want!r}" + (" (it is not set)" if got is None else "")
             if not mine:
                 return False, f"{path}: {KEY} is right, but not in the entry provision wrote"
             return True, f"{path}: {KEY}={want}"

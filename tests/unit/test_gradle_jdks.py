@@ -83,3 +83,35 @@ def test_no_such_user_is_one_line():
 def test_bad_specs_are_refused(spec, why):
     with pytest.raises(ValidationError, match=why):
         GradleJdksSpec(**spec)
+
+
+def gradle_check(answers):
+    from test_verify_checks import probe_for
+
+    from provision.verify.checks import CheckEnv
+
+    res = GradleJdks(GradleJdksSpec(jdks=[J17], path="/home/bob/.gradle/gradle.properties"))
+    env = CheckEnv(facts=Facts(), kind="chroot")
+    (check,) = res.checks("gradle", {}, env)
+    probe, conn = probe_for(answers)
+    return check.test(probe), conn
+
+
+def test_the_check_never_reads_through_a_link():
+    (ok, says), conn = gradle_check([(r"^test -L ", 0, "", ""), (r"^test -e ", 0, "", "")])
+    assert not ok and "symbolic link" in says
+    assert not [a for a in conn.seen if "gradle.properties" in a[-1] and not a[-1].startswith("test -")]
+
+
+@pytest.mark.parametrize("content,good", [
+    (javaprops.set_key(None, KEY, J17["home"]), True),
+    (b"root:$y$j9T$secret:19000:0:99999:7:::\n" + f"{KEY}=/opt/x\n".encode(), False),
+    (b"a=\\u12G4 secret\n", False),
+])
+def test_the_check_says_what_is_wrong_without_the_files_bytes(content, good):
+    """(her file may be a hard link of a secret one: what it holds is not repeated)"""
+    answers = [(r"^test -L ", 1, "", ""), (r"^test -e ", 0, "", ""),
+               (r"^cat -- /home/bob/", 0, content.decode("latin-1"), "")]
+    (ok, says), conn = gradle_check(answers)
+    assert ok is good, says
+    assert "secret" not in says and "/opt/x" not in says

@@ -62,3 +62,50 @@ done
 echo "provision: no .jinfo file names $base: the default java was not checked" >&2
 """
 
+
+
+@dataclass
+class AltQuery:
+    """What ``update-alternatives --query <name>`` says."""
+
+    name: str
+    status: str = ""  # auto or manual ("" when there is no such alternative)
+    best: str = ""
+    value: str = ""  # where the link points ("" for none)
+    priorities: dict[str, int] | None = None  # each registered path's priority
+
+
+def parse_query(name: str, text: str) -> AltQuery:
+    q = AltQuery(name, priorities={})
+    assert q.priorities is not None
+    path = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(": ")
+        if key == "Status":
+            q.status = value.strip()
+        elif key == "Best":
+            q.best = value.strip()
+        elif key == "Value":
+            q.value = "" if value.strip() == "none" else value.strip()
+        elif key == "Alternative":
+            path = value.strip()
+        elif key == "Priority" and path and value.strip().lstrip("-").isdigit():
+            q.priorities[path] = int(value.strip())
+    return q
+
+
+def judge_default(q: AltQuery, home: str) -> tuple[bool, str]:
+    """Whether alternative ``q`` makes the JDK at ``home`` the default: its link points into the
+    home, and in manual mode when another JDK ranks higher (what ``update-alternatives --set``
+    leaves; auto mode would hand the link to the higher one on the next install or upgrade)."""
+    inside = bool(q.value) and q.value.startswith(home.rstrip("/") + "/")
+    if not q.status:
+        return False, f"no {q.name} alternative is registered"
+    if not inside:
+        return False, f"{q.name} → {q.value or 'nothing'} ({q.status}), not into {home}"
+    if q.status == "manual":
+        higher = q.best and q.best != q.value
+        return True, f"{q.name} → {q.value} (manual" + (f"; {q.best} ranks higher)" if higher else ")")
+    if q.best and q.best != q.value:
+        return False, f"{q.name} → {q.value} in auto mode, but {q.best} ranks higher and takes it on the next change"
+    return True, f"{q.name} → {q.value} (auto: the highest priority)"

@@ -183,6 +183,20 @@ def predicted_home(version: int, arch: str, vendor: str = "distro") -> str:
     return f"{JVM_DIR}/java-{version}-openjdk-{arch or 'amd64'}"
 
 
+# setup-java exports JAVA_HOME_<major>_<ARCH> with ARCH its architecture input upper-cased, which
+# defaults to Node's os.arch() (actions/setup-java src/distributions/base-installer.ts,
+# setJavaDefault): x64, arm64, ia32, arm, ppc64, s390x, riscv64, loong64. dpkg's names for them:
+_SETUP_JAVA_ARCH = {"amd64": "X64", "arm64": "ARM64", "i386": "IA32", "armhf": "ARM", "armel": "ARM",
+                    "ppc64el": "PPC64", "s390x": "S390X", "riscv64": "RISCV64", "loong64": "LOONG64"}
+
+
+def setup_java_arch(dpkg_arch: str) -> str:
+    """The ``<ARCH>`` of setup-java's ``JAVA_HOME_<N>_<ARCH>`` for a dpkg architecture (another
+    architecture: its dpkg name upper-cased, letters and digits only)."""
+    known = _SETUP_JAVA_ARCH.get(dpkg_arch or "amd64")
+    return known or "".join(c for c in dpkg_arch.upper() if c.isascii() and c.isalnum()) or "X64"
+
+
 def no_candidate(version: int, pkg: str, facts: Facts) -> str:
     others = [v for v in facts.peek(AvailableJdks()) or [] if v != version]
     text = f"{pkg} has no installation candidate on {facts.get(HOST).os.label}"

@@ -13,7 +13,9 @@ Adoptium's key pinned by fingerprint, fetched on the controller by apply; see ap
 (X11/GTK included), like the manual procedure. The home is read from the installed package (the
 directory holding ``bin/javac``, canonical path, arch-aware), never globbed or hard-coded; it must
 contain ``bin/java`` and ``bin/javac``. ``default: true`` makes this JDK's tools the default through
-update-alternatives when another JDK outranks it (a newer JDK installed later wins auto mode).
+update-alternatives when another JDK outranks it (a newer JDK installed later wins auto mode);
+``update-alternatives --set`` leaves those links in manual mode, and verify checks that the java and
+javac alternatives point into the default's home, in manual mode whenever another JDK ranks higher.
 ``state: absent`` removes every installed ``openjdk-<v>-*`` flavour (jdk, jdk-headless, jre,
 jre-headless), after simulating the removal: if apt would take other packages along, it refuses
 unless ``allow_extra_removals: true``; the packages the JDK pulled in that nothing else needs go
@@ -35,7 +37,16 @@ from provision.cloudconfig import KNOWN_OS, CloudConfig
 from provision.errors import NotExportable, ResourceError
 from provision.facts import DPKG, HOST, AptLists, Candidate, Fact, Facts, FileContent, HostFacts, PackageState
 from provision.java import doctor as java_doctor
-from provision.java.alternatives import FIRST_BOOT, AltEntry, describe_off, off_default, set_default_script
+from provision.java import jdksdoctor
+from provision.java.alternatives import (
+    FIRST_BOOT,
+    AltEntry,
+    describe_off,
+    judge_default,
+    off_default,
+    parse_query,
+    set_default_script,
+)
 from provision.java.checks import compile_and_run, is_jdk, java_major, tool_version
 from provision.java.resolve import (
     DISTRO_JDKS,
@@ -46,6 +57,7 @@ from provision.java.resolve import (
     jdk_packages,
     no_candidate,
     predicted_home,
+    setup_java_arch,
 )
 from provision.java.temurin import (
     ADOPTIUM_FINGERPRINT,
@@ -478,6 +490,17 @@ class OneJdk(Resource[JdkSpec, JdkPlan]):
                 return False, "; ".join(wrong)
             return True, f"java and javac on the PATH are {home}'s"
 
+        def alternatives(probe: Probe) -> tuple[bool, str]:
+            real = resolved(probe, home) or home
+            said = []
+            for tool in ("java", "javac"):
+                r = probe.run("update-alternatives --query %s", tool)
+                ok, why = judge_default(parse_query(tool, r.stdout if r.rc == 0 else ""), real)
+                if not ok:
+                    return False, why
+                said.append(why)
+            return True, "; ".join(said)
+
         checks = [
             Check(f"{rid}: {pkg} is installed", label, package_installed(pkg)),
             Check(f"{rid}: JDK {v} home has bin/java and bin/javac", label, lambda p: is_jdk(p, home)),
@@ -492,6 +515,8 @@ class OneJdk(Resource[JdkSpec, JdkPlan]):
                        Check(f"{rid}: javac -version reports {v}", label, tool_version("javac", v))]
         if s.default:
             checks.append(Check(f"{rid}: java and javac are JDK {v}'s", label, default))
+            checks.append(Check(f"{rid}: the java and javac alternatives point into JDK {v}'s home", label,
+                                alternatives))
         if not self.beside:
             checks.append(Check(f"{rid}: javac compiles and java runs a program", label, compile_and_run(v)))
         if vendor == "temurin":
@@ -528,7 +553,7 @@ class JdksPlan:
 
 class Jdk(Resource[JdkSpec, JdksPlan]):
     type_name = "jdk"
-    examiners = (java_doctor.EXAMINER,)
+    examiners = (java_doctor.EXAMINER, jdksdoctor.EXAMINER)
     spec_type = JdkSpec
     summary = ("JDKs (the distribution's OpenJDK, or Eclipse Temurin from Adoptium's repository): "
                "installed side by side, homes derived from the packages, one the default java")
@@ -538,7 +563,9 @@ class Jdk(Resource[JdkSpec, JdksPlan]):
                    "release": "JAVA_VERSION from its release file (empty before install)",
                    "vendor": "distro or temurin: where it came from",
                    "jdks": "every listed JDK: a list of {version, vendor, home}",
-                   "homes": "every listed JDK's home by version (a mapping: homes[21])"}
+                   "homes": "every listed JDK's home by version (a mapping: homes[21])",
+                   "arch": "the host's architecture as setup-java spells it in JAVA_HOME_<N>_<ARCH> "
+                           "(X64, ARM64, ...)"}
     example = """\
 - jdk:
     version: 17
@@ -588,9 +615,10 @@ class Jdk(Resource[JdkSpec, JdksPlan]):
 
     def plan(self, facts: Facts) -> ResourcePlan[JdksPlan]:
         parts = [(one, one.plan(facts)) for one in self._removed(facts) + self._listed()]
+        arch = facts.get(HOST).arch
         if not self.several:
             one, p = parts[0]
-            return ResourcePlan(p.changes, p.reason, outputs=self._outputs([p.outputs], p.outputs),
+            return ResourcePlan(p.changes, p.reason, outputs=self._outputs([p.outputs], p.outputs, arch),
                                 notes=p.notes, data=JdksPlan(parts))
         changes = [c for _, p in parts for c in p.changes]
         reasons = [p.reason for _, p in parts if p.reason]
@@ -611,14 +639,15 @@ class Jdk(Resource[JdkSpec, JdksPlan]):
         default = next((p.outputs for one, p in parts if one.spec.default),
                        listed[-1] if listed else parts[-1][1].outputs)
         return ResourcePlan(changes, "" if changes else "; ".join(reasons),
-                            outputs=self._outputs(listed, default),
+                            outputs=self._outputs(listed, default, arch),
                             notes=[n for _, p in parts for n in p.notes], data=data)
 
     @staticmethod
-    def _outputs(listed: list[Outputs], default: Outputs) -> Outputs:
+    def _outputs(listed: list[Outputs], default: Outputs, arch: str) -> Outputs:
         jdks: list[dict[str, str | int]] = [
             {"version": int(str(o["version"])), "vendor": str(o["vendor"]), "home": str(o["home"])} for o in listed]
-        return {**default, "jdks": jdks, "homes": {str(j["version"]): str(j["home"]) for j in jdks}}
+        return {**default, "jdks": jdks, "homes": {str(j["version"]): str(j["home"]) for j in jdks},
+                "arch": setup_java_arch(arch)}
 
     def prepare(self, plan: ResourcePlan[JdksPlan]) -> None:
         for one, p in plan.payload().parts:
@@ -643,12 +672,12 @@ class Jdk(Resource[JdkSpec, JdksPlan]):
             ctx.remove_file(RECORD)
         elif data.record is not None:
             ctx.write_file(RECORD, data.record, mode=0o644)
-        return self._outputs(listed, default or data.parts[-1][1].outputs)
+        return self._outputs(listed, default or data.parts[-1][1].outputs, ctx.facts.get(HOST).arch)
 
     def export(self, out: CloudConfig) -> Outputs:
         listed = [one.export(out) for one in self._listed()]
         return self._outputs(listed, next((o for o, one in zip(listed, self._listed(), strict=True)
-                                           if one.spec.default), listed[-1]))
+                                           if one.spec.default), listed[-1]), out.host.arch)
 
     def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:
         if not self.several:

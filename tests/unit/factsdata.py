@@ -29,6 +29,7 @@ from provision.facts import (
 )
 from provision.facts.packages import InstallEstimate, InstallSize, RemovalSim
 from provision.java.alternatives import AltEntry
+from provision.java.jdksdoctor import JdkLayoutFact
 from provision.java.resolve import AvailableJdks, JdkHome, JdkInstall
 from provision.java.temurin import TemurinInstalled
 from provision.resources.ca_certificate import TrustState
@@ -88,6 +89,8 @@ def answer(fact: Fact[Any], d: dict[str, Any]) -> object:
                        package=j.get("package", ""))
     if isinstance(fact, TrustState):  # the fact script's lines, as the host would print them
         return fact.parse(list(d.get("trust", [])))
+    if isinstance(fact, JdkLayoutFact):  # the probe's own output lines, read by its parser
+        return fact.parse(str(d.get("jdk_layout", "")).splitlines())
     if isinstance(fact, InstallSize):
         size = apt.get("sizes", {}).get(",".join(fact.packages))
         return InstallEstimate(*size) if size else InstallEstimate()

@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from provision.facts import HOST, Facts, FileContent, FileState, HostFacts
+from provision.java.resolve import setup_java_arch
 from provision.resources.env_file import EnvFile, EnvFileSpec
 from provision.resources.jdk import Jdk, JdkSpec, read_record, record_bytes
 
@@ -28,6 +29,25 @@ def test_prune_removes_our_line_for_a_jdk_taken_off_the_list_and_leaves_theirs()
     assert plan.changes and "remove JAVA_21_HOME" in plan.changes[0].summary
     assert plan.payload().decode() == "# site\n" + MARK + 'JAVA_HOME="/j17"\n' + MARK + \
         'JAVA_17_HOME="/j17"\n' + 'JAVA_8_HOME="/opt/theirs"\n'
+
+
+def test_prune_removes_setup_javas_spelling_of_the_removed_jdk_too():
+    before = BEFORE + MARK + 'JAVA_HOME_17_X64="/j17"\n' + MARK + 'JAVA_HOME_21_X64="/j21"\n' + \
+        'JAVA_HOME_8_X64="/opt/theirs"\n'
+    plan = plan_env(before, {"JAVA_HOME": "/j17", "JAVA_17_HOME": "/j17", "JAVA_HOME_17_X64": "/j17"},
+                    ["JAVA_*_HOME", "JAVA_HOME_*_*"])
+    after = plan.payload().decode()
+    assert "JAVA_21_HOME" not in after and "JAVA_HOME_21_X64" not in after
+    assert 'JAVA_HOME_17_X64="/j17"' in after and after.endswith('JAVA_8_HOME="/opt/theirs"\n' + MARK
+                                                                  + 'JAVA_HOME_17_X64="/j17"\n'
+                                                                  + 'JAVA_HOME_8_X64="/opt/theirs"\n')
+
+
+@pytest.mark.parametrize(("dpkg", "arch"), [("amd64", "X64"), ("arm64", "ARM64"), ("i386", "IA32"),
+                                            ("armhf", "ARM"), ("ppc64el", "PPC64"), ("s390x", "S390X"),
+                                            ("riscv64", "RISCV64"), ("mips64el", "MIPS64EL")])
+def test_setup_javas_architecture_names(dpkg, arch):
+    assert setup_java_arch(dpkg) == arch
 
 
 def test_without_prune_nothing_is_removed():

@@ -154,7 +154,10 @@ if [ -n "$wsl" ]; then
   v=""
   command -v wslinfo >/dev/null 2>&1 && v=$(timeout 5 wslinfo --wsl-version 2>/dev/null | tr -d '\000' | tr '\n' ' ')
   [ -n "$v" ] && echo "wsl wslinfo $v"
-  exe=$(command -v wsl.exe 2>/dev/null) || exe=$(wslpath 'C:\Windows\System32\wsl.exe' 2>/dev/null)
+  # Windows' own wsl.exe first: PATH may end with Windows directories others can write (WSL
+  # appends them), and a "wsl.exe" planted there would run here as root
+  exe=$(wslpath 'C:\Windows\System32\wsl.exe' 2>/dev/null)
+  [ -n "$exe" ] && [ -x "$exe" ] || exe=$(command -v wsl.exe 2>/dev/null)
   if [ -n "$exe" ] && [ -x "$exe" ]; then
     out=$(WSL_UTF8=1 WSLENV="WSL_UTF8${WSLENV:+:$WSLENV}" timeout 10 "$exe" --version </dev/null 2>/dev/null |
       base64 -w0)

@@ -122,11 +122,22 @@ def test_file_paths_must_be_absolute():
 
 def test_candidates_are_asked_only_for_packages_found_missing():
     known = Facts()
-    assert Candidate("a") not in install_facts(["a", "b"], known)  # first round: states unknown
+    # first round: states unknown, so only they are read (no dpkg --audit, no lists' find)
+    assert install_facts(["a", "b"], known) == [PackageState("a"), PackageState("b")]
     known.set(PackageState("a"), PackageStatus("a", "ii", "1"))
     known.set(PackageState("b"), PackageStatus("b", "rc", "1"))
     assert install_facts(["a", "b"], known) == [PackageState("a"), PackageState("b"), AptLists(), DpkgAudit(),
                                                  Candidate("b")]
+
+
+def test_a_host_with_every_package_installed_reads_nothing_more():
+    """The daily no-op: dpkg's audit and the lists' age are only read when something is missing."""
+    known = Facts()
+    for p in ("a", "b"):
+        known.set(PackageState(p), PackageStatus(p, "ii", "1"))
+    assert install_facts(["a", "b"], known) == [PackageState("a"), PackageState("b")]
+    known.set(PackageState("b"), PackageStatus("b", "iU", "1"))  # half-configured: audit and candidate
+    assert install_facts(["a", "b"], known)[2:] == [AptLists(), DpkgAudit(), Candidate("b")]
 
 
 def test_invalidation_forgets_only_that_topic():

@@ -85,7 +85,12 @@ class RunStatus(StrEnum):
 
 # The state dir and every directory above it must be root's and closed to other users (walked
 # as writes walk paths, see connections.base.WALK), else nothing is written there: a local user
-# could otherwise point the journal, lock or backups elsewhere. Its modes are repaired to 0700.
+# could otherwise point the journal, lock or backups elsewhere. runs/ and backups/ in it must be
+# root's closed directories too, and the lock no link. One stat reads the modes of all of them
+# (by name, sound as pv_closed is: the first open one on the way has a parent only root can
+# change); the modes of the state dir, runs/ and backups/ are repaired to 0700, with a mkdir or
+# chmod only when one is missing or not 0700 (the daily run starts two commands here: the walk's
+# stat and this one).
 _HELD = WALK + r"""
 d=@DIR@; run=$1; wait=$2; keep=$3; protect=$4; quiet=$5
 # the token of our lines and the owner line (the command, which may name -e keys): on stdin, not
@@ -93,10 +98,31 @@ d=@DIR@; run=$1; wait=$2; keep=$3; protect=$4; quiet=$5
 IFS= read -r t || exit 70
 IFS= read -r owner || exit 70
 umask 077
+refuse() { echo "$d: $1: refusing to use it (move it aside)" >&2; exit 70; }
+pv_walk "$d/lock" 0 700 0 || refuse "$pv_err"
+[ -z "$pv_link" ] || refuse "$d/lock is a symbolic link (to $pv_link)"
+pv_fields "$pv_st" || pv_F=
+case $pv_F in ''|"regular file"|"regular empty file") ;; *) refuse "$d/lock is a $pv_F" ;; esac
+pv_ifs=$IFS; IFS=$pv_nl; set -f; set -- $pv_dirs; set +f; IFS=$pv_ifs  # ($1.. are copied above)
+mk=
 for sub in runs backups; do
-  pv_walk "$d/$sub/x" 0 700 1 || { echo "$d: $pv_err: refusing to use it (move it aside)" >&2; exit 70; }
+  if [ -e "$sub" ] || [ -L "$sub" ]; then set -- "$@" "$sub"; else mk="$mk $sub"; fi
 done
-cd / && chmod 700 "$d" "$d/runs" "$d/backups" || { echo "cannot create $d" >&2; exit 70; }
+pv_m=$(stat -c '%u %g %a %n %F' -- "$@" 2>/dev/null) || refuse "cannot read its modes"
+fix=
+while read -r u g a n ty; do  # the walked directories by their paths, then runs and backups
+  case $n in
+    /*) p=$n ;;
+    *) p=$d/$n; [ "$ty" = directory ] || refuse "$p is a $ty, not a directory" ;;
+  esac
+  if pv_opened "$u" "$g" "$a"; then refuse "$p is writable by a non-root user"; fi
+  case $p in "$d"|"$d"/*) [ "$a" = 700 ] || fix="$fix $n" ;; esac
+done <<EOF
+$pv_m
+EOF
+[ -z "$mk" ] || mkdir -m 700 -- $mk || { echo "cannot create$mk in $d" >&2; exit 70; }
+[ -z "$fix" ] || chmod 700 -- $fix || { echo "cannot repair the modes in $d" >&2; exit 70; }
+cd / || exit 70
 exec 9>>"$d/lock" || exit 70
 if ! flock -n 9; then
   printf '\n@@%s:wait %s\n' "$t" "$(head -c 400 "$d/lock.owner" 2>/dev/null | tr '\n' ' ')"
@@ -109,7 +135,8 @@ printf '%s\n' "$owner" > "$d/lock.owner"
 printf '\n@@%s:locked\n' "$t"
 case $keep in  # -: prune nothing; empty: the count an apply's --keep-runs recorded; N: record N
   -) keep= ;;
-  '') keep=$(head -c 12 "$d/keep-runs" 2>/dev/null | tr -cd 0-9); keep=${keep:-@KEEP@} ;;
+  '') keep=; { IFS= read -r keep < "$d/keep-runs"; } 2>/dev/null  # a builtin: no head, no tr
+      case $keep in ''|*[!0-9]*|??????????*) keep=@KEEP@ ;; esac ;;
   *) printf '%s\n' "$keep" > "$d/keep-runs" ;;
 esac
 n=0; for r in "$d"/runs/*.jsonl; do [ -e "$r" ] && n=$((n + 1)); done  # prune only when needed

@@ -96,14 +96,19 @@ def no_candidate_message(pkg: str, facts: Facts) -> str:
 # --------------------------------------------------------------------------- install
 
 def install_facts(packages: Iterable[str], known: Facts, *, no_recommends: bool = True) -> list[Fact[object]]:
-    """What plan_install reads: each package's state and the lists' age; then the candidates of
-    those found missing, and what installing them would download and take on disk."""
+    """What plan_install reads: each package's state; then, once one is found missing, the lists'
+    age, dpkg's audit, the candidates of those missing, and what installing them would download
+    and take on disk. A host where every package is installed (the daily no-op) runs neither
+    ``dpkg --audit`` nor the lists' ``find``; a missing one costs no extra round trip, as its
+    candidate is read in the same second round."""
     states = [PackageState(p) for p in packages]
-    out: list[Fact[object]] = [*states, AptLists(), DpkgAudit()]
-    missing = []
+    out: list[Fact[object]] = list(states)
+    missing: list[str] = []
     for s in states:
         status = known.peek(s)
         if status is not None and not status.installed:
+            if not missing:
+                out += [AptLists(), DpkgAudit()]
             out.append(Candidate(s.name))
             missing.append(s.name)
     if known.estimates and missing and all(known.peek(Candidate(m)) is not None for m in missing):

@@ -250,6 +250,8 @@ class OneJdk(Resource[JdkSpec, JdkPlan]):
             wanted = packages_for(s)
             no_rec = s.headless if s.no_install_recommends is None else s.no_install_recommends
             yield from packaging.install_facts(wanted, known, no_recommends=no_rec)
+            if s.vendor == "auto" and self._no_jdk(known):
+                yield AptLists()  # choose() weighs the lists' age (install_facts asks only when one is missing)
             candidate = Candidate(wanted[0])
             if candidate in known and known.peek(candidate) is None and s.vendor == "distro":
                 yield AvailableJdks()  # to say which versions there are instead
@@ -266,6 +268,12 @@ class OneJdk(Resource[JdkSpec, JdkPlan]):
         """What state: absent removes (the vendor's packages; with auto, both vendors')."""
         v, vendor = self.spec.version, self.spec.vendor
         return (jdk_packages(v) if vendor != "temurin" else []) + (temurin_packages(v) if vendor != "distro" else [])
+
+    def _no_jdk(self, known: Facts) -> bool:
+        """Whether neither vendor's JDK is known to be installed (both looked for)."""
+        v = self.spec.version
+        distro, temurin = known.peek(JdkInstall(v, "distro")), known.peek(JdkInstall(v, "temurin"))
+        return distro is not None and temurin is not None and not distro.home and not temurin.home
 
     def _temurin_likely(self, known: Facts) -> bool:
         """vendor auto: whether what is known so far points to Temurin (not the distribution's)."""

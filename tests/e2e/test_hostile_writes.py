@@ -185,16 +185,36 @@ def test_apt_repository_key_and_source_links_are_refused(root, tmp_path, which):
 
 # ---------------------------------------------------------------- the journal and backups
 
-@pytest.mark.parametrize("how", ["state dir a link", "backups a link", "runs alice's"])
+PLANTED_STATE = {
+    "state dir a link": "mkdir -p /home/alice/state && chown alice /home/alice/state && "
+                        "ln -s /home/alice/state /var/lib/provision",
+    "backups a link": "mkdir -p /var/lib/provision/runs /home/alice/bk && "
+                      "chown alice /home/alice/bk && ln -s /home/alice/bk /var/lib/provision/backups",
+    "runs alice's": "mkdir -p /var/lib/provision/runs /var/lib/provision/backups && "
+                    "chown alice /var/lib/provision/runs && chmod 777 /var/lib/provision/runs",
+    # the checks are made by one stat of every directory, not by the walk into each: each must still hold
+    "runs alice's 0700": "mkdir -p /var/lib/provision/runs /var/lib/provision/backups && "
+                         "chown alice /var/lib/provision/runs && chmod 700 /var/lib/provision/runs",
+    "backups root's 0777": "mkdir -p /var/lib/provision/runs /var/lib/provision/backups && "
+                           "chmod 777 /var/lib/provision/backups",
+    "backups group alice's": "mkdir -p /var/lib/provision/runs /var/lib/provision/backups && "
+                             "chgrp alice /var/lib/provision/backups && chmod 770 /var/lib/provision/backups",
+    "state dir 0777": "mkdir -p /var/lib/provision && chmod 777 /var/lib/provision",
+    "/var/lib 0777": "mkdir -p /var/lib/provision/runs /var/lib/provision/backups && chmod 777 /var/lib",
+    "runs a link root made": "mkdir -p /var/lib/provision/backups /root/runs && "
+                             "ln -s /root/runs /var/lib/provision/runs",
+    "runs a file": "mkdir -p /var/lib/provision/backups && touch /var/lib/provision/runs",
+    "lock a link": "mkdir -p /var/lib/provision && ln -s /etc/victim /var/lib/provision/lock",
+    "lock a fifo": "mkdir -p /var/lib/provision && mkfifo /var/lib/provision/lock",
+}
+
+
+@pytest.mark.parametrize("how", list(PLANTED_STATE))
 def test_a_state_dir_someone_else_could_change_is_not_used(root, tmp_path, how):
     """/var/lib/provision, its runs/ and backups/ must be root's and closed (0700 repaired, a link
-    or another owner refused): else a journal line or a backup of a 0600 file lands elsewhere."""
-    root.sh({"state dir a link": "mkdir -p /home/alice/state && chown alice /home/alice/state && "
-                                 "ln -s /home/alice/state /var/lib/provision",
-             "backups a link": "mkdir -p /var/lib/provision/runs /home/alice/bk && "
-                               "chown alice /home/alice/bk && ln -s /home/alice/bk /var/lib/provision/backups",
-             "runs alice's": "mkdir -p /var/lib/provision/runs /var/lib/provision/backups && "
-                             "chown alice /var/lib/provision/runs && chmod 777 /var/lib/provision/runs"}[how])
+    or another owner refused), and its lock a file: else a journal line or a backup of a 0600 file
+    lands elsewhere (or the run waits on a FIFO for ever)."""
+    root.sh(PLANTED_STATE[how])
     root.sh("printf 'before\\n' > /etc/app.conf && chmod 600 /etc/app.conf")
     pb = book(tmp_path, template("/etc/app.conf", owner="root"))
     skip = tuple(s for s in SKIP if s != STATE)  # the state dir included
@@ -206,12 +226,28 @@ def test_a_state_dir_someone_else_could_change_is_not_used(root, tmp_path, how):
         assert not root.file(planted).exists() or os.listdir(root.file(planted)) == []
 
 
-def test_a_lax_state_dir_is_repaired_to_0700(root, tmp_path):
-    root.sh("mkdir -p /var/lib/provision && chmod 755 /var/lib/provision")
+@pytest.mark.parametrize("lax", ["", "/runs", "/backups"])
+def test_a_lax_state_dir_is_repaired_to_0700(root, tmp_path, lax):
+    root.sh("mkdir -p /var/lib/provision/runs /var/lib/provision/backups && chmod 700 /var/lib/provision/* && "
+            f"chmod 755 /var/lib/provision{lax}")
     pb = book(tmp_path, template("/etc/app.conf", owner="root"))
     assert provision("apply", pb, "-H", root.target).rc == 0
     for d in ("", "/runs", "/backups"):
         assert stat.S_IMODE(os.stat(root.file("/var/lib/provision" + d)).st_mode) == 0o700
+
+
+def test_a_garbled_keep_runs_record_keeps_the_default(root, tmp_path):
+    """keep-runs is read by the shell's own read: a value that is not a count means the default
+    (20 runs kept), never a command, a glob or the digits picked out of it (1 here)."""
+    pb = book(tmp_path, template("/etc/app.conf", owner="root"))
+    for i in range(3):
+        (tmp_path / "app.j2").write_text(f"v{i}\n")  # a change each time: a journal each time
+        assert provision("apply", pb, "-H", root.target, *(["--keep-runs", "1"] if i == 0 else [])).rc == 0
+        if i == 0:
+            assert root.file("/var/lib/provision/keep-runs").read_text() == "1\n"
+            root.file("/var/lib/provision/keep-runs").write_text("1; touch /tmp/pwned *\n")
+    assert len(os.listdir(root.file("/var/lib/provision/runs"))) == 3
+    assert not root.file("/tmp/pwned").exists()
 
 
 # ---------------------------------------------------------------- rollback

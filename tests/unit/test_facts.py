@@ -122,11 +122,22 @@ def test_file_paths_must_be_absolute():
 
 def test_candidates_are_asked_only_for_packages_found_missing():
     known = Facts()
-    assert Candidate("a") not in install_facts(["a", "b"], known)  # first round: states unknown
+    # first round: states unknown, so only they are read (no dpkg --audit, no lists' find)
+    assert install_facts(["a", "b"], known) == [PackageState("a"), PackageState("b")]
     known.set(PackageState("a"), PackageStatus("a", "ii", "1"))
     known.set(PackageState("b"), PackageStatus("b", "rc", "1"))
     assert install_facts(["a", "b"], known) == [PackageState("a"), PackageState("b"), AptLists(), DpkgAudit(),
                                                  Candidate("b")]
+
+
+def test_a_host_with_every_package_installed_reads_nothing_more():
+    """The daily no-op: dpkg's audit and the lists' age are only read when something is missing."""
+    known = Facts()
+    for p in ("a", "b"):
+        known.set(PackageState(p), PackageStatus(p, "ii", "1"))
+    assert install_facts(["a", "b"], known) == [PackageState("a"), PackageState("b")]
+    known.set(PackageState("b"), PackageStatus("b", "iU", "1"))  # half-configured: audit and candidate
+    assert install_facts(["a", "b"], known)[2:] == [AptLists(), DpkgAudit(), Candidate("b")]
 
 
 def test_invalidation_forgets_only_that_topic():
@@ -229,3 +240,31 @@ def capture(root: str, name: str) -> None:
 
 if __name__ == "__main__" and sys.argv[1:2] == ["capture"]:
     capture(sys.argv[2], sys.argv[3])
+
+
+def test_dpkg_query_output_a_hostile_database_could_give():
+    """Each asked package gets only its own exact line: a garbled line (a field too many, no
+    name) is no state, another name or a name with odd bytes or a space never stands for an
+    asked one, an error flag or a half-done state is not "installed", and a line's bytes are
+    kept as they are (sanitising is the report's job), from tests/unit/data/facts."""
+    raw = (DATA / "dpkg-query-hostile.txt").read_bytes().decode("utf-8", "surrogateescape")
+    lines = [ln for ln in raw.split("\n") if not ln.startswith("#")]
+    asked = ["openjdk-17-jdk-headless", "half", "reinst", "extra-field", "nostatus", "spaces", "version-bytes",
+             "removed", "absent"]
+    [section] = PackageState.sections([PackageState(p) for p in asked])
+    got = {f.name: v for f, v in section.parse(lines).items()}  # type: ignore[attr-defined]
+    assert sorted(got) == sorted(asked)
+    status = {name: (v.status, v.installed, v.half_installed) for name, v in got.items()}
+    assert status == {
+        "openjdk-17-jdk-headless": ("ii", True, False),
+        "half": ("iF", False, True),
+        "reinst": ("iiR", False, True),
+        "extra-field": ("un", False, False),
+        "nostatus": ("un", False, False),
+        "spaces": ("un", False, False),
+        "version-bytes": ("ii", True, False),
+        "removed": ("rc", False, False),
+        "absent": ("un", False, False),
+    }
+    assert got["openjdk-17-jdk-headless"].version == "17.0.13+11-2~deb12u1"
+    assert got["version-bytes"].version == "1.0\x1b[31m\udcff"

@@ -118,7 +118,7 @@ else
       say "refused: $rule, and not an existing user"
     done
   else
-    say "provision-oobe: no user name: give it as an argument or in $@ENV@ (from Windows, with WSLENV=@ENV@)"
+    say "provision-oobe: no user name: give it as an argument or in @ENV@ (from Windows, with WSLENV=@ENV@)"
     exit 1
   fi
   shell=/bin/bash; [ -x "$shell" ] || shell=/bin/sh

@@ -273,3 +273,42 @@ def test_oobe_script_has_every_value_filled_in():
     assert "@" not in script.replace("$@", "")
     assert wslimage.sha256(SEED) in script and wslimage.USER_ENV in script
     assert wslimage.oobe_script(None).decode().count("conf_sha=-") == 1
+
+
+# --------------------------------------------------------------------------- the command line
+
+def test_lint_only_reports_each_error_and_exits_1(cli, tmp_path):
+    path = tmp_path / "bad.wsl"
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        good_archive(tar, passwd=False)
+        add(tar, "dev/sda", tarfile.BLKTYPE, mode=0o660, devmajor=8, devminor=0)
+    r = cli("export", "wsl-image", "--lint-only", str(path))
+    assert r.rc == 1, r
+    assert "/dev/sda is a device node" in r.stderr and "/etc/passwd is missing" in r.stderr
+    assert "3 error(s), 0 warning(s)" in r.stderr
+    good = tmp_path / "good.wsl"
+    with tarfile.open(good, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        good_archive(tar)
+    ok = cli("export", "wsl-image", "--lint-only", str(good))
+    assert ok.rc == 0 and "0 error(s), 0 warning(s)" in ok.stderr, ok
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lint-only", "{good}", "-o", "x.wsl"], "no -H or -o with it"),
+    (["-H", "chroot:{root}"], "needs -H chroot:ROOT"),
+    (["-H", "web1", "-o", "{tmp}/x.wsl"], "needs -H chroot:ROOT"),
+    (["-H", "chroot:{root}", "-o", "{tmp}/x.zip"], "ends in .wsl"),
+    (["-H", "chroot:{root}", "-o", "{root}/x.wsl"], "inside the root being packed"),
+    (["-H", "chroot:{root}", "-o", "{tmp}/nodir/x.wsl"], "no such directory"),
+    (["-H", "chroot:{root}", "-o", "{tmp}/x.wsl", "--name", "a b"], "a WSL distribution name is"),
+    (["-H", "chroot:{root}", "-o", "{tmp}/x.wsl", "--icon", "{good}"], "not a Windows .ico file"),
+], ids=["lint-with-output", "no-output", "not-chroot", "suffix", "inside-root", "no-dir", "name", "icon"])
+def test_usage_errors(cli, tmp_path, args, message):
+    root = tmp_path / "root"
+    root.mkdir()
+    good = tmp_path / "good.wsl"
+    good.write_bytes(b"\x1f\x8b")
+    argv = [a.format(root=root, tmp=tmp_path, good=good) for a in args]
+    r = cli("export", "wsl-image", "java17", *argv)
+    assert r.rc == 2 and message in r.stderr, r
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.wsl", "root"]

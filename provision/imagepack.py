@@ -6,7 +6,8 @@ links as links (never followed: a link in the root pointing at this machine's /e
 packed as that link, and nothing outside the root is read), file capabilities, ACLs and user.*
 attributes kept (``SCHILY.xattr.*``, as GNU tar and bsdtar write them), nothing below /proc, /sys
 and /dev, no device node, socket or overlayfs whiteout anywhere, no overlayfs attribute, and no
-/etc/resolv.conf (WSL writes its own), and no downloaded .deb in /var/cache/apt/archives (as
+/etc/resolv.conf (WSL writes its own), nothing of another file system mounted in the root (as
+``tar --one-file-system``), and no downloaded .deb in /var/cache/apt/archives (as
 ``apt-get clean``). The walk opens every directory and file relative to its
 parent's descriptor with O_NOFOLLOW and checks it is still what lstat saw, so a link swapped in
 during the walk is not followed either. ``extra`` members (the files the export adds) replace
@@ -97,8 +98,8 @@ def _same(a: os.stat_result, b: os.stat_result) -> bool:
 
 
 class _Walker:
-    def __init__(self, tar: tarfile.TarFile, extra: dict[str, Extra], packed: Packed) -> None:
-        self.tar, self.extra, self.packed = tar, extra, packed
+    def __init__(self, tar: tarfile.TarFile, extra: dict[str, Extra], packed: Packed, device: int) -> None:
+        self.tar, self.extra, self.packed, self.device = tar, extra, packed, device
         self.inodes: dict[tuple[int, int], str] = {}
         self.dirs: set[str] = set()
 
@@ -123,6 +124,8 @@ class _Walker:
             info = _info(path, st, tarfile.SYMTYPE)
             info.linkname = os.readlink(name, dir_fd=fd)
             self.add(info)
+        elif stat.S_ISDIR(mode) and st.st_dev != self.device:
+            self.packed.skip(f"/{path} (another file system is mounted there)")
         elif stat.S_ISDIR(mode):
             sub = self.open(fd, name, st, os.O_DIRECTORY)
             try:
@@ -259,7 +262,7 @@ def pack(root: str, output: str, extra: dict[str, Extra],
             with stream, tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                 top = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
                 try:
-                    walker = _Walker(tar, extra, packed)
+                    walker = _Walker(tar, extra, packed, os.fstat(top).st_dev)
                     walker.directory(top, "")
                 finally:
                     os.close(top)

@@ -96,7 +96,7 @@ def export_wsl_image(playbook: str, host: str | None, output: str | None, defaul
         return
     if not host or not host.startswith("chroot:") or not output:
         raise UsageError("export wsl-image needs -H chroot:ROOT (a root file system) and -o NAME.wsl")
-    root = host[len("chroot:"):]
+    root = str(Path(host[len("chroot:"):]).resolve())  # the root the admin named, links resolved once
     dest = _output(output, root)
     name = default_name or Path(dest).name.split(".")[0]
     from provision import wslimage

@@ -24,6 +24,7 @@ import errno
 import gzip
 import io
 import os
+import re
 import stat
 import tarfile
 from collections.abc import Callable
@@ -98,8 +99,9 @@ def _same(a: os.stat_result, b: os.stat_result) -> bool:
 
 
 class _Walker:
-    def __init__(self, tar: tarfile.TarFile, extra: dict[str, Extra], packed: Packed, device: int) -> None:
-        self.tar, self.extra, self.packed, self.device = tar, extra, packed, device
+    def __init__(self, tar: tarfile.TarFile, extra: dict[str, Extra], packed: Packed, device: int,
+                 mounts: set[str]) -> None:
+        self.tar, self.extra, self.packed, self.device, self.mounts = tar, extra, packed, device, mounts
         self.inodes: dict[tuple[int, int], str] = {}
         self.dirs: set[str] = set()
 
@@ -124,7 +126,7 @@ class _Walker:
             info = _info(path, st, tarfile.SYMTYPE)
             info.linkname = os.readlink(name, dir_fd=fd)
             self.add(info)
-        elif stat.S_ISDIR(mode) and st.st_dev != self.device:
+        elif stat.S_ISDIR(mode) and (st.st_dev != self.device or path in self.mounts):
             self.packed.skip(f"/{path} (another file system is mounted there)")
         elif stat.S_ISDIR(mode):
             sub = self.open(fd, name, st, os.O_DIRECTORY)
@@ -185,6 +187,29 @@ class _Walker:
         else:
             self.tar.addfile(info)
         self.packed.members += 1
+
+
+def _unescape(field: str) -> str:
+    """A mountinfo path: space, tab, newline and backslash are written \\ooo."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mounts_below(root: str) -> set[str]:
+    """The mount points inside ``root`` (relative paths), from /proc/self/mountinfo: a bind mount
+    of the same file system has the same st_dev, so the device alone does not show it."""
+    real = os.path.realpath(root).rstrip("/")
+    found: set[str] = set()
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
+            for line in fh:
+                fields = line.split(" ")
+                if len(fields) > 4:
+                    point = _unescape(fields[4])
+                    if point.startswith(real + "/"):
+                        found.add(point[len(real) + 1:])
+    except OSError:
+        pass
+    return found
 
 
 def read_in_root(root: str, path: str) -> bytes | None:
@@ -257,17 +282,20 @@ def pack(root: str, output: str, extra: dict[str, Extra],
         raise PackError(f"{tmp}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as raw:
-            stream: BinaryIO = raw if output.endswith(".tar") else \
-                gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0)  # type: ignore[assignment]
-            with stream, tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            gz = None if output.endswith(".tar") else gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6,
+                                                                     mtime=0)
+            stream: BinaryIO = raw if gz is None else gz  # type: ignore[assignment]
+            with tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                 top = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
                 try:
-                    walker = _Walker(tar, extra, packed, os.fstat(top).st_dev)
+                    walker = _Walker(tar, extra, packed, os.fstat(top).st_dev, mounts_below(root))
                     walker.directory(top, "")
                 finally:
                     os.close(top)
                 for name, item in sorted(extra.items()):
                     _add_extra(tar, name, item, walker)
+            if gz is not None:
+                gz.close()  # the gzip trailer (raw stays open)
             raw.flush()
             os.fsync(raw.fileno())
         if check is not None:

@@ -312,3 +312,27 @@ def test_usage_errors(cli, tmp_path, args, message):
     r = cli("export", "wsl-image", "java17", *argv)
     assert r.rc == 2 and message in r.stderr, r
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.wsl", "root"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
+def test_pack_does_not_cross_into_a_mount_in_the_root(tmp_path):
+    """A file system mounted inside the root (a bind mount of this machine's /etc, say) is left
+    out, as tar --one-file-system does; done in a private mount namespace."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "root"
+    (root / "mnt/etc").mkdir(parents=True)
+    (root / "etc").mkdir()
+    out = tmp_path / "img.tar"
+    script = ("import sys; from provision import imagepack; p = imagepack.pack(sys.argv[1], sys.argv[2], {}); "
+              "print(p.skipped)")
+    proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                           'mount --bind /etc "$1/mnt/etc" && exec "$2" -c "$3" "$1" "$4"', "sh", str(root),
+                           sys.executable, script, str(out)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr
+    assert "/mnt/etc (another file system is mounted there)" in proc.stdout
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+    assert "mnt" in names and not any(n.startswith("mnt/etc") for n in names)

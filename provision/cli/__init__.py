@@ -17,7 +17,7 @@ import sys
 import click
 
 from provision import __version__, colour
-from provision.cli import catalog, inspect, run, state
+from provision.cli import catalog, image, inspect, run, state
 from provision.cli.common import DEFAULT_PLAYBOOK, BadInput, Failure, Targets, edge, parse_assume, recorded_command
 from provision.cli.inspect import facts_text
 from provision.sanitise import echo
@@ -43,6 +43,7 @@ for command in (run.plan, run.apply, state.rollback, state.history, inspect.doct
                 inspect.facts, catalog.list_playbooks, catalog.types, catalog.show, catalog.validate, catalog.schema,
                 catalog.init, catalog.export):
     cli.add_command(command)
+catalog.export.add_command(image.export_wsl_image)
 
 GLOBAL_FLAGS = ("--debug",)
 GLOBAL_VALUED = ("--color", "--colour")

@@ -161,7 +161,8 @@ def init(directory: str) -> None:
     echo(f"next: provision validate {target / 'playbook.yml'}; provision plan {target / 'playbook.yml'}")
 
 
-@click.group(help="Render a playbook for another engine, for hosts that provision themselves.")
+@click.group(help="Render a playbook for another engine, for hosts that provision themselves "
+                  "(cloud-init), or a provisioned root as a WSL distribution to share (wsl-image).")
 def export() -> None:
     pass
 

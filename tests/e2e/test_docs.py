@@ -55,8 +55,8 @@ def runnable(command: str, target: str) -> list[str]:
         if w in DROP:
             continue
         out.append(w)
-    if out and out[0] in TARGETED:
-        out += ["-H", target]
+    if out and out[0] in TARGETED or out[:2] == ["export", "wsl-image"] and "--lint-only" not in out:
+        out += ["-H", target]  # (export wsl-image really packs the root: its image is checked next)
     return out
 
 

@@ -119,7 +119,7 @@ exec env -i PATH=""" + PATH + r""" LANG=C.UTF-8 chroot "$r" "$init"
 
 # Run once per host, in a throwaway overlay whose upper directory becomes the host's setup layer.
 SETUP = r"""set -e
-useradd -m -u 1000 -s /bin/bash -G sudo dev
+useradd -m -u "$3" -s /bin/bash -G sudo dev
 usermod -p '*' dev
 if [ "$1" = password ]; then chpasswd; fi
 ssh-keygen -q -t ed25519 -N '' -C "root@$2" -f /etc/ssh/ssh_host_ed25519_key
@@ -255,7 +255,7 @@ class Host:
         opts = f"lowerdir={base},upperdir={self.layer},workdir={work}"
         mode = "password" if self.password is not None else "nopassword"
         lab.run(["unshare", "--mount", "--pid", "--fork", "--", "sh", "-c", enter, "sh", str(merged),
-                 opts, *lab.CHROOT_ENV, "sh", "-c", SETUP, "setup", mode, self.name],
+                 opts, *lab.CHROOT_ENV, "sh", "-c", SETUP, "setup", mode, self.name, str(self.fleet.dev_uid)],
                 input=f"dev:{self.password}\n".encode() if self.password is not None else None,
                 timeout=120)
         shutil.rmtree(work, ignore_errors=True)
@@ -509,7 +509,8 @@ class Fleet:
     it; the others have ``dev ALL=(ALL) NOPASSWD: ALL``."""
 
     def __init__(self, base: Path, n: int, *, wsl: int = 0, wsl_version: str | None = "2.3.26",
-                 sudo_password: str | None = None, password_hosts: set[int] | None = None) -> None:
+                 sudo_password: str | None = None, password_hosts: set[int] | None = None,
+                 dev_uid: int = 1000) -> None:
         if wsl not in (0, 1, 2):
             raise ValueError("wsl is 0, 1 or 2")
         self.base = Path(base)
@@ -517,6 +518,7 @@ class Fleet:
         self.wsl = wsl
         self.wsl_version = wsl_version
         self.sudo_password = sudo_password
+        self.dev_uid = dev_uid  # another uid when the base has its own user 1000 (an imported WSL image)
         self.password_hosts = set(range(n)) if password_hosts is None else set(password_hosts)
         self.hosts: list[Host] = []
         lab.LAB_DIR.mkdir(parents=True, exist_ok=True)

@@ -118,7 +118,7 @@ def _apply(playbook: str, host: str, extra: tuple[str, ...], verbose: int, quiet
         from provision.plan import Mode
         from provision.report import ConsoleReporter
 
-        options = engine.RunOptions(command=recorded_command(sys.argv[1:], extra), assume_wsl=2)
+        options = engine.RunOptions(command=recorded_command(sys.argv[1:], extra), assume={"wsl": "2"})
         reporter = ConsoleReporter(hosts=1, diff=False, verbose=verbose, quiet=quiet)
         with interrupts.handled(options.stop, echo, reporter.running):
             try:

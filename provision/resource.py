@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -146,6 +147,16 @@ class ApplyContext:
         self.facts.set(FileContent(path, follow), FileState(path, exists=False))
 
 
+class Phase(IntEnum):
+    """When a resource runs on a host, whatever its place in the playbook: every resource of an
+    earlier phase first, in playbook order within a phase. A type that is in several phases runs
+    (is planned, and applied if it changes anything) in each."""
+
+    NETWORK = 10  # what package and repository steps need to reach the network (proxy, CA)
+    MAIN = 50  # the playbook's order
+    SETTLE = 90  # again after everything else: configure what earlier steps installed
+
+
 class Resource(Generic[S, D]):
     """A resource type: a typed spec, the facts it reads, a pure plan(), apply(), checks().
 
@@ -159,6 +170,7 @@ class Resource(Generic[S, D]):
     template_fields: ClassVar[tuple[str, ...]] = ()  # keys that name a template file
     example: ClassVar[str] = ""  # a playbook's `resources:` item in YAML, for the docs
     examiners: ClassVar[tuple[Examiner, ...]] = ()  # what `provision doctor` checks for this type's domain
+    phases: ClassVar[tuple[Phase, ...]] = (Phase.MAIN,)  # when it runs (see Phase)
 
     def __init__(self, spec: S, render: Render | None = None) -> None:
         self.spec = spec

@@ -36,6 +36,7 @@ from provision.sanitise import shown
 
 ARCHES = ("amd64", "arm64", "armhf", "ppc64el", "s390x", "riscv64", "i386")
 _SECRET_VAR = re.compile(r"pass|secret|token|private|credential", re.I)
+_LOGIN = re.compile(r"(://[^/@:\s\"]+:)[^@/\s\"]+@")  # the password of a URL's user:password@
 
 
 @dataclass
@@ -103,7 +104,7 @@ def export(playbook: Playbook, facts: ExportFacts, *, instance: str = "") -> str
 
 
 def _vars_line(playbook: Playbook) -> str:
-    values = {k: ("<redacted>" if _SECRET_VAR.search(k) else json.dumps(v, default=str))
+    values = {k: ("<redacted>" if _SECRET_VAR.search(k) else _LOGIN.sub(r"\1<redacted>@", json.dumps(v, default=str)))
               for k, v in playbook.vars.items()}
     return ", ".join(f"{k}={v}" for k, v in values.items()) or "(none)"
 

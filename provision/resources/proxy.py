@@ -178,6 +178,26 @@ def parse_confs(lines: list[str]) -> JavaConfs:
     return out
 
 
+# At first boot, after every other command (JDKs are installed by then): each JDK's
+# net.properties, resolved only when the link and the file are root's, gets the block unless it has
+# it; the file is replaced atomically with its mode and owner. The block's values were validated
+# (host names, ports, no_proxy patterns): no quoting is needed inside the file.
+_JVM_EDIT = r"""set -eu
+begin=$1 block=$2
+for c in /usr/lib/jvm/*/conf/net.properties /opt/*/conf/net.properties /opt/*/*/conf/net.properties; do
+  [ -e "$c" ] || continue
+  t=$(readlink -f -- "$c") || continue
+  [ -f "$t" ] && [ "$(stat -c %u -- "$t")" = 0 ] && [ "$(stat -c %u -- "$(dirname -- "$t")")" = 0 ] || continue
+  grep -qxF -- "$begin" "$t" && continue
+  n=$(mktemp "$t.provision.XXXXXX")
+  cat -- "$t" > "$n"
+  [ -z "$(tail -c 1 -- "$t")" ] || echo >> "$n"
+  printf '%s\n' "$block" >> "$n"
+  chmod --reference="$t" "$n"; chown --reference="$t" "$n"; mv -f -- "$n" "$t"
+done
+"""
+
+
 # --------------------------------------------------------------------------- plan
 
 
@@ -399,8 +419,38 @@ class Proxy(Resource[ProxySpec, list[FileWrite]]):
         return plan.outputs
 
     def export(self, out: CloudConfig) -> Outputs:
-        raise NotExportable("the proxy resource edits files in place whose content only the host knows "
-                            "(/etc/environment, net.properties, settings.xml): run provision apply over SSH")
+        """write_files for apt's drop-in and login (cloud-init writes files before its apt and
+        package steps; its own ``apt: proxy`` is not used: it would put the login in a
+        world-readable file), the environment by env_file's first-boot edit, and the JDKs'
+        net.properties by a command that runs after every other (the settle phase)."""
+        s = self.spec
+        if s.state == "absent":
+            raise NotExportable("state: absent (removing what an earlier run wrote is not a first-boot job: "
+                                "run provision apply over SSH)")
+        if s.maven:
+            raise NotExportable(f"{s.maven_settings} is edited in place by its XML grammar, which a first-boot "
+                                "command cannot do faithfully: set maven: false to export the rest")
+        done: list[str] = []
+        if s.apt:
+            direct = fmt.apt_direct_hosts(self.no_proxy())[0]
+            out.write_file(self.apt_path, fmt.apt_conf(self.url, direct, HEADER), mode=0o644)
+            auth = fmt.apt_auth(self.url, HEADER)
+            if auth is not None:
+                out.write_file(self.auth_path, auth, mode=0o600)
+            done.append(f"write_files {self.apt_path}" + (f" and {self.auth_path} (0600: the login; the user "
+                                                          "data holds it too)" if auth else ""))
+        if s.environment:
+            said = len(out.summary)
+            self.env_file().export(out)
+            del out.summary[said:]  # env_file's own line: this resource says it below
+            done.append(f"runcmd: {', '.join(self.env_wanted())} in {ENVIRONMENT}")
+        if s.jvm:
+            m = self.markers()
+            block = b"\n".join([m.begin, *self.java_block(), m.end]).decode()
+            out.run_last(["sh", "-c", _JVM_EDIT, "provision-proxy", m.begin.decode(), block])
+            done.append("a last runcmd: the block in each JDK's conf/net.properties")
+        out.summary.append(f"{self.label()}: {'; '.join(done) or 'nothing (every target off)'}")
+        return {"url": self.url.public, "no_proxy": fmt.env_no_proxy(self.no_proxy())}
 
     # ----------------------------------------------------------------------- checks
     def checks(self, rid: str, outputs: Outputs, env: CheckEnv) -> list[Check]:

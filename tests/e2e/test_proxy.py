@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import shlex
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import lab
 import pytest
+import yaml
 from conftest import provision
 from lab import aptrepo
 
@@ -221,3 +223,45 @@ def test_a_link_a_user_planted_at_the_apt_drop_in_is_refused(root, tmp_path):
     assert root.file(APT_CONF).is_symlink()
     assert {p: root.file(p).read_bytes() for p in KEPT} == before  # nothing else written
     secret_free(result.stdout, result.stderr)
+
+
+def test_a_jdk_installed_by_the_same_run_gets_the_proxy_when_it_runs_again(fresh_root, tmp_path):
+    """The proxy runs first (no JDK yet), the jdk resource installs one, the proxy runs again
+    after the others and sets it in the new JDK's net.properties: one apply converges."""
+    pb = tmp_path / "settle.yml"
+    pb.write_text("resources:\n  - jdk: {version: 17}\n"
+                  "  - proxy: {url: \"http://127.0.0.1:9\", no_proxy: [localhost], apt: false, environment: false,"
+                  " maven: false}\n")
+    assert not fresh_root.file(NET).exists()
+    first = provision("apply", str(pb), "-H", fresh_root.target, "--json")
+    assert first.rc == 0, first
+    runs = [(r["type"], r["status"], r["name"]) for r in first.json["hosts"][0]["resources"]]
+    assert [(t, s) for t, s, _ in runs] == [("proxy", "ok"), ("jdk", "changed"), ("proxy", "changed")], runs
+    assert runs[2][2].endswith("(again, after the others)"), runs
+    assert "http.proxyHost=127.0.0.1" in fresh_root.file(NET).read_text()
+    second = provision("apply", str(pb), "-H", fresh_root.target, "--json")
+    assert second.rc == 0 and second.json["hosts"][0]["changed"] == 0, second
+    assert [r["type"] for r in second.json["hosts"][0]["resources"]] == ["proxy", "jdk"]
+
+
+def test_the_cloud_init_export_sets_every_jdk_as_apply_does(base, tmp_path):
+    """The export's last command, run by the root's own sh, writes the block apply writes (verify
+    passes), and running it again changes nothing."""
+    pb = tmp_path / "export.yml"
+    pb.write_text("resources:\n  - proxy: {url: \"http://proxy.corp:3128\", no_proxy: [.corp], apt: false, "
+                  "environment: false, maven: false}\n")
+    r = provision("export", "cloud-init", str(pb), "--facts", "os=debian-12,arch=amd64,wsl=0")
+    assert r.rc == 0, r
+    argv = yaml.safe_load(r.stdout)["runcmd"][-1]
+    with lab.Root(base, name="proxy-export") as root:
+        before = root.file(NET).read_bytes()
+        root.sh(shlex.join(argv))
+        once = root.file(NET).read_bytes()
+        assert once.startswith(before) and b"http.nonProxyHosts=*.corp\n" in once
+        root.sh(shlex.join(argv))
+        assert root.file(NET).read_bytes() == once
+        assert root.out(f"stat -c '%a %U' {NET}").strip() == "644 root"
+        verify = provision("verify", str(pb), "-H", root.target)
+        assert verify.rc == 0, verify
+        again = provision("apply", str(pb), "-H", root.target, "--json")
+        assert again.rc == 0 and again.json["hosts"][0]["changed"] == 0, again

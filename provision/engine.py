@@ -25,6 +25,7 @@ from provision.errors import ConnectError, FactError, Interrupted, PlaybookError
 from provision.facts import HOST, Fact, Facts, HostFacts, gather
 from provision.facts.host import assume_wsl
 from provision.fanout import fan_out
+from provision.formats.proxy import hide_logins
 from provision.journal import Event, RunStatus
 from provision.plan import Mode, Outputs, ResourcePlan, Restart, Status
 from provision.playbook import Decl, Playbook
@@ -192,7 +193,8 @@ def resolve_host(conn: Connection, playbook: Playbook, mode: Mode, reporter: Rep
     facts.update(values)
     assumed()
     given = {k: "…" for k in playbook.fixed}  # -e values may be secrets: the journal names only the keys
-    session.header = {"playbook": playbook.name, "file": playbook.file, "vars": {**playbook.vars, **given},
+    shown = {k: hide_logins(v) if isinstance(v, str) else v for k, v in playbook.vars.items()}  # a proxy URL's
+    session.header = {"playbook": playbook.name, "file": playbook.file, "vars": {**shown, **given},  # password
                       "host": result.host}
     actx.sink = session.record
     status = RunStatus.FAILED

@@ -220,6 +220,15 @@ def mask(data: bytes, url: ProxyUrl) -> bytes:
     return data
 
 
+_LOGIN = re.compile(r"(://[^/@:\s\"']+:)[^@/\s\"']+@")
+
+
+def hide_logins(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@`` in it replaced by ********
+    (for values shown or recorded whose meaning is not known: a playbook's variables)."""
+    return _LOGIN.sub(lambda m: m.group(1) + MASK + "@", text)
+
+
 def mask_text(text: str, url: ProxyUrl) -> str:
     for s in url.secrets():
         text = text.replace(s, MASK)

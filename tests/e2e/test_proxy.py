@@ -213,9 +213,9 @@ def test_a_link_a_user_planted_at_the_apt_drop_in_is_refused(root, tmp_path):
     root.sh("useradd -m mallory && chown root:mallory /etc/apt/apt.conf.d && chmod 2775 /etc/apt/apt.conf.d && "
             f"echo victim > /etc/victim && su mallory -s /bin/sh -c 'ln -s /etc/victim {APT_CONF}'")
     before = {p: root.file(p).read_bytes() for p in KEPT}
-    pb = playbook(tmp_path)
-    result = provision("apply", str(pb), "-H", root.target, "--json", "-e",
-                       f"proxy_url=http://{USER}:{SECRET}@127.0.0.1:3128")
+    pb = playbook(tmp_path)  # the URL as the playbook's own default this time (not -e)
+    pb.write_text(pb.read_text().replace("http://unset.invalid:1", f"http://{USER}:{SECRET}@127.0.0.1:3128"))
+    result = provision("apply", str(pb), "-H", root.target, "--json")
     assert result.rc == 1, result
     failed = [r for r in result.json["hosts"][0]["resources"] if r["status"] == "failed"]
     assert failed and "symbolic link" in failed[0]["reason"], result
@@ -223,6 +223,8 @@ def test_a_link_a_user_planted_at_the_apt_drop_in_is_refused(root, tmp_path):
     assert root.file(APT_CONF).is_symlink()
     assert {p: root.file(p).read_bytes() for p in KEPT} == before  # nothing else written
     secret_free(result.stdout, result.stderr)
+    journals = [f for f in root.file("/var/lib/provision").rglob("*") if f.is_file()]
+    assert journals and not any(SECRET.encode() in f.read_bytes() for f in journals)  # the header's vars too
 
 
 def test_a_jdk_installed_by_the_same_run_gets_the_proxy_when_it_runs_again(fresh_root, tmp_path):

@@ -121,3 +121,10 @@ def test_maven(case):
 def test_bad_maven(case):
     with pytest.raises(mavensettings.SettingsError, match=case["error"]):
         mavensettings.splice(_b(case["input"]), "provision-t-", _proxies())
+
+
+def test_hide_logins_in_any_text():
+    text = 'a="http://alice:Hunter2x@proxy:3128" b=https://u:p%40ss@h/x c=http://h:1 d=mailto:x@y'
+    shown = fmt.hide_logins(text)
+    assert "Hunter2x" not in shown and "p%40ss" not in shown
+    assert "http://alice:********@proxy:3128" in shown and "c=http://h:1 d=mailto:x@y" in shown

@@ -223,6 +223,8 @@ def walk(playbook: Playbook, facts: Facts, fetch: Fetch, mode: Mode, reporter: R
     stop_reason = ""
     first: dict[str, int] = {}  # resource id → its step's index in run.steps
     for d, again in schedule(playbook.resources):
+        if again and mode != APPLY:  # nothing was applied since its first pass: it would plan the same
+            continue
         t0 = time.monotonic()
         step = Step(d, ResourceResult(d.id, d.type, label_of(d, ctx, d.type), Status.OK))
         res = step.result
@@ -298,7 +300,8 @@ AGAIN = " (again, after the others)"
 
 def schedule(decls: list[Decl]) -> list[tuple[Decl, bool]]:
     """The order resources run in: by phase (each type says which: resource.Phase), in playbook
-    order within one; a resource in several phases once in each (``True``: not the first time)."""
+    order within one; a resource in several phases once in each (``True``: not the first time;
+    only apply runs those: plan, check and verify would plan the same again)."""
     phases = sorted({p for d in decls for p in d.cls.phases})
     seen: set[str] = set()
     out: list[tuple[Decl, bool]] = []

@@ -11,6 +11,11 @@ import pytest
 
 from provision import engine, playbook
 from provision.errors import PlaybookError
+from provision.facts import HOST, Facts, FileContent
+from provision.facts.files import FileState
+from provision.facts.host import HostFacts
+from provision.plan import Mode
+from provision.resources.proxy import JavaConfs, JavaNetConfs
 
 PLAYBOOK = """\
 resources:
@@ -59,3 +64,18 @@ def test_credentials_need_a_group_for_maven(tmp_path):
               - proxy: {url: "http://alice:Hunter2x@proxy.corp:3128"}
             """)
     assert "maven_group" in str(exc.value) and "Hunter2x" not in str(exc.value)
+
+
+def test_plan_shows_a_resource_once(tmp_path):
+    """plan runs no second pass: nothing was applied since the first, it would say the same twice."""
+    pb = load(tmp_path, """\
+        resources:
+          - proxy: {url: "http://127.0.0.1:3128", apt: false, jvm: false, maven: false}
+        """)
+    facts = Facts()
+    facts.set(HOST, HostFacts())
+    facts.set(FileContent("/etc/environment"), FileState("/etc/environment", exists=False))
+    facts.set(JavaNetConfs(), JavaConfs())
+    result = engine.HostResult("h")
+    engine.walk(pb, facts, lambda wanted: None, Mode.PLAN, engine.Silent(), result)
+    assert [(r.type, str(r.status)) for r in result.resources] == [("proxy", "changed")]

@@ -198,6 +198,22 @@ done
 """
 
 
+@dataclass(frozen=True)
+class GroupExists(Fact[bool]):
+    """Whether a group of that name exists (getent group)."""
+
+    name: str
+
+    def command(self) -> str:
+        return f"getent group {shlex.quote(self.name)} >/dev/null && echo yes || true"
+
+    def parse(self, lines: list[str]) -> bool:
+        return lines == ["yes"]
+
+    def describe(self) -> str:
+        return f"group {self.name}"
+
+
 # --------------------------------------------------------------------------- plan
 
 
@@ -284,6 +300,8 @@ class Proxy(Resource[ProxySpec, list[FileWrite]]):
                     yield from (FileContent(p) for p in confs.confs)
                 if s.maven and confs.maven:
                     yield FileContent(s.maven_settings)
+                    if s.maven_group:
+                        yield GroupExists(s.maven_group)
 
     def plan(self, facts: Facts) -> ResourcePlan[list[FileWrite]]:
         s = self.spec
@@ -389,6 +407,9 @@ class Proxy(Resource[ProxySpec, list[FileWrite]]):
         except mavensettings.SettingsError as exc:
             raise ResourceError(f"{path}: {exc}; nothing was changed") from None
         login = any(x.password for x in wanted)
+        if login and s.maven_group and not facts.get(GroupExists(s.maven_group)):
+            raise ResourceError(f"maven_group {s.maven_group}: no such group on this host (it may read "
+                                f"{path}, which holds the proxy's login); nothing was changed")
         mode, group = cur.mode, str(cur.gid)
         if login and s.maven_group:
             mode, group = 0o640, s.maven_group

@@ -267,3 +267,15 @@ def test_the_cloud_init_export_sets_every_jdk_as_apply_does(base, tmp_path):
         assert verify.rc == 0, verify
         again = provision("apply", str(pb), "-H", root.target, "--json")
         assert again.rc == 0 and again.json["hosts"][0]["changed"] == 0, again
+
+
+def test_a_missing_maven_group_is_refused_before_anything_is_written(root, tmp_path):
+    root.sh("groupdel developers")
+    before = {p: root.file(p).read_bytes() for p in KEPT}
+    result = provision("apply", str(playbook(tmp_path)), "-H", root.target, "--json", "-e",
+                       f"proxy_url=http://{USER}:{SECRET}@127.0.0.1:3128")
+    assert result.rc == 1, result
+    failed = [r for r in result.json["hosts"][0]["resources"] if r["status"] == "failed"]
+    assert failed and "no such group" in failed[0]["reason"], result
+    assert {p: root.file(p).read_bytes() for p in KEPT} == before and not root.file(APT_CONF).exists()
+    secret_free(result.stdout, result.stderr)

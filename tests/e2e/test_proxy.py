@@ -1,9 +1,9 @@
 """Issue 20: one proxy spec reaches apt, the login environment, the JVM and Maven, proven by a real
-proxy from Debian's archive (tinyproxy, with a login, on a loopback address) inside a lab Debian
-12 root: after apply, ``apt-get update`` against the lab's loopback repository and a ``java`` HTTP
-client go through it, as the proxy's own log shows; a second apply changes nothing; ``state:
-absent`` gives every file back byte for byte. The password never reaches plan, apply's output or
-the journal, and a link a user planted where apt's drop-in goes is refused."""
+proxy from Debian's archive (tinyproxy, with a login, on a loopback address) inside lab Debian 12
+and Debian 13 roots: after apply, ``apt-get update`` against the lab's loopback repository and a
+``java`` HTTP client go through it, as the proxy's own log shows; a second apply changes nothing;
+``state: absent`` gives every file back byte for byte. The password never reaches plan, apply's
+output or the journal, and a link a user planted where apt's drop-in goes is refused."""
 
 from __future__ import annotations
 
@@ -29,10 +29,9 @@ SECRET = "Hunter2x-" + "".join(random.choice("abcdefghjkmnpqrstuvwxyz") for _ in
 USER = "alice"
 APT_CONF = "/etc/apt/apt.conf.d/80provision-proxy"
 AUTH = "/etc/apt/auth.conf.d/80provision-proxy.conf"
-NET = "/etc/java-17-openjdk/net.properties"
+NET17 = "/etc/java-17-openjdk/net.properties"  # Debian 12's OpenJDK 17 (Debian 13: 21)
 SETTINGS = "/etc/maven/settings.xml"
 LOG = "/var/log/tinyproxy/lab.log"
-KEPT = ("/etc/environment", NET, SETTINGS)
 GET = """\
 import java.net.*;
 import java.io.*;
@@ -54,9 +53,21 @@ public class Get {
 """
 
 
-@pytest.fixture(scope="module")
-def base() -> Path:
+@pytest.fixture(scope="module", params=["debian-12", "debian-13"])
+def base(request) -> Path:
+    if request.param == "debian-13":
+        return lab.ensure_base("proxy13", parent="trixie", suite="trixie",
+                               packages=("openjdk-21-jdk-headless", "tinyproxy", "maven"))
     return lab.ensure_base("proxy", parent="base", packages=("openjdk-17-jdk-headless", "tinyproxy", "maven"))
+
+
+def net(root: lab.Root) -> str:
+    """The JDK's net.properties (Debian's link target: /etc/java-<N>-openjdk/net.properties)."""
+    return root.out("readlink -f /usr/lib/jvm/java-*-openjdk-amd64/conf/net.properties | sort -u").strip()
+
+
+def kept(root: lab.Root) -> tuple[str, ...]:
+    return ("/etc/environment", net(root), SETTINGS)
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +161,7 @@ def test_apt_and_java_go_through_the_proxy_then_absent_restores(root, proxy, rep
     assert "status 200 proxied false" in java_get(root, probe)
     assert "rc=0" in apt_update(root)
     assert "probe.txt" not in log(root) and "InRelease" not in log(root)  # direct, before
-    before = {p: root.file(p).read_bytes() for p in KEPT}
+    before = {p: root.file(p).read_bytes() for p in kept(root)}
 
     pb = playbook(tmp_path)
     given = ["-e", f"proxy_url={proxy}"]
@@ -176,7 +187,7 @@ def test_apt_and_java_go_through_the_proxy_then_absent_restores(root, proxy, rep
     env = root.file("/etc/environment").read_text()
     assert f"http_proxy=\"{proxy.replace(f'{USER}:{SECRET}@', '')}\"" in env and SECRET not in env
     assert "no_proxy=\"localhost,.corp.example\"" in env
-    assert "http.nonProxyHosts=localhost|*.localhost|*.corp.example" in root.file(NET).read_text()
+    assert "http.nonProxyHosts=localhost|*.localhost|*.corp.example" in root.file(net(root)).read_text()
     # Maven: the login, readable by the developers group only
     assert root.out(f"stat -c '%a %U %G' {SETTINGS}").strip() == "640 root developers"
     assert f"<password>{SECRET}</password>" in root.file(SETTINGS).read_text()
@@ -196,7 +207,7 @@ def test_apt_and_java_go_through_the_proxy_then_absent_restores(root, proxy, rep
     removed = provision("apply", str(gone), "-H", root.target, "--json", "--diff", *given)
     assert removed.rc == 0, removed
     secret_free(removed.stdout, removed.stderr)
-    after = {p: root.file(p).read_bytes() for p in KEPT}
+    after = {p: root.file(p).read_bytes() for p in kept(root)}
     after["/etc/environment"] = after["/etc/environment"].replace(b"# managed by provision\nEDITOR=\"vi\"\n", b"")
     assert after == before
     assert root.out(f"stat -c '%a %U %G' {SETTINGS}").strip() == "644 root root"
@@ -212,7 +223,7 @@ def test_a_link_a_user_planted_at_the_apt_drop_in_is_refused(root, tmp_path):
     # a site made apt.conf.d group-writable for its admins; one of them plants a link
     root.sh("useradd -m mallory && chown root:mallory /etc/apt/apt.conf.d && chmod 2775 /etc/apt/apt.conf.d && "
             f"echo victim > /etc/victim && su mallory -s /bin/sh -c 'ln -s /etc/victim {APT_CONF}'")
-    before = {p: root.file(p).read_bytes() for p in KEPT}
+    before = {p: root.file(p).read_bytes() for p in kept(root)}
     pb = playbook(tmp_path)  # the URL as the playbook's own default this time (not -e)
     pb.write_text(pb.read_text().replace("http://unset.invalid:1", f"http://{USER}:{SECRET}@127.0.0.1:3128"))
     result = provision("apply", str(pb), "-H", root.target, "--json")
@@ -221,7 +232,7 @@ def test_a_link_a_user_planted_at_the_apt_drop_in_is_refused(root, tmp_path):
     assert failed and "symbolic link" in failed[0]["reason"], result
     assert root.file("/etc/victim").read_text() == "victim\n"
     assert root.file(APT_CONF).is_symlink()
-    assert {p: root.file(p).read_bytes() for p in KEPT} == before  # nothing else written
+    assert {p: root.file(p).read_bytes() for p in kept(root)} == before  # nothing else written
     secret_free(result.stdout, result.stderr)
     journals = [f for f in root.file("/var/lib/provision").rglob("*") if f.is_file()]
     assert journals and not any(SECRET.encode() in f.read_bytes() for f in journals)  # the header's vars too
@@ -234,13 +245,13 @@ def test_a_jdk_installed_by_the_same_run_gets_the_proxy_when_it_runs_again(fresh
     pb.write_text("resources:\n  - jdk: {version: 17}\n"
                   "  - proxy: {url: \"http://127.0.0.1:9\", no_proxy: [localhost], apt: false, environment: false,"
                   " maven: false}\n")
-    assert not fresh_root.file(NET).exists()
+    assert not fresh_root.file(NET17).exists()
     first = provision("apply", str(pb), "-H", fresh_root.target, "--json")
     assert first.rc == 0, first
     runs = [(r["type"], r["status"], r["name"]) for r in first.json["hosts"][0]["resources"]]
     assert [(t, s) for t, s, _ in runs] == [("proxy", "ok"), ("jdk", "changed"), ("proxy", "changed")], runs
     assert runs[2][2].endswith("(again, after the others)"), runs
-    assert "http.proxyHost=127.0.0.1" in fresh_root.file(NET).read_text()
+    assert "http.proxyHost=127.0.0.1" in fresh_root.file(NET17).read_text()
     second = provision("apply", str(pb), "-H", fresh_root.target, "--json")
     assert second.rc == 0 and second.json["hosts"][0]["changed"] == 0, second
     assert [r["type"] for r in second.json["hosts"][0]["resources"]] == ["proxy", "jdk"]
@@ -256,13 +267,14 @@ def test_the_cloud_init_export_sets_every_jdk_as_apply_does(base, tmp_path):
     assert r.rc == 0, r
     argv = yaml.safe_load(r.stdout)["runcmd"][-1]
     with lab.Root(base, name="proxy-export") as root:
-        before = root.file(NET).read_bytes()
+        conf = net(root)
+        before = root.file(conf).read_bytes()
         root.sh(shlex.join(argv))
-        once = root.file(NET).read_bytes()
+        once = root.file(conf).read_bytes()
         assert once.startswith(before) and b"http.nonProxyHosts=*.corp\n" in once
         root.sh(shlex.join(argv))
-        assert root.file(NET).read_bytes() == once
-        assert root.out(f"stat -c '%a %U' {NET}").strip() == "644 root"
+        assert root.file(conf).read_bytes() == once
+        assert root.out(f"stat -c '%a %U' {conf}").strip() == "644 root"
         verify = provision("verify", str(pb), "-H", root.target)
         assert verify.rc == 0, verify
         again = provision("apply", str(pb), "-H", root.target, "--json")
@@ -271,11 +283,11 @@ def test_the_cloud_init_export_sets_every_jdk_as_apply_does(base, tmp_path):
 
 def test_a_missing_maven_group_is_refused_before_anything_is_written(root, tmp_path):
     root.sh("groupdel developers")
-    before = {p: root.file(p).read_bytes() for p in KEPT}
+    before = {p: root.file(p).read_bytes() for p in kept(root)}
     result = provision("apply", str(playbook(tmp_path)), "-H", root.target, "--json", "-e",
                        f"proxy_url=http://{USER}:{SECRET}@127.0.0.1:3128")
     assert result.rc == 1, result
     failed = [r for r in result.json["hosts"][0]["resources"] if r["status"] == "failed"]
     assert failed and "no such group" in failed[0]["reason"], result
-    assert {p: root.file(p).read_bytes() for p in KEPT} == before and not root.file(APT_CONF).exists()
+    assert {p: root.file(p).read_bytes() for p in kept(root)} == before and not root.file(APT_CONF).exists()
     secret_free(result.stdout, result.stderr)

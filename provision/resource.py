@@ -81,6 +81,7 @@ class ApplyContext:
     output: Stream | None = None  # streams long commands' output when verbose
     recorded: list[dict[str, object]] = field(default_factory=list)
     sink: Record | None = None
+    touched: set[str] = field(default_factory=set)  # paths this run wrote or removed (backed up once)
 
     def record(self, entry: dict[str, object]) -> None:
         self.recorded.append(entry)
@@ -119,7 +120,10 @@ class ApplyContext:
         through a link unless ``follow`` (Connection.write_file says which links)."""
         fact = FileContent(path, follow)
         before = self.facts.get(fact).writable()
-        backup = self.backup_path(path) if before.exists else None
+        # the first change of a path in this run keeps its backup: a second write (two resources
+        # editing /etc/environment) must not replace it with what the first one wrote
+        backup = self.backup_path(path) if before.exists and path not in self.touched else None
+        self.touched.add(path)
         expect = hashlib.sha256(before.content).hexdigest() if before.exists else "-"
         self.record({"event": Event.WRITE, "path": path, "backup": backup, "created": not before.exists,
                      "sha256": hashlib.sha256(data).hexdigest(), "mode": f"{mode:04o}",
@@ -141,7 +145,8 @@ class ApplyContext:
     def remove_file(self, path: str, *, follow: bool = False) -> None:
         """Remove ``path`` with a backup (a link: the link itself; links among its parents only
         with ``follow``)."""
-        backup = self.backup_path(path)
+        backup = None if path in self.touched else self.backup_path(path)  # the first backup stays
+        self.touched.add(path)
         self.record({"event": Event.REMOVE, "path": path, "backup": backup, **({"follow": True} if follow else {})})
         self.conn.remove_file(path, backup=backup, follow=follow)
         self.facts.set(FileContent(path, follow), FileState(path, exists=False))

@@ -291,3 +291,17 @@ def test_a_missing_maven_group_is_refused_before_anything_is_written(root, tmp_p
     assert failed and "no such group" in failed[0]["reason"], result
     assert {p: root.file(p).read_bytes() for p in kept(root)} == before and not root.file(APT_CONF).exists()
     secret_free(result.stdout, result.stderr)
+
+
+def test_rollback_undoes_an_apply_exactly(root, tmp_path):
+    before = {p: root.file(p).read_bytes() for p in kept(root)}
+    modes = root.out(f"stat -c '%a %U %G' {SETTINGS}")
+    pb = playbook(tmp_path)
+    given = ["-e", f"proxy_url=http://{USER}:{SECRET}@127.0.0.1:3128"]
+    assert provision("apply", str(pb), "-H", root.target, *given).rc == 0
+    back = provision("rollback", "-H", root.target)
+    assert back.rc == 0, back
+    secret_free(back.stdout, back.stderr)
+    assert {p: root.file(p).read_bytes() for p in kept(root)} == before
+    assert root.out(f"stat -c '%a %U %G' {SETTINGS}") == modes
+    assert not root.file(APT_CONF).exists() and not root.file(AUTH).exists()

@@ -30,6 +30,7 @@ class CloudConfig:
     package_update: bool = False
     write_files: list[dict[str, object]] = field(default_factory=list)
     runcmd: list[list[str]] = field(default_factory=list)
+    runcmd_last: list[list[str]] = field(default_factory=list)  # after every other command (run_last)
     ca_certs: list[str] = field(default_factory=list)  # PEM certificates for cloud-init's ca_certs
     summary: list[str] = field(default_factory=list)
 
@@ -53,10 +54,15 @@ class CloudConfig:
         """A command for the final stage, after the packages are installed (runcmd)."""
         self.runcmd.append(argv)
 
+    def run_last(self, argv: list[str]) -> None:
+        """A command that runs after every ``run`` one: it configures what those installed (the
+        settle phase of a resource: provision.resource.Phase)."""
+        self.runcmd_last.append(argv)
+
     def document(self) -> dict[str, object]:
         doc: dict[str, object] = {}
         write_files = list(self.write_files)
-        runcmd = list(self.runcmd)
+        runcmd = list(self.runcmd) + list(self.runcmd_last)
         with_rec = [p for p in self.packages_with_recommends if p not in self.packages]
         if self.packages and not with_rec:
             # cloud-init's packages module installs with apt's default (recommends): this

@@ -29,6 +29,7 @@ from provision.engine import label_of, resolve
 from provision.errors import NotExportable as NotExportable  # re-exported: plugins raise it
 from provision.errors import UsageError
 from provision.facts.host import HostFacts, OsRelease, WslFacts
+from provision.formats.proxy import hide_logins
 from provision.paths import playbooks_dir
 from provision.plan import Outputs
 from provision.playbook import Playbook
@@ -103,7 +104,7 @@ def export(playbook: Playbook, facts: ExportFacts, *, instance: str = "") -> str
 
 
 def _vars_line(playbook: Playbook) -> str:
-    values = {k: ("<redacted>" if _SECRET_VAR.search(k) else json.dumps(v, default=str))
+    values = {k: ("<redacted>" if _SECRET_VAR.search(k) else hide_logins(json.dumps(v, default=str)))
               for k, v in playbook.vars.items()}
     return ", ".join(f"{k}={v}" for k, v in values.items()) or "(none)"
 

@@ -25,6 +25,7 @@ from provision.errors import ConnectError, FactError, Interrupted, PlaybookError
 from provision.facts import HOST, Fact, Facts, HostFacts, gather
 from provision.facts.host import assume
 from provision.fanout import fan_out
+from provision.formats.proxy import hide_logins
 from provision.journal import Event, RunStatus
 from provision.plan import Mode, Outputs, ResourcePlan, Restart, Status
 from provision.playbook import Decl, Playbook
@@ -192,7 +193,8 @@ def resolve_host(conn: Connection, playbook: Playbook, mode: Mode, reporter: Rep
     facts.update(values)
     assumed()
     given = {k: "…" for k in playbook.fixed}  # -e values may be secrets: the journal names only the keys
-    session.header = {"playbook": playbook.name, "file": playbook.file, "vars": {**playbook.vars, **given},
+    shown = {k: hide_logins(v) if isinstance(v, str) else v for k, v in playbook.vars.items()}  # a proxy URL's
+    session.header = {"playbook": playbook.name, "file": playbook.file, "vars": {**shown, **given},  # password
                       "host": result.host}
     actx.sink = session.record
     status = RunStatus.FAILED
@@ -219,12 +221,18 @@ def walk(playbook: Playbook, facts: Facts, fetch: Fetch, mode: Mode, reporter: R
     ctx: dict[str, object] = {**playbook.vars, "facts": host_facts}
     run = HostRun(facts, ctx=ctx)
     stop_reason = ""
-    for d in playbook.resources:
+    first: dict[str, int] = {}  # resource id → its step's index in run.steps
+    for d, again in schedule(playbook.resources):
+        if again and mode != APPLY:  # nothing was applied since its first pass: it would plan the same
+            continue
         t0 = time.monotonic()
         step = Step(d, ResourceResult(d.id, d.type, label_of(d, ctx, d.type), Status.OK))
         res = step.result
-        run.steps.append(step)
-        result.resources.append(res)
+        if again:  # verify sees the resource as it was last planned
+            run.steps[first[d.id]] = step
+        else:
+            first[d.id] = len(run.steps)
+            run.steps.append(step)
         try:
             if stop is not None and stop.is_set() and not stop_reason:
                 stop_reason = "not run: interrupted"
@@ -238,6 +246,8 @@ def walk(playbook: Playbook, facts: Facts, fetch: Fetch, mode: Mode, reporter: R
             step.resource = resource
             if not d.name:
                 res.label = resource.label()
+            if again:
+                res.label += AGAIN
             ask(resource, facts, fetch)
             plan = step.plan = resource.plan(facts)
             res.changes, res.notes = plan.changes, plan.notes
@@ -280,8 +290,28 @@ def walk(playbook: Playbook, facts: Facts, fetch: Fetch, mode: Mode, reporter: R
             if step.resource is not None:
                 ctx[d.id] = step.outputs
             res.duration = time.monotonic() - t0
-            reporter.resource_done(host, res, mode)
+            if not again or res.status in (Status.CHANGED, Status.FAILED):  # a second pass is shown
+                result.resources.append(res)  # when it does something
+                reporter.resource_done(host, res, mode)
     return run
+
+
+AGAIN = " (again, after the others)"
+
+
+def schedule(decls: list[Decl]) -> list[tuple[Decl, bool]]:
+    """The order resources run in: by phase (each type says which: resource.Phase), in playbook
+    order within one; a resource in several phases once in each (``True``: not the first time;
+    only apply runs those: plan, check and verify would plan the same again)."""
+    phases = sorted({p for d in decls for p in d.cls.phases})
+    seen: set[str] = set()
+    out: list[tuple[Decl, bool]] = []
+    for phase in phases:
+        for d in decls:
+            if phase in d.cls.phases:
+                out.append((d, d.id in seen))
+                seen.add(d.id)
+    return out
 
 
 def _pending(restart: Restart) -> Restart:

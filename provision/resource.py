@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -80,6 +81,7 @@ class ApplyContext:
     output: Stream | None = None  # streams long commands' output when verbose
     recorded: list[dict[str, object]] = field(default_factory=list)
     sink: Record | None = None
+    touched: set[str] = field(default_factory=set)  # paths this run wrote or removed (backed up once)
 
     def record(self, entry: dict[str, object]) -> None:
         self.recorded.append(entry)
@@ -118,7 +120,10 @@ class ApplyContext:
         through a link unless ``follow`` (Connection.write_file says which links)."""
         fact = FileContent(path, follow)
         before = self.facts.get(fact).writable()
-        backup = self.backup_path(path) if before.exists else None
+        # the first change of a path in this run keeps its backup: a second write (two resources
+        # editing /etc/environment) must not replace it with what the first one wrote
+        backup = self.backup_path(path) if before.exists and path not in self.touched else None
+        self.touched.add(path)
         expect = hashlib.sha256(before.content).hexdigest() if before.exists else "-"
         self.record({"event": Event.WRITE, "path": path, "backup": backup, "created": not before.exists,
                      "sha256": hashlib.sha256(data).hexdigest(), "mode": f"{mode:04o}",
@@ -140,10 +145,21 @@ class ApplyContext:
     def remove_file(self, path: str, *, follow: bool = False) -> None:
         """Remove ``path`` with a backup (a link: the link itself; links among its parents only
         with ``follow``)."""
-        backup = self.backup_path(path)
+        backup = None if path in self.touched else self.backup_path(path)  # the first backup stays
+        self.touched.add(path)
         self.record({"event": Event.REMOVE, "path": path, "backup": backup, **({"follow": True} if follow else {})})
         self.conn.remove_file(path, backup=backup, follow=follow)
         self.facts.set(FileContent(path, follow), FileState(path, exists=False))
+
+
+class Phase(IntEnum):
+    """When a resource runs on a host, whatever its place in the playbook: every resource of an
+    earlier phase first, in playbook order within a phase. A type that is in several phases runs
+    (is planned, and applied if it changes anything) in each."""
+
+    NETWORK = 10  # what package and repository steps need to reach the network (proxy, CA)
+    MAIN = 50  # the playbook's order
+    SETTLE = 90  # again after everything else: configure what earlier steps installed
 
 
 class Resource(Generic[S, D]):
@@ -159,6 +175,7 @@ class Resource(Generic[S, D]):
     template_fields: ClassVar[tuple[str, ...]] = ()  # keys that name a template file
     example: ClassVar[str] = ""  # a playbook's `resources:` item in YAML, for the docs
     examiners: ClassVar[tuple[Examiner, ...]] = ()  # what `provision doctor` checks for this type's domain
+    phases: ClassVar[tuple[Phase, ...]] = (Phase.MAIN,)  # when it runs (see Phase)
 
     def __init__(self, spec: S, render: Render | None = None) -> None:
         self.spec = spec

@@ -158,6 +158,7 @@ def load(ref: str, extra_vars: Mapping[str, object] | None = None) -> Playbook:
             raise UsageError(f"{where}: the playbook has no variable {key!r} (it has: {known}; "
                              f"see provision show {ref})")
         vars_[key] = declared.apply(given, key)
+    decls.sort(key=lambda d: min(d.cls.phases))  # the order they run in (stable: playbook order within a phase)
     _check_ids(decls, vars_)
     _prevalidate(decls, vars_, dirs)
     prevalidate_checks(checks, vars_, {"facts", *(d.id for d in decls)})

@@ -45,12 +45,12 @@ from pydantic import Field, field_validator, model_validator
 from provision import cadoctor, keyfetch
 from provision.cloudconfig import CloudConfig
 from provision.errors import FactError, NotExportable, ResourceError
-from provision.facts import Fact, Facts, FileContent, FileState
+from provision.facts import DPKG, Fact, Facts, FileContent, FileState
 from provision.formats import x509
 from provision.java import truststores
 from provision.java.truststores import FIND_KEYTOOL, FIND_STORES, JOPTS, ROOT_ONLY, STOREPASS
 from provision.plan import Change, Outputs, ResourcePlan
-from provision.resource import ApplyContext, Resource, Spec
+from provision.resource import ApplyContext, Phase, Resource, Spec
 from provision.resources.apt_repository import valid_name
 from provision.verify.checks import Check, CheckEnv, Probe, read_file
 
@@ -150,6 +150,8 @@ class TrustState(Fact[Trust]):
     body: str = ""
     aliases: tuple[str, ...] = ()
     java: bool = True
+
+    topics = frozenset({DPKG})  # a JDK installed (with a store of its own) or removed
 
     def command(self) -> str:
         script = (_TRUST.replace("@BUNDLE@", BUNDLE).replace("@HOOK@", JAVA_HOOK).replace("@PENDING@", PENDING)
@@ -282,6 +284,7 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
     type_name = "ca_certificate"
     examiners = (cadoctor.EXAMINER,)
     spec_type = CaCertificateSpec
+    phases = (Phase.NETWORK, Phase.SETTLE)  # before apt and repositories; again for JDKs they installed
     summary = "a CA certificate trusted by the system bundle and every JDK's truststore"
     template_fields = ("file",)
     output_docs = {"path": "the .crt written", "sha256": "the certificate's SHA-256 fingerprint",

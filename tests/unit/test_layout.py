@@ -31,7 +31,8 @@ def _spec_fields(path: Path) -> set[str]:
 
 
 # A type's domain package (knowledge the type uses, no resource of its own) may name it too.
-DOMAINS = {"jdk": PACKAGE / "java"}
+DOMAINS = {"jdk": PACKAGE / "java",
+           "proxy": PACKAGE / "formats/mavensettings.py"}  # Maven's <proxy> element
 
 
 def test_a_resource_types_name_appears_in_its_own_module_only():

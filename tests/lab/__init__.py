@@ -170,15 +170,20 @@ def ensure_base(name: str = "base", *, packages: tuple[str, ...] = (), parent: s
         building.rename(rootfs)
         (home / "ready").write_text(f"built in {time.monotonic() - t0:.0f}s\n")
         # Older recipes of the same base are no longer used.
-        for old in LAB_DIR.glob(f"{name}-*"):
-            if old != home and (old / "ready").exists():
+        for old in LAB_DIR.glob(f"{name}-*"):  # name-<key> only: "trixie-*" also matches trixie-maven-*
+            if old != home and re.fullmatch(rf"{re.escape(name)}-[0-9a-f]{{10}}", old.name) and \
+                    (old / "ready").exists():
                 shutil.rmtree(old, ignore_errors=True)
         return rootfs
 
 
 def _parent(name: str) -> Path:
-    """A base a child is built on (the Debian 13 base is built for its own suite)."""
-    return trixie_base() if name == "trixie" else ensure_base(name)
+    """A base a child is built on, by its own recipe: ``ensure_base(name)`` with the default one
+    would build another base under that name and delete the real one as an older recipe."""
+    builders = {"base": ensure_base, "trixie": trixie_base, "jdk17": jdk_base, "trixie-maven": trixie_maven_base}
+    if name not in builders:
+        raise ValueError(f"lab: no recipe for a parent base named {name!r} (known: {', '.join(builders)})")
+    return builders[name]()
 
 
 def jdk_base() -> Path:

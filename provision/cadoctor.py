@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from provision.connections.base import ROOT_ONLY
 from provision.facts import Fact, Facts
 from provision.facts.base import decode_b64
 from provision.findings import OK, WARN, Examiner, Finding
 from provision.formats import x509
-from provision.java.truststores import DEBIAN_STORE, FIND_KEYTOOL, FIND_STORES, JOPTS, PKIX, ROOT_ONLY, STOREPASS
+from provision.java.truststores import DEBIAN_STORE, FIND_KEYTOOL, FIND_STORES, JOPTS, PKIX, STOREPASS
 
 LOCAL_DIR = "/usr/local/share/ca-certificates"
 PENDING = "/var/lib/ca-certificates-java/pending"

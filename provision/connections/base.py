@@ -63,6 +63,20 @@ class CommandResult:
 #   MKDIR: the mode of missing directories to create ("" = return 2 when one is missing).
 #   STRICT: 1 = every directory on the way must be closed to non-root users (the state dir).
 # Returns 0, 1 (refused: the reason in pv_err) or 2 (a directory is missing).
+# root_only PATH: PATH (links resolved) and every directory above it are root's and writable by
+# no one else: the test before root runs a binary or trusts a file another user may have placed.
+ROOT_ONLY = r"""
+root_only() {  # $1 and every directory above it: root's, writable by no one else
+  p=$1
+  while :; do
+    set -- $(stat -L -c '%u %g %a' -- "$p" 2>/dev/null) || return 1
+    [ "$1" = 0 ] && [ $((0$3 & 02)) = 0 ] && { [ "$2" = 0 ] || [ $((0$3 & 020)) = 0 ]; } || return 1
+    [ "$p" = / ] && return 0
+    p=$(dirname -- "$p")
+  done
+}
+"""
+
 WALK = r"""
 unset CDPATH
 pv_nl='

@@ -10,10 +10,10 @@ encodings other than UTF-8 are refused.
 
 from __future__ import annotations
 
-import re
-import xml.parsers.expat
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
+
+from provision.formats.xmlspans import check_input, parse_all, strict_parser, tag_end
 
 MAX_SIZE = 1 << 20
 ADDED = b"<!-- added by provision: removed with its last proxy -->"
@@ -55,41 +55,21 @@ class Parsed:
     entries: list[Entry] = field(default_factory=list)
 
 
-def _tag_end(data: bytes, i: int) -> int:
-    quote = 0
-    for j in range(i, len(data)):
-        c = data[j]
-        if quote:
-            quote = 0 if c == quote else quote
-        elif c in b"\"'":
-            quote = c
-        elif c == ord(">"):
-            return j + 1
-    raise SettingsError("a tag is not closed")
-
 
 def parse(data: bytes) -> Parsed:
-    if len(data) > MAX_SIZE:
-        raise SettingsError(f"{len(data)} bytes: more than {MAX_SIZE} is not a settings file")
-    head = data[:200].split(b"?>", 1)[0] if data.startswith(b"<?xml") else b""
-    enc = re.search(rb"encoding\s*=\s*[\"']([^\"']+)", head)
-    if enc and enc.group(1).lower() not in (b"utf-8", b"utf8", b"us-ascii", b"ascii"):
-        raise SettingsError(f"encoding {enc.group(1).decode('ascii', 'replace')}: only UTF-8 is edited")
+    check_input(data, max_size=MAX_SIZE, what="settings", error=SettingsError)
     out = Parsed()
-    p = xml.parsers.expat.ParserCreate("UTF-8")
+    p = strict_parser("settings", SettingsError)
     stack: list[str] = []
     text: list[str] = []
     tag_ends: list[int] = []
     cur: list[Entry] = []
 
-    def refuse(*_: object) -> None:
-        raise SettingsError("a DOCTYPE or entity declaration is refused (a settings file needs none)")
-
     def start(name: str, attrs: dict[str, str]) -> None:
         depth = len(stack)
         stack.append(name)
         at = p.CurrentByteIndex
-        tag_ends.append(_tag_end(data, at))
+        tag_ends.append(tag_end(data, at, SettingsError))
         text.clear()
         if depth == 0:
             if name != "settings":
@@ -110,7 +90,7 @@ def parse(data: bytes) -> Parsed:
         text.clear()
         at = p.CurrentByteIndex
         closing = data[at:at + 2] == b"</"
-        end_at = _tag_end(data, at) if closing else start_end
+        end_at = tag_end(data, at, SettingsError) if closing else start_end
         if depth == 0:
             if closing:
                 out.root_end_tag = at
@@ -129,13 +109,7 @@ def parse(data: bytes) -> Parsed:
     p.StartElementHandler = start
     p.EndElementHandler = end
     p.CharacterDataHandler = text.append
-    p.StartDoctypeDeclHandler = refuse
-    p.EntityDeclHandler = refuse
-    p.ExternalEntityRefHandler = refuse  # type: ignore[assignment]
-    try:
-        p.Parse(data, True)
-    except xml.parsers.expat.ExpatError as exc:
-        raise SettingsError(f"not well-formed XML: {exc}") from None
+    parse_all(p, data, SettingsError)
     if out.root_start < 0:
         raise SettingsError("no <settings> element")
     return out

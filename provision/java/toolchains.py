@@ -9,9 +9,10 @@ references) is refused, as is anything expat rejects or an encoding other than U
 from __future__ import annotations
 
 import re
-import xml.parsers.expat
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
+
+from provision.formats.xmlspans import check_input, parse_all, strict_parser, tag_end
 
 MAX_SIZE = 1 << 20
 NAMESPACE = "http://maven.apache.org/TOOLCHAINS/1.1.0"
@@ -57,38 +58,21 @@ class Parsed:
         return {e.ours: e for e in self.entries if e.ours is not None}
 
 
-def _tag_end(data: bytes, i: int) -> int:
-    """Offset just after the tag starting at ``i`` (quotes in attribute values respected)."""
-    quote = 0
-    for j in range(i, len(data)):
-        c = data[j]
-        if quote:
-            quote = 0 if c == quote else quote
-        elif c in b"\"'":
-            quote = c
-        elif c == ord(">"):
-            return j + 1
-    raise ToolchainsError("a tag is not closed")
-
 
 def parse(data: bytes) -> Parsed:
     """Where the root and each ``<toolchain>`` are, and what each says."""
-    if len(data) > MAX_SIZE:
-        raise ToolchainsError(f"{len(data)} bytes: more than {MAX_SIZE} is not a toolchains file")
+    check_input(data, max_size=MAX_SIZE, what="toolchains", error=ToolchainsError)
     out = Parsed()
-    p = xml.parsers.expat.ParserCreate("UTF-8")
+    p = strict_parser("toolchains", ToolchainsError)
     stack: list[str] = []
     text: list[str] = []
     cur: list[Entry] = []
     tag_ends: list[int] = []  # where each open element's start tag ends (an empty element's end)
 
-    def refuse(*_: object) -> None:
-        raise ToolchainsError("a DOCTYPE or entity declaration is refused (a toolchains file needs none)")
-
     def start(name: str, attrs: dict[str, str]) -> None:
         depth = len(stack)
         stack.append(name)
-        tag_ends.append(_tag_end(data, p.CurrentByteIndex))
+        tag_ends.append(tag_end(data, p.CurrentByteIndex, ToolchainsError))
         text.clear()
         if depth == 0:
             if name != "toolchains":
@@ -112,7 +96,7 @@ def parse(data: bytes) -> Parsed:
                 out.root_empty_end = start_end
         elif depth == 1 and name == "toolchain" and cur:
             e = cur.pop()
-            e.end = _tag_end(data, at) if closing else start_end
+            e.end = tag_end(data, at, ToolchainsError) if closing else start_end
             m = _ID.fullmatch(e.provides.get("id", ""))
             if m and e.type == _TYPE:
                 e.ours = int(m.group(1))
@@ -127,17 +111,7 @@ def parse(data: bytes) -> Parsed:
     p.StartElementHandler = start
     p.EndElementHandler = end
     p.CharacterDataHandler = text.append
-    p.StartDoctypeDeclHandler = refuse
-    p.EntityDeclHandler = refuse
-    p.ExternalEntityRefHandler = refuse  # type: ignore[assignment]
-    head = data[:200].split(b"?>", 1)[0] if data.startswith(b"<?xml") else b""
-    enc = re.search(rb"encoding\s*=\s*[\"']([^\"']+)", head)
-    if enc and enc.group(1).lower() not in (b"utf-8", b"utf8", b"us-ascii", b"ascii"):
-        raise ToolchainsError(f"encoding {enc.group(1).decode('ascii', 'replace')}: only UTF-8 is edited")
-    try:
-        p.Parse(data, True)
-    except xml.parsers.expat.ExpatError as exc:
-        raise ToolchainsError(f"not well-formed XML: {exc}") from None
+    parse_all(p, data, ToolchainsError)
     if out.root_start < 0:
         raise ToolchainsError("no <toolchains> element")
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from provision.connections.base import ROOT_ONLY
 from provision.verify.checks import Check, Probe, first_line
 
 DEBIAN_STORE = "/etc/ssl/certs/java/cacerts"  # Debian's Java store (ca-certificates-java)
@@ -20,17 +21,6 @@ STOREPASS = "changeit"  # the JDKs' and Debian's default truststore password
 JOPTS = "-J-Duser.language=en -J-XX:+UseSerialGC -J-XX:TieredStopAtLevel=1 -J-Xshare:auto"
 TIMEOUT = 60  # seconds for one handshake (curl, java)
 
-ROOT_ONLY = r"""
-root_only() {  # $1 and every directory above it: root's, writable by no one else
-  p=$1
-  while :; do
-    set -- $(stat -L -c '%u %g %a' -- "$p" 2>/dev/null) || return 1
-    [ "$1" = 0 ] && [ $((0$3 & 02)) = 0 ] && { [ "$2" = 0 ] || [ $((0$3 & 020)) = 0 ]; } || return 1
-    [ "$p" = / ] && return 0
-    p=$(dirname -- "$p")
-  done
-}
-"""
 
 # sets kt: the first keytool (on PATH, then the JDKs') that is root's along its whole path, or ""
 FIND_KEYTOOL = r"""

@@ -44,11 +44,12 @@ from pydantic import Field, field_validator, model_validator
 
 from provision import cadoctor, keyfetch
 from provision.cloudconfig import CloudConfig
+from provision.connections.base import ROOT_ONLY
 from provision.errors import FactError, NotExportable, ResourceError
 from provision.facts import DPKG, Fact, Facts, FileContent, FileState
 from provision.formats import x509
 from provision.java import truststores
-from provision.java.truststores import FIND_KEYTOOL, FIND_STORES, JOPTS, ROOT_ONLY, STOREPASS
+from provision.java.truststores import FIND_KEYTOOL, FIND_STORES, JOPTS, STOREPASS
 from provision.plan import Change, Outputs, ResourcePlan
 from provision.resource import ApplyContext, Phase, Resource, Spec
 from provision.resources.apt_repository import valid_name

@@ -40,6 +40,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from provision.cloudconfig import CloudConfig
+from provision.connections.base import ROOT_ONLY
 from provision.errors import FactError, NotExportable, ResourceError
 from provision.facts import Fact, Facts, FileContent
 from provision.facts.base import DPKG, decode_b64
@@ -109,16 +110,7 @@ class JavaConfs:
     maven: bool = False  # the Maven settings file exists
 
 
-_CONFS = r"""
-root_only() {  # $1 and every directory above it: root's, writable by no one else
-  p=$1
-  while :; do
-    set -- $(stat -L -c '%u %g %a' -- "$p" 2>/dev/null) || return 1
-    [ "$1" = 0 ] && [ $((0$3 & 02)) = 0 ] && { [ "$2" = 0 ] || [ $((0$3 & 020)) = 0 ]; } || return 1
-    [ "$p" = / ] && return 0
-    p=$(dirname -- "$p")
-  done
-}
+_CONFS = ROOT_ONLY + r"""
 b64() { printf '%s' "$1" | base64 -w0; }
 for j in /usr/lib/jvm/* /opt/* /opt/*/*; do
   [ -d "$j" ] && [ ! -L "$j" ] && [ -x "$j/bin/java" ] || continue

@@ -19,7 +19,6 @@ her ``~/.gradle`` is created as her if it is missing.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -31,6 +30,7 @@ from provision.formats import javaprops
 from provision.plan import Change, Outputs, ResourcePlan, unified_diff
 from provision.resource import ApplyContext, Resource, Spec, absolute_path
 from provision.resources.maven_toolchains import ToolchainJdk, UserAccount
+from provision.userfile import UserFileWrite, apply_user_file
 from provision.verify.checks import Check, CheckEnv, Probe, read_file
 
 KEY = "org.gradle.java.installations.paths"
@@ -63,16 +63,8 @@ class GradleJdksSpec(Spec):
         return self
 
 
-@dataclass
-class Write:
-    path: str
-    content: bytes | None  # None: remove the file (it held only this tool's entry)
-    uid: int
-    gid: int
-    make_dir: str = ""  # the user's ~/.gradle, created as her first
 
-
-class GradleJdks(Resource[GradleJdksSpec, Write]):
+class GradleJdks(Resource[GradleJdksSpec, UserFileWrite]):
     type_name = "gradle_jdks"
     spec_type = GradleJdksSpec
     summary = ("JDKs listed for Gradle's toolchains (org.gradle.java.installations.paths in a "
@@ -120,7 +112,7 @@ class GradleJdks(Resource[GradleJdksSpec, Write]):
         if acct is not None and acct.uid >= 0 and acct.home.startswith("/"):
             yield FileContent(self.where(known)[0])
 
-    def plan(self, facts: Facts) -> ResourcePlan[Write]:
+    def plan(self, facts: Facts) -> ResourcePlan[UserFileWrite]:
         path, uid, gid, gradle_home = self.where(facts)
         cur = facts.get(FileContent(path)).writable()
         before = cur.content if cur.exists else None
@@ -139,18 +131,10 @@ class GradleJdks(Resource[GradleJdksSpec, Write]):
                         f"{KEY}: JDK {versions}" + (" (other properties kept)" if cur.exists else ""),
                         unified_diff(path, before, after or b""),
                         done=f"{'removed' if after is None else 'wrote'} {path}")
-        return ResourcePlan([change], data=Write(path, after, uid, gid, gradle_home if not cur.exists else ""))
+        return ResourcePlan([change], data=UserFileWrite(path, after, uid, gid, gradle_home if not cur.exists else ""))
 
-    def apply(self, plan: ResourcePlan[Write], ctx: ApplyContext) -> Outputs:
-        w = plan.payload()
-        if w.content is None:
-            ctx.remove_file(w.path)
-            return {}
-        if w.make_dir and self.spec.user:  # as her: a directory of hers, whatever is there
-            ctx.check(["runuser", "-u", self.spec.user, "--", "mkdir", "-p", "--", w.make_dir],
-                      what=f"creating {w.make_dir}")
-        cur = ctx.facts.get(FileContent(w.path))
-        ctx.write_file(w.path, w.content, mode=cur.mode if cur.exists else 0o644, uid=w.uid, gid=w.gid)
+    def apply(self, plan: ResourcePlan[UserFileWrite], ctx: ApplyContext) -> Outputs:
+        apply_user_file(ctx, plan.payload(), self.spec.user)
         return {}
 
     def export(self, out: CloudConfig) -> Outputs:

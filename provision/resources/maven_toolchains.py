@@ -24,6 +24,7 @@ from provision.facts import Fact, Facts, FileContent
 from provision.java import toolchains as xml
 from provision.plan import Change, Outputs, ResourcePlan, unified_diff
 from provision.resource import ApplyContext, Resource, Spec, absolute_path
+from provision.userfile import UserFileWrite, apply_user_file
 from provision.verify.checks import Check, CheckEnv, Probe, read_file
 
 
@@ -75,16 +76,8 @@ class UserAccount(Fact[Account]):
         return f"user {self.name}"
 
 
-@dataclass
-class Write:
-    path: str
-    content: bytes | None  # None: remove the file (it held only what this tool wrote)
-    uid: int
-    gid: int
-    make_m2: str = ""  # the user's ~/.m2, created as her first
 
-
-class MavenToolchains(Resource[MavenToolchainsSpec, Write]):
+class MavenToolchains(Resource[MavenToolchainsSpec, UserFileWrite]):
     type_name = "maven_toolchains"
     spec_type = MavenToolchainsSpec
     summary = "JDKs registered as Maven toolchains (toolchains.xml, others' entries kept)"
@@ -122,7 +115,7 @@ class MavenToolchains(Resource[MavenToolchainsSpec, Write]):
         if acct is not None and acct.uid >= 0 and acct.home.startswith("/"):
             yield FileContent(self.where(known)[0])
 
-    def plan(self, facts: Facts) -> ResourcePlan[Write]:
+    def plan(self, facts: Facts) -> ResourcePlan[UserFileWrite]:
         path, uid, gid, m2 = self.where(facts)
         cur = facts.get(FileContent(path)).writable()
         try:
@@ -141,18 +134,10 @@ class MavenToolchains(Resource[MavenToolchainsSpec, Write]):
                         + (" (others' entries kept)" if cur.exists else ""),
                         unified_diff(path, before, after or b""),
                         done=f"{'removed' if after is None else 'wrote'} {path}")
-        return ResourcePlan([change], data=Write(path, after, uid, gid, m2 if not cur.exists else ""))
+        return ResourcePlan([change], data=UserFileWrite(path, after, uid, gid, m2 if not cur.exists else ""))
 
-    def apply(self, plan: ResourcePlan[Write], ctx: ApplyContext) -> Outputs:
-        w = plan.payload()
-        if w.content is None:
-            ctx.remove_file(w.path)
-            return {}
-        if w.make_m2 and self.spec.user:  # as her: a directory of hers, whatever is there
-            ctx.check(["runuser", "-u", self.spec.user, "--", "mkdir", "-p", "--", w.make_m2],
-                      what=f"creating {w.make_m2}")
-        cur = ctx.facts.get(FileContent(w.path))
-        ctx.write_file(w.path, w.content, mode=cur.mode if cur.exists else 0o644, uid=w.uid, gid=w.gid)
+    def apply(self, plan: ResourcePlan[UserFileWrite], ctx: ApplyContext) -> Outputs:
+        apply_user_file(ctx, plan.payload(), self.spec.user)
         return {}
 
     def export(self, out: CloudConfig) -> Outputs:

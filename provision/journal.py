@@ -120,7 +120,10 @@ while read -r u g a n ty; do  # the walked directories by their paths, then runs
 done <<EOF
 $pv_m
 EOF
-[ -z "$mk" ] || mkdir -m 700 -- $mk || { echo "cannot create$mk in $d" >&2; exit 70; }
+for m in $mk; do  # a second run may have made it since (only root can write in $d: checked above)
+  mkdir -m 700 -- "$m" 2>/dev/null || { [ -d "$m" ] && [ ! -L "$m" ]; } ||
+    { echo "cannot create $m in $d" >&2; exit 70; }
+done
 [ -z "$fix" ] || chmod 700 -- $fix || { echo "cannot repair the modes in $d" >&2; exit 70; }
 cd / || exit 70
 exec 9>>"$d/lock" || exit 70

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from provision import journal
-from provision.connections import Connection, open_target
+from provision.connections import RESTARTED_FROM_OUTSIDE, Connection, open_target
 from provision.errors import ConnectError, FactError, Interrupted, PlaybookError, ProvisionError, ResourceError
 from provision.facts import HOST, Fact, Facts, HostFacts, gather
 from provision.facts.host import assume
@@ -325,6 +325,10 @@ def _failed(step: Step, result: HostResult, reason: str, exc: ProvisionError | N
     result.error = f"{step.result.label}: {reason}"
 
 
+# A host whose connection restarts it from outside (a wsl: distro) needs no `--restart` from inside
+FROM_OUTSIDE_HINT = "(`provision apply` restarts it from this machine after the run, unless --no-restart is given)"
+
+
 def run_host(playbook: Playbook, target: Target, mode: Mode, reporter: Reporter,
              connect: Callable[[Target], Connection] = open_target,
              options: RunOptions | None = None) -> HostResult:
@@ -342,6 +346,9 @@ def run_host(playbook: Playbook, target: Target, mode: Mode, reporter: Reporter,
             _resolve_or_fail(conn, playbook.for_host(target.vars), mode, reporter, result, options)
         finally:
             close_quietly(conn)
+    need = result.restart_required
+    if need is not None and need.hint and target.kind in RESTARTED_FROM_OUTSIDE:
+        result.restart_required = replace(need, hint=FROM_OUTSIDE_HINT)
     result.duration = time.monotonic() - started
     reporter.host_done(target.name, result, mode)
     return result

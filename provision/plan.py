@@ -61,10 +61,12 @@ class Restart:
     notes: tuple[str, ...] = ()
     by: Restarter | None = None  # how ``apply --restart`` can restart the host itself
     pending: bool = False  # the change was made earlier and the host has not restarted since
+    hint: str = ""  # how provision itself can restart it (the engine puts its connection's own here)
 
     def as_dict(self) -> dict[str, object]:
+        notes = [self.hint, *self.notes] if self.hint else list(self.notes)
         return {"reason": self.reason, "where": self.where, "commands": list(self.commands),
-                "notes": list(self.notes), "pending": self.pending, **(self.by.as_dict() if self.by else {})}
+                "notes": notes, "pending": self.pending, **(self.by.as_dict() if self.by else {})}
 
 
 @dataclass

@@ -72,8 +72,10 @@ class ConsoleReporter:
     that updates in place."""
 
     def __init__(self, *, multi: bool = False, diff: bool = False, verbose: int = 0,
-                 stream: TextIO | None = None, quiet: bool = False, hosts: int = 1) -> None:
+                 stream: TextIO | None = None, quiet: bool = False, hosts: int = 1,
+                 restarts: bool = True) -> None:
         self.multi = multi or hosts > 1
+        self.restarts = restarts  # False: a run whose target restarts only as what it makes (an image)
         self.diff = diff
         self.verbose = verbose
         self.quiet = quiet
@@ -221,7 +223,7 @@ class ConsoleReporter:
         if result.unreachable or (result.failed and not result.resources):
             summary = f"{name}{'unreachable' if result.unreachable else 'failed'}: {result.error}"
         self._emit(host, [[self._style(summary, status)]])
-        if result.restart_required:
+        if result.restart_required and self.restarts:
             self._emit(host, restart_text(host, result.restart_required, mode))
 
     def table(self, results: list[HostResult]) -> None:
@@ -247,7 +249,7 @@ def restart_text(host: str, restart: Restart, mode: Mode) -> str:
         head = f"{host}: restart required after this apply: {restart.reason}"
     lines = [head, f"  {restart.where}:"]
     lines += [f"    {c}" for c in restart.commands]
-    lines += [f"  {note}" for note in restart.notes]
+    lines += [f"  {note}" for note in (restart.hint, *restart.notes) if note]
     return "\n".join(lines)
 
 

@@ -30,6 +30,10 @@ def restart_commands(facts: HostFacts) -> list[str]:
     return _find_distro(facts) + [f"wsl.exe --terminate {name}", f"wsl.exe -d {name}"]
 
 
+INSIDE_HINT = ("(or run `provision apply --restart` here: it stops the distro through interop, "
+               "which ends this session)")
+
+
 def restart_info(facts: HostFacts, reason: str) -> Restart:
     """The restart requirement put on a plan (and printed / in --json as restart_required)."""
     if facts.wsl.assumed:  # an image (--assume): nothing to restart, it boots this way once imported
@@ -44,10 +48,9 @@ def restart_info(facts: HostFacts, reason: str) -> Restart:
         reason=reason,
         where="From Windows (PowerShell), stop the distro and start it again",
         commands=tuple(restart_commands(facts)),
-        notes=("(or run `provision apply --restart` here: it stops the distro through interop, "
-               "which ends this session)",
-               "then check: cat /proc/1/comm (systemd), systemctl is-system-running (running or "
-               "degraded), or `provision doctor`"),
+        hint=INSIDE_HINT,
+        notes=("then check: cat /proc/1/comm (systemd), systemctl is-system-running (running or "
+               "degraded), or `provision doctor`",),
         by=_distro(facts))
 
 

@@ -119,7 +119,8 @@ def _apply(playbook: str, host: str, extra: tuple[str, ...], verbose: int, quiet
         from provision.report import ConsoleReporter
 
         options = engine.RunOptions(command=recorded_command(sys.argv[1:], extra), assume={"wsl": "2"})
-        reporter = ConsoleReporter(hosts=1, diff=False, verbose=verbose, quiet=quiet)
+        # the image starts with systemd once installed: no "restart required" (its install line follows)
+        reporter = ConsoleReporter(hosts=1, diff=False, verbose=verbose, quiet=quiet, restarts=False)
         with interrupts.handled(options.stop, echo, reporter.running):
             try:
                 results = engine.run(pb, hosts, Mode.APPLY, reporter, forks=1, connect=connect, options=options)

@@ -65,6 +65,8 @@ def test_image_builds_lints_unpacks_creates_the_user_verifies_and_boots(converge
     assert "0 error(s)" in built.stderr
     assert "left out: /etc/resolv.conf" in built.stderr
     assert "left out: /etc/wsl-distribution.conf (replaced by the export)" in built.stderr
+    # the image boots with systemd once installed: no "restart required" nor a tarball to pack by hand
+    assert "restart required" not in built.stderr and "tar -C" not in built.stderr, built
     assert stat.S_IMODE(image.stat().st_mode) == 0o600
     assert image.read_bytes()[:2] == b"\x1f\x8b"  # gzip
     assert sha("/etc/shadow") == shadow_before

@@ -100,3 +100,20 @@ def test_restart_wsl_decisions(restart, failed, expect):
     assert any(expect in line for line in lines), lines
     ran = [c for c in host.commands]
     assert ran == ([["/x/wsl.exe", "--terminate", "Ubuntu"]] if expect == "This session ends now" else [])
+
+
+@pytest.mark.parametrize("kind, says, never", [
+    ("ssh", "`provision apply --restart` here", "restarts it from this machine"),
+    ("wsl", "`provision apply` restarts it from this machine after the run, unless --no-restart", "--restart` here"),
+])
+def test_the_restart_hint_fits_the_connection(kind, says, never):
+    """A wsl: target is restarted from outside by apply itself: telling its user to run
+    `apply --restart` inside the distro would end the session for nothing."""
+    out = facts_output(pid1="init", wsl_conf=b"[user]\ndefault=dev\n", **WSL2)
+    pb = playbook.load("wsl-systemd")
+    stream = io.StringIO()
+    results = engine.run(pb, [Target("Ubuntu-24.04", kind)], engine.PLAN, ConsoleReporter(stream=stream),
+                         connect=lambda t: FakeHost(out))
+    text, doc = stream.getvalue(), document("plan", pb.name, engine.PLAN, results)
+    assert says in text and never not in text, text
+    assert any(says in note for note in doc["hosts"][0]["restart_required"]["notes"])

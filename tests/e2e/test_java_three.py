@@ -142,6 +142,22 @@ def test_taking_25_off_leaves_temurin_17_and_21_working(root, repo):
     assert proved.rc == 0, proved.stderr
 
 
+
+def test_rollback_of_taking_25_off_puts_the_jdk_back_with_its_lines_and_toolchain(root, repo):
+    """(It restored the lines and the toolchain but left the JDK purged: both pointed at a home
+    that did not exist, and verify failed.)"""
+    back = provision("rollback", "-H", root.target, "--json")
+    assert back.rc == 0, back.stderr
+    assert root.out("dpkg-query -W -f='${Status}' openjdk-25-jdk-headless") == "install ok installed"
+    assert f"<jdkHome>{J25}</jdkHome>".encode() in root.file(TOOLCHAINS).read_bytes()
+    assert f'JAVA_25_HOME="{J25}"' in root.file("/etc/environment").read_text()
+    assert root.out("readlink -f \"$(command -v javac)\"").strip() == f"{J21}/bin/javac"
+    proved = multi(root.target, repo, command="verify")
+    assert proved.rc == 0, proved.stderr
+    said = doctor_says(root.target)
+    assert "does not exist" not in said, said
+
+
 def test_over_ssh_two_jdks_and_maven_in_an_ssh_session_compiles_with_temurin_17(fleet_factory, repo):
     """Then alice, a user of that host, whose ~/.m2 is a link to /etc/maven (so ~/.m2/toolchains.xml
     would be Maven's global file, root's), asks for her toolchains over SSH: refused, the global

@@ -11,6 +11,8 @@ target's lock and with a journal of its own:
   dpkg's log shows installed before the next apt run), and nothing when that record is missing
   (saying so); the removal is simulated first, and anything else apt would remove is refused
   unless allowed;
+- installs again the packages the run removed that are not installed now (a JDK taken off a
+  list: the lines and toolchain its files get back name it);
 - points the alternatives the run changed back where they were.
 
 It works for an interrupted run too: the journal is written as a run goes.
@@ -34,6 +36,8 @@ from provision.journal import STATE_DIR, Event, RunStatus, Session, new_run_id
 from provision.packaging import apt_get
 from provision.plan import Change, Status
 from provision.results import HostResult, ResourceResult
+
+_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?$")  # Debian policy 5.6.1, an :arch
 
 _RUNS = r"""
 for f in $(ls -1t @DIR@/runs/*.jsonl 2>/dev/null); do
@@ -95,6 +99,16 @@ class Run:
             argv = e.get("argv")
             if e.get("event") == Event.UNDO and isinstance(argv, list) and argv:
                 out.append(([str(a) for a in argv], str(e.get("what") or display(argv))))
+        return out
+
+    def removed_packages(self) -> list[str]:
+        """The packages the run removed (apt-get remove/purge), in order; a name that is not a
+        package name (an option, say) is left out: it never reaches apt's command line."""
+        out: list[str] = []
+        for e in self.entries:
+            listed = e.get("packages")
+            if e.get("event") == Event.REMOVE_PACKAGES and isinstance(listed, list):
+                out += [n for n in listed if isinstance(n, str) and _PACKAGE.match(n) and n not in out]
         return out
 
     def alternatives(self) -> dict[str, str]:
@@ -352,6 +366,13 @@ def plan(conn: Connection, session: Session, run: Run, *, force: bool, allow_ext
                               f"the run installed them ({len(present)} package(s), dependencies included, "
                               "from apt's history log)",
                               _purge(conn, session, present, lock_timeout), f"purged {' '.join(present)}"))
+    removed = run.removed_packages()
+    if removed:  # put back what the run removed (a JDK taken off a list): its files were restored
+        states = gather(conn, [PackageState(p) for p in removed])
+        gone = [p for p in removed if str(getattr(states.get(PackageState(p)), "status", "un"))[:1] not in ("i", "h")]
+        if gone:
+            steps.append(Step("packages", f"install {' '.join(gone)}", "the run removed them",
+                              _install(conn, session, gone, lock_timeout), f"installed {' '.join(gone)}"))
     previous = {k: v for k, v in run.alternatives().items() if v}
     if previous:
         back = ", ".join(f"{k} → {v}" for k, v in previous.items())
@@ -386,6 +407,14 @@ def _purge(conn: Connection, session: Session, packages: list[str], lock_timeout
         session.record({"event": Event.REMOVE_PACKAGES, "packages": packages, "purge": True})
         conn.check(apt_get("purge", *packages, lock_timeout=lock_timeout, run_id=session.run_id),
                    what="apt-get purge", timeout=lock_timeout + 900)
+    return do
+
+
+def _install(conn: Connection, session: Session, packages: list[str], lock_timeout: int) -> Callable[[], None]:
+    def do() -> None:
+        session.record({"event": Event.INSTALL, "packages": packages, "apt_tag": f"provision::run={session.run_id}"})
+        conn.check(apt_get("install", "--no-install-recommends", *packages, lock_timeout=lock_timeout,
+                           run_id=session.run_id), what="apt-get install", timeout=lock_timeout + 1800)
     return do
 
 

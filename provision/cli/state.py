@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 @click.command(help="Undo a run on the targets: files it wrote get back their content, mode and owner "
                   "from before the run (files it created are removed), the packages it installed "
                   "(dependencies included, from apt's own history log) are purged after a simulation, "
-                  "and alternatives it changed point back. Works for an interrupted run too. Default: "
-                  "the newest run that changed something (see provision history).")
+                  "those it removed are installed again, and alternatives it changed point back. Works "
+                  "for an interrupted run too. Default: the newest run that changed something (see provision history).")
 @target_options
 @click.option("--run", "run_id", metavar="ID", help="The run to undo (an id from provision history).")
 @click.option("--check", is_flag=True, help="Show what would be undone; change nothing.")

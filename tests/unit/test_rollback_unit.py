@@ -60,3 +60,16 @@ def test_packages_come_only_from_the_runs_own_apt_record(case):
 
 def test_a_run_that_installed_nothing_has_nothing_to_say():
     assert installed_by(Run(RUN, JOURNAL[:1]), HostNow()) == ([], "")
+
+
+def test_the_packages_a_run_removed_are_package_names_only():
+    """Rollback installs again what the run removed (a JDK taken off java-multi's list). What
+    reaches apt-get's command line is a package name: an option or a path in the journal is not."""
+    run = Run(RUN, [*JOURNAL,
+                    {"event": "remove-packages", "packages": ["openjdk-25-jdk-headless"], "purge": True},
+                    {"event": "remove-packages", "packages": ["--allow-unauthenticated", "-oAPT::X=1",
+                                                               "/tmp/evil.deb", "a b", 7, "temurin-21-jdk:amd64",
+                                                               "openjdk-25-jdk-headless"]},
+                    {"event": "remove-packages", "packages": "openjdk-21-jdk-headless"}])
+    assert run.removed_packages() == ["openjdk-25-jdk-headless", "temurin-21-jdk:amd64"]
+    assert Run(RUN, JOURNAL).removed_packages() == []

@@ -15,6 +15,7 @@ converges once; then:
 
 Numbers are per host (divided by N), medians and min–max over the runs. Each no-op is checked
 (rc 0, "changed 0" in the JSON report, /etc/environment and dpkg's status untouched). With
+``--verify`` the same for ``provision verify java17`` (checked: rc 0) instead of the no-op. With
 ``--py-spy PATH`` (py-spy from PyPI) one extra no-op runs under py-spy (every thread of the
 controller's Python, sampled) and its hot spots are printed. Run as root from the repository root with the project venv:
 
@@ -81,7 +82,27 @@ def listener(host) -> int:
     raise RuntimeError(f"{host.name}: no sshd listener")
 
 
+def checked_verify(fleet, work: Path, argv: list[str]) -> dict:
+    """``provision verify java17`` on the converged fleet: rc 0 and every host's checks passed."""
+    r = bench.run_counted(argv, fleet, work, cwd=REPO)
+    if r["rc"] != 0:
+        raise RuntimeError(f"verify failed: rc={r['rc']}: {r['out'][-400:]}")
+    return r
+
+
+def verify_command(fleet) -> list[str]:
+    """The bench's ``provision verify`` (bench/run.py verify_both), run by this tree's code."""
+    return [sys.executable, "-m", "provision", "verify", "java17", *[a for h in fleet.hosts for a in ("-H", h.name)],
+            "--ssh-config", str(fleet.ssh_config), "--known-hosts", str(fleet.known_hosts), "-q",
+            "--forks", str(max(10, len(fleet.hosts)))]
+
+
+CHECKED = None  # --verify: checked_verify instead of the no-op apply
+
+
 def checked_noop(fleet, work: Path, argv: list[str]) -> dict:
+    if CHECKED is not None:
+        return CHECKED(fleet, work, argv)
     before = [bench.fingerprint(h) for h in fleet.hosts]
     r = bench.run_counted(argv, fleet, work, cwd=REPO)
     touched = [h.name for h, fp in zip(fleet.hosts, before, strict=True) if bench.fingerprint(h) != fp]
@@ -140,6 +161,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--hosts", type=int, default=1)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--verify", action="store_true",
+                    help="profile `provision verify java17` on the converged hosts instead of a no-op apply")
     ap.add_argument("--no-strace", action="store_true")
     ap.add_argument("--py-spy", dest="pyspy", help="also one no-op under this py-spy (its hot spots printed)")
     args = ap.parse_args()
@@ -150,10 +173,14 @@ def main() -> int:
         first = bench.run_counted(argv, fleet, work, cwd=REPO)
         if first["rc"] != 0 or not all(bench.converged(h) for h in fleet.hosts):
             raise SystemExit(f"converge failed: {first['out'][-600:]}")
+        if args.verify:
+            global CHECKED
+            CHECKED = checked_verify
+            argv = verify_command(fleet)
         checked_noop(fleet, work, argv)  # warm: the first no-op after a change is not the daily one
         if not args.no_strace:
             names = traced(fleet, work, argv)
-            print(f"commands on {fleet.hosts[0].name} per no-op: {sum(names.values())} ({work / 'strace.txt'})")
+            print(f"commands on {fleet.hosts[0].name} per run: {sum(names.values())} ({work / 'strace.txt'})")
             print("  " + ", ".join(f"{k} {v}" for k, v in names.most_common()))
         runs = [perf_noop(fleet, work, argv) for _ in range(args.runs)]
         load = os.getloadavg()[0]
@@ -164,6 +191,8 @@ def main() -> int:
             unit = "ms per host" if key != "seconds" else "ms"
             print(f"{what}: median {statistics.median(ms):.0f} {unit} (min {min(ms):.0f}, max {max(ms):.0f}; "
                   f"{len(ms)} runs, {n} host(s))")
+        if runs:
+            print(f"SSH sessions per host: {statistics.median(r['sessions'] for r in runs):.1f}")
         print(f"load average at the end: {load:.1f}")
         if args.pyspy:
             raw = work / "py-spy.txt"

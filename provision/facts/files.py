@@ -52,7 +52,7 @@ MAX_READ = 1 << 20  # the most of a managed file a fact reads: a larger one is r
 # is read is refused by parse_file), so a huge or sparse file planted at a managed path costs
 # nothing.
 _READ = r"""
-rc=0; pv_walk "$p" "$f" "" 0 || rc=$?
+rc=0; pv_walk "$p" "$f" "" 0 r || rc=$?
 if [ "$rc" = 1 ]; then printf '~refused %s: %s not written\n' "$pv_err" "$p"; exit 0; fi
 [ "$rc" = 0 ] && [ -n "$pv_st" ] || exit 0
 b=./$pv_name

@@ -10,6 +10,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from conftest import provision
 
+from provision.java.checks import HELLO, HELLO_CLASS
+
 pytestmark = pytest.mark.lab
 
 CORE_CHECKS = {
@@ -297,3 +299,34 @@ def test_wsl2_systemd_is_verified_after_the_distro_restarts(fleet_factory, jdk_r
     assert checks["wsl_systemd_conf: systemd is PID 1"]["status"] == "passed"
     running = checks["wsl_systemd_conf: systemctl is-system-running is running or degraded"]
     assert running["status"] == "passed" and running["message"].split(": ")[-1] in ("running", "degraded")
+
+
+def test_the_class_verify_runs_is_its_source_compiled_on_a_host(converged_root):
+    """provision.java.checks ships HELLO compiled (one JVM start per host, no compile): the bytes
+    are what the JDK's javac makes of HELLO, so the program run is the one whose source is read."""
+    root = converged_root
+    root.sh("mkdir -p /tmp/hello && cat > /tmp/hello/ProvisionCheck.java", input=HELLO.encode())
+    root.sh("cd /tmp/hello && javac --release 8 -g:none -d . ProvisionCheck.java")
+    assert root.file("/tmp/hello/ProvisionCheck.class").read_bytes() == HELLO_CLASS
+
+
+def test_a_broken_javac_fails_the_compile_check(converged_root):
+    """javac on the PATH that is not a JDK's (here a script that fails) is run, not trusted by the
+    JDK's files; and a javac whose JDK's files look right but whose home is not java's fails too."""
+    root = converged_root
+    converge(root)
+    root.sh("printf '#!/bin/sh\\necho broken >&2\\nexit 3\\n' > /usr/local/bin/javac && chmod +x /usr/local/bin/javac")
+    result = provision("verify", "java17", "-H", root.target, "--json")
+    assert result.rc == 1, result
+    bad = failing(result.json)
+    assert bad["jdk: javac compiles and java runs a program"] == "javac failed (exit 3): broken", bad
+    assert "jdk: java and javac are JDK 17's" in bad
+    # a fake JDK: bin/javac and a release file that says 17, but not the JDK java runs from
+    root.sh("rm /usr/local/bin/javac && mkdir -p /opt/fake/bin && printf '#!/bin/sh\\nexit 0\\n' > /opt/fake/bin/javac "
+            "&& chmod +x /opt/fake/bin/javac && echo 'JAVA_VERSION=\"17.0.1\"' > /opt/fake/release "
+            "&& ln -s /opt/fake/bin/javac /usr/local/bin/javac")
+    result = provision("verify", "java17", "-H", root.target, "--json")
+    assert result.rc == 1, result
+    bad = failing(result.json)
+    assert bad["jdk: javac compiles and java runs a program"] == \
+        "javac is /opt/fake/bin/javac, but java runs from /usr/lib/jvm/java-17-openjdk-amd64", bad

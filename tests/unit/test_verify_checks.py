@@ -19,6 +19,7 @@ from provision import playbook
 from provision.cli import cli
 from provision.connections.base import CommandResult, Connection
 from provision.errors import PlaybookError
+from provision.java.checks import HELLO, HELLO_CLASS
 from provision.registry import registry
 from provision.resource import Resource
 from provision.verify import output
@@ -190,10 +191,69 @@ def test_ssh_session_check_uses_a_plain_session_of_the_connection():
     assert result.message == f"a new SSH session has JAVA_HOME=/opt/other, expected {HOME}"
 
 
-def jdk_run_output(javac: tuple[int, str], java: tuple[int, str]) -> str:
-    """What the JDK run (checks._JDK_RUN) prints: each tool's exit status and output (base64)."""
+def jdk_run_output(javac: tuple[int, str], java: tuple[int, str], home: tuple[int, str] = (0, "")) -> str:
+    """What the JDK run (checks._JDK_RUN) prints: each tool's exit status and output (base64), then
+    whether javac compiled the program and the home whose files prove javac."""
     return "".join(f"{tool} {rc} {base64.b64encode(out.encode()).decode()}\n"
-                   for tool, (rc, out) in (("javac", javac), ("java", java)))
+                   for tool, (rc, out) in (("javac", javac), ("java", java), ("home", home)))
+
+
+def ran(home: str = HOME, compiler: str = "com.sun.tools.javac.api.JavacTool", java: int = 17) -> tuple[int, str]:
+    """java's output when it ran HELLO: -showversion's lines, then the program's."""
+    return 0, (f'openjdk version "{java}.0.15" 2025-04-15\nOpenJDK Runtime Environment\n'
+               f"provision-verify {java}\nprovision-compiler {compiler}\nprovision-home {home}\n")
+
+
+JAVAC_FILES = (0, f"javac 17.0.15 (the JAVA_VERSION of {HOME}/release)\n")
+COMPILE = "jdk: javac compiles and java runs a program"
+
+
+@pytest.mark.parametrize("output, passed, message", [
+    (jdk_run_output(JAVAC_FILES, ran(), (0, HOME)), True,
+     f"java ran a one-class program (Java 17); its JDK ({HOME}) has bin/javac and its compiler "
+     "(com.sun.tools.javac.api.JavacTool)"),
+    (jdk_run_output((0, "javac 17.0.15\n"), ran(), (1, "")), True,
+     "javac compiled and java ran a one-class program (Java 17)"),  # a javac outside a JDK's bin/: run
+    (jdk_run_output(JAVAC_FILES, ran(compiler="none"), (0, HOME)), False,
+     f"javac cannot compile: the JDK java runs from ({HOME}) has no Java compiler (javax.tools: none)"),
+    (jdk_run_output(JAVAC_FILES, ran(compiler="none (java.lang.ClassNotFoundException: javax.tools.ToolProvider)"),
+                    (0, HOME)), False,
+     f"javac cannot compile: the JDK java runs from ({HOME}) has no Java compiler "
+     "(javax.tools: none (java.lang.ClassNotFoundException: javax.tools.ToolProvider))"),
+    (jdk_run_output(JAVAC_FILES, ran(home="/opt/jdk-17"), (0, HOME)), False,
+     f"javac is {HOME}/bin/javac, but java runs from /opt/jdk-17"),
+    (jdk_run_output(JAVAC_FILES, ran(home=HOME + "/jre"), (0, HOME)), True,  # Java 8's java.home
+     f"java ran a one-class program (Java 17); its JDK ({HOME}) has bin/javac and its compiler "
+     "(com.sun.tools.javac.api.JavacTool)"),
+    (jdk_run_output(JAVAC_FILES, (1, 'openjdk version "17.0.15"\nError: Could not find or load main class '
+                                    "ProvisionCheck\n"), (0, HOME)), False,
+     "java failed (exit 1): Error: Could not find or load main class ProvisionCheck"),
+])
+def test_the_compile_check_is_proven_by_one_java_run_and_the_jdks_files(output, passed, message):
+    probe, conn = probe_for([(r"ProvisionCheck", 0, output, "")])
+    result = run_check(java17_checks()[COMPILE], probe)
+    assert (result.status == "passed", result.message) == (passed, message)
+    assert len(conn.seen) == 1
+
+
+def test_what_the_jdk_run_prints_reaches_the_terminal_escaped(capsys):
+    """A JDK in a directory whose name carries escape sequences (or a java printing them): the
+    check's message says so, and the terminal gets them escaped, never raw."""
+    evil = "/opt/\x1b]0;owned\x07\x1b[2J"
+    probe, _ = probe_for([(r"ProvisionCheck", 0, jdk_run_output(JAVAC_FILES, ran(home=evil), (0, HOME)), "")])
+    result = run_check(java17_checks()[COMPILE], probe)
+    assert result.status == "failed" and evil in result.message
+    output.summary([HostReport("h1", checks=[result])], verbose=1)
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "owned" in err
+
+
+def test_the_class_run_on_the_host_is_the_program_s_source_compiled():
+    """HELLO_CLASS is HELLO compiled (class file version 52: Java 8+), its strings the source's
+    (tests/e2e/test_verify.py compiles HELLO on a host and compares the bytes)."""
+    assert HELLO_CLASS[:4] == b"\xca\xfe\xba\xbe" and int.from_bytes(HELLO_CLASS[6:8], "big") == 52
+    for text in re.findall(r'"([^"]+)"', HELLO):
+        assert text.encode() in HELLO_CLASS, text
 
 
 JDK21 = jdk_run_output((0, "javac 21.0.5\n"),

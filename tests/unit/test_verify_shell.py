@@ -27,10 +27,19 @@ def shells():
     ("head -c 3 /dev/zero | tr '\\0' z; cat", 0, b"zzz", b""),  # stdin is /dev/null, not the protocol
     ("printf 'a\\nb' | while read -r l; do echo \"[$l]\"; done", 0, b"[a]\n", b""),
     ("exit 255", 255, b"", b""),
+    ("  x='$y'; printf '%s|' 'a\\b' \"$x\"; echo", 0, b"a\\b|$y|\n", b""),  # one line, as itself
+    ("echo one\necho two\r", 0, b"one\ntwo\r\n", b""),  # more lines: base64
+    (":; echo colon", 0, b"colon\n", b""),
 ])
 def test_a_command_comes_back_as_it_ran(shells, command, rc, out, err):
     r = shells.run(command, 30)
     assert (r.rc, r.stdout, r.stderr) == (rc, out, err)
+
+
+def test_what_a_command_leaves_running_never_reaches_a_later_answer(shells):
+    assert shells.run("(sleep 0.3; echo late; echo late >&2) & echo now", 30).stdout == b"now\n"
+    r = shells.run("sleep 0.6; echo next", 30)
+    assert (r.stdout, r.stderr) == (b"next\n", b"")
 
 
 def test_commands_run_one_after_another_in_the_same_shell(shells):

@@ -31,7 +31,7 @@ from provision.facts import (
     PackageStatus,
     Removal,
 )
-from provision.facts.packages import InstallEstimate, InstallSize
+from provision.facts.packages import InstallEstimate, InstallSize, needs_reinstall
 from provision.journal import Event
 from provision.plan import Change
 from provision.resource import ApplyContext
@@ -96,24 +96,36 @@ def no_candidate_message(pkg: str, facts: Facts) -> str:
 # --------------------------------------------------------------------------- install
 
 def install_facts(packages: Iterable[str], known: Facts, *, no_recommends: bool = True) -> list[Fact[object]]:
-    """What plan_install reads: each package's state; then, once one is found missing, the lists'
-    age, dpkg's audit, the candidates of those missing, and what installing them would download
-    and take on disk. A host where every package is installed (the daily no-op) runs neither
-    ``dpkg --audit`` nor the lists' ``find``; a missing one costs no extra round trip, as its
-    candidate is read in the same second round."""
+    """What plan_install reads: each package's state and dpkg's audit (cheap: a glob and one
+    ``grep -q`` on a consistent host, see DpkgAudit); then, once one is found missing, the lists'
+    age, the candidates of those missing, and what installing them would download and take on
+    disk. A host where every package is installed (the daily no-op) runs no lists' ``find``; a
+    missing one costs no extra round trip, as its candidate is read in the same second round."""
     states = [PackageState(p) for p in packages]
-    out: list[Fact[object]] = list(states)
+    out: list[Fact[object]] = [*states, DpkgAudit()]
     missing: list[str] = []
     for s in states:
         status = known.peek(s)
         if status is not None and not status.installed:
             if not missing:
-                out += [AptLists(), DpkgAudit()]
+                out.append(AptLists())
             out.append(Candidate(s.name))
             missing.append(s.name)
     if known.estimates and missing and all(known.peek(Candidate(m)) is not None for m in missing):
         out.append(InstallSize(tuple(missing), no_recommends))
     return out
+
+
+def recover_change(facts: Facts) -> Change | None:
+    """``dpkg --configure -a`` when an earlier dpkg run was interrupted (a package half-configured,
+    unpacked or awaiting its triggers, pending updates): also when every package a resource wants
+    is installed, as one it depends on may be the unfinished one. Pure; None on a consistent host."""
+    audit = facts.get(DpkgAudit())
+    if not audit:
+        return None
+    return Change("dpkg --configure -a", f"an earlier dpkg run was interrupted: {'; '.join(audit[:3])}"
+                  + (f" (and {len(audit) - 3} more)" if len(audit) > 3 else ""),
+                  done="finished an interrupted dpkg run (dpkg --configure -a)")
 
 
 def describe_size(est: InstallEstimate | None) -> str:
@@ -133,7 +145,10 @@ def plan_install(packages: list[str], facts: Facts, *, no_recommends: bool, upda
     """Pure: what installing ``packages`` needs on this host. Raises ResourceError when impossible."""
     pkgs = [facts.get(PackageState(p)) for p in packages]
     missing = [p for p in pkgs if not p.installed]
+    recover = recover_change(facts)
     if not missing:
+        if recover is not None:
+            return [recover], "", InstallPlan(configure=True, no_recommends=no_recommends)
         return [], f"installed: {describe_installed(pkgs)}", InstallPlan()
     age = facts.get(AptLists()).age
     if update == "always":
@@ -146,10 +161,12 @@ def plan_install(packages: list[str], facts: Facts, *, no_recommends: bool, upda
         why_update = f"package lists are {_hours(age)} old (max age {_hours(cache_max_age)})"
     else:
         why_update = ""
-    audit = facts.get(DpkgAudit())
+    if recover is None and any(p.half_installed for p in missing):
+        recover = Change("dpkg --configure -a", "an earlier dpkg run was interrupted: a package is "
+                         "half-installed or half-configured",
+                         done="finished an interrupted dpkg run (dpkg --configure -a)")
     plan = InstallPlan(missing=[p.name for p in missing], update=bool(why_update),
-                       configure=bool(audit) or any(p.half_installed for p in missing),
-                       no_recommends=no_recommends)
+                       configure=recover is not None, no_recommends=no_recommends)
     reasons = []
     for p in missing:
         cand = facts.get(Candidate(p.name))
@@ -160,10 +177,8 @@ def plan_install(packages: list[str], facts: Facts, *, no_recommends: bool, upda
     changes = []
     if plan.update:
         changes.append(Change("apt-get update", why_update, done="downloaded the package lists (apt-get update)"))
-    if plan.configure:
-        why = audit[0] if audit else "a package is half-installed or half-configured"
-        changes.append(Change("dpkg --configure -a", f"an earlier install was interrupted: {why}",
-                              done="finished an interrupted dpkg run (dpkg --configure -a)"))
+    if recover is not None:
+        changes.append(recover)
     size = describe_size(facts.peek(InstallSize(tuple(plan.missing), no_recommends)))
     if size:
         reasons.append(size)
@@ -175,14 +190,9 @@ def plan_install(packages: list[str], facts: Facts, *, no_recommends: bool, upda
 
 def apply_install(ctx: ApplyContext, plan: InstallPlan, packages: list[str], *, lock_timeout: int,
                   candidate_error: CandidateError = no_candidate_message) -> None:
-    if not plan.missing:
+    reinstall = apply_recover(ctx) if plan.configure else []
+    if not plan.missing and not reinstall:
         return
-    if plan.configure:
-        ctx.progress("dpkg --configure -a (an earlier install was interrupted)")
-        ctx.record({"event": Event.DPKG_CONFIGURE})
-        ctx.check(["env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "--configure", "-a",
-                   "--force-confdef", "--force-confold"], what="dpkg --configure -a", stream=True, timeout=1800)
-        ctx.invalidate(DPKG)
     if plan.update:
         ctx.progress("apt-get update")
         updated = run_apt(ctx, "update", what="apt-get update", lock_timeout=lock_timeout,
@@ -199,12 +209,15 @@ def apply_install(ctx: ApplyContext, plan: InstallPlan, packages: list[str], *, 
         if fetches:
             ctx.progress(f"apt-get update: some package lists could not be downloaded: {'; '.join(fetches)}")
     flags = ["--no-install-recommends"] if plan.no_recommends else []
-    estimate = ctx.facts.peek(InstallSize(tuple(plan.missing), plan.no_recommends))
+    names = [*plan.missing, *(r for r in reinstall if r not in plan.missing)]
+    if reinstall:
+        flags.append("--reinstall")  # what a kill left half-unpacked is unpacked again (the missing are installed)
+    estimate = ctx.facts.peek(InstallSize(tuple(plan.missing), plan.no_recommends)) if not reinstall else None
     size = describe_size(estimate)
-    ctx.progress(f"apt-get install {' '.join(plan.missing)}" + (f" ({size})" if size else ""))
-    ctx.record({"event": Event.INSTALL, "packages": plan.missing, "apt_tag": f"provision::run={ctx.run_id}"})
+    ctx.progress(f"apt-get install {' '.join(names)}" + (f" ({size})" if size else ""))
+    ctx.record({"event": Event.INSTALL, "packages": names, "apt_tag": f"provision::run={ctx.run_id}"})
     try:
-        run_apt(ctx, "install", *flags, *plan.missing, what=f"apt-get install {' '.join(plan.missing)}",
+        run_apt(ctx, "install", *flags, *names, what=f"apt-get install {' '.join(names)}",
                 lock_timeout=lock_timeout, timeout=lock_timeout + 1800, estimate=estimate)
     finally:
         ctx.invalidate(DPKG)
@@ -212,6 +225,35 @@ def apply_install(ctx: ApplyContext, plan: InstallPlan, packages: list[str], *, 
     broken = [p for p in packages if not ctx.facts.get(PackageState(p)).installed]
     if broken:
         raise ResourceError(f"apt-get reported success but these are not installed: {', '.join(broken)}")
+    if plan.configure:
+        left = ctx.fresh(DpkgAudit())
+        if left:
+            raise ResourceError(f"dpkg still reports an unfinished run after apt-get install: {'; '.join(left[:5])}")
+
+
+# dpkg, and the maintainer scripts and triggers it runs as root (ldconfig, update-alternatives,
+# ...), found in the system's own directories only: not in /usr/local, which an admin may have
+# made writable for a group (Debian's "staff"), nor anywhere else a login's PATH may name.
+RECOVER_ENV = ["/usr/bin/env", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND=noninteractive"]
+
+
+def apply_recover(ctx: ApplyContext) -> list[str]:
+    """Finish an interrupted dpkg run: ``dpkg --configure -a`` (unpacked, half-configured, pending
+    triggers), then dpkg's audit read again. Returns the packages only a reinstall finishes (a kill
+    during their unpack: half-installed, or flagged reinstall-required, which also makes dpkg
+    --configure exit 1); anything else left unfinished is an error."""
+    ctx.progress("dpkg --configure -a (an earlier dpkg run was interrupted)")
+    ctx.record({"event": Event.DPKG_CONFIGURE})
+    result = ctx.run([*RECOVER_ENV, "dpkg", "--configure", "-a", "--force-confdef", "--force-confold"],
+                     timeout=1800, stream=True)
+    ctx.invalidate(DPKG)
+    left = ctx.fresh(DpkgAudit())
+    reinstall = needs_reinstall(left)
+    if not reinstall and (left or not result.ok):
+        tail = result.tail() if not result.ok else ""
+        raise ResourceError(f"dpkg --configure -a failed (exit {result.rc})" + (f": {tail}" if tail else "")
+                            + (f"; still unfinished: {'; '.join(left[:5])}" if left else ""))
+    return reinstall
 
 
 # --------------------------------------------------------------------------- remove

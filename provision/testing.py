@@ -6,8 +6,9 @@ made from them. Public and typed, for a plugin's own unit tests (docs/extending.
     assert [c.summary for c in plan.changes] == [...]
 
 What a host would answer when the data does not say: a file not given is absent, a package not
-given is unknown to dpkg; any other fact not given is an error that names it (a plan reads only
-what its ``facts()`` asked for, and the test says what the host holds).
+given is unknown to dpkg, dpkg's audit is clean (no interrupted run); any other fact not given is
+an error that names it (a plan reads only what its ``facts()`` asked for, and the test says what
+the host holds).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TypeVar
 from provision.errors import FactError, ResourceError
 from provision.facts import (
     HOST,
+    DpkgAudit,
     Fact,
     Facts,
     FileContent,
@@ -55,6 +57,8 @@ class DataFacts(Facts):
             return FileState(fact.path, exists=False)  # type: ignore[return-value]  # T is FileState here
         if isinstance(fact, PackageState):
             return PackageStatus(fact.name, "un")  # type: ignore[return-value]  # T is PackageStatus here
+        if isinstance(fact, DpkgAudit):
+            return []  # type: ignore[return-value]  # T is list[str] here
         raise FactError(f"fact {fact.describe()} is not in the test's data (give it in values=)")
 
 

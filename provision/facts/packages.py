@@ -14,6 +14,7 @@ from provision.errors import FactError
 from provision.facts.base import APT_LISTS, DPKG, Fact, Section
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?$")
+_ARCH = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 def check_names(names: Sequence[str]) -> str:
@@ -43,6 +44,12 @@ class PackageStatus:
 
 @dataclass(frozen=True)
 class PackageState(Fact[PackageStatus]):
+    """dpkg's state of the package of the host's own (native) architecture, or of the
+    ``Architecture: all`` one: with a foreign architecture added, ``dpkg-query -W name`` prints a
+    row per architecture it knows the package for, and the foreign row must not stand in for the
+    native one (an i386 ``ii`` hiding an amd64 ``iF``, or an i386 ``rc`` making an installed amd64
+    package look missing)."""
+
     name: str
 
     topics: ClassVar[frozenset[str]] = frozenset({DPKG})
@@ -50,7 +57,10 @@ class PackageState(Fact[PackageStatus]):
     @classmethod
     def sections(cls, facts: Sequence[Self]) -> list[Section]:
         names = [f.name for f in facts]
-        command = (r"dpkg-query -W -f='${Package}\t${db:Status-Abbrev}\t${Version}\n' "
+        # dpkg's list of architectures names the native one first; it exists only once a foreign
+        # one was added (a single-architecture host prints one row per package). read is a builtin.
+        command = ("na=; [ -r /var/lib/dpkg/arch ] && read -r na < /var/lib/dpkg/arch; echo \"native\t$na\"; "
+                   r"dpkg-query -W -f='${Package}\t${db:Status-Abbrev}\t${Version}\t${Architecture}\n' "
                    f"{check_names(names)} 2>/dev/null")
 
         def parse(lines: list[str]) -> Mapping[Fact[object], object]:
@@ -66,13 +76,30 @@ class PackageState(Fact[PackageStatus]):
 
 
 def parse_packages(lines: list[str]) -> dict[str, PackageStatus]:
-    out: dict[str, PackageStatus] = {}
+    """``native\t<arch>`` (empty on a single-architecture host), then dpkg-query's rows
+    (name, status, version, architecture) → {name: the native or ``all`` row's state}. A name
+    whose rows are all of foreign architectures is not installed here ("un")."""
+    native = ""
+    rows: dict[str, list[tuple[str, PackageStatus]]] = {}
     for line in lines:
         parts = line.split("\t")
-        if len(parts) != 3 or not parts[0]:
+        if len(parts) == 2 and parts[0] == "native":
+            native = parts[1].strip()
             continue
-        name, status, version = parts
-        out[name] = PackageStatus(name, status.strip() or "un", version)
+        if len(parts) not in (3, 4) or not parts[0]:
+            continue
+        name, status, version = parts[:3]
+        arch = parts[3] if len(parts) == 4 else ""  # 3 fields: a caller's own query, no architecture
+        if arch and not _ARCH.match(arch):
+            continue
+        rows.setdefault(name, []).append((arch, PackageStatus(name, status.strip() or "un", version)))
+    out: dict[str, PackageStatus] = {}
+    for name, found in rows.items():
+        if len(found) == 1:
+            out[name] = found[0][1]
+            continue
+        own = [st for arch, st in found if arch in (native, "all", "")] if native else [found[0][1]]
+        out[name] = own[0] if own else PackageStatus(name, "un")
     return out
 
 
@@ -113,21 +140,70 @@ def parse_candidates(lines: list[str]) -> dict[str, str | None]:
     return out
 
 
+# The states an interrupted dpkg run leaves (``dpkg --configure --pending`` finishes all but
+# half-installed, which needs the package reinstalled), and the reinstall-required error flag.
+UNFINISHED = ("half-installed", "half-configured", "unpacked", "triggers-awaited", "triggers-pending")
+_UNFINISHED_STATUS = ("^Status: [a-z]+ ([a-z]+ (" + "|".join(UNFINISHED) + ")|reinstreq [a-z-]+)$")
+
+REINSTALL = "needs to be reinstalled"
+
+
+def needs_reinstall(audit: Sequence[str]) -> list[str]:
+    """The packages of a DpkgAudit value that ``dpkg --configure`` cannot finish (half-installed,
+    or flagged reinstall-required): apt-get must unpack them again. Only valid package names."""
+    names = []
+    for line in audit:
+        name, _, rest = line.partition(" ")
+        if rest in (REINSTALL, "is half-installed") and _NAME.match(name):
+            names.append(name)
+    return names
+
+
+_AUDIT = r"""
+n=0; for u in /var/lib/dpkg/updates/* /var/lib/dpkg/updates/.[!.]*; do [ -e "$u" ] && n=$((n + 1)); done
+if [ "$n" -gt 0 ] || [ -s /var/lib/dpkg/triggers/Unincorp ] ||
+   grep -Eq '@STATUS@' /var/lib/dpkg/status 2>/dev/null; then
+  echo "updates $n"
+  dpkg-query -W -f='unfinished\t${binary:Package}\t${db:Status-Status}\t${db:Status-Eflag}\n' 2>/dev/null
+fi
+true
+""".replace("@STATUS@", _UNFINISHED_STATUS)
+
+
 @dataclass(frozen=True)
 class DpkgAudit(Fact[list[str]]):
-    """What an interrupted dpkg left: ``dpkg --audit``'s report and pending updates (apt then
-    refuses with "dpkg was interrupted, you must manually run 'dpkg --configure -a'"). Empty when
-    dpkg is consistent."""
+    """What an interrupted dpkg run left, one line each: ``ca-certificates-java is
+    half-configured``, ``dpkg was interrupted (1 pending update file(s))`` (apt then refuses with
+    "dpkg was interrupted, you must manually run 'dpkg --configure -a'"). Empty when dpkg is
+    consistent.
+
+    Cheap enough for every no-op: a glob of /var/lib/dpkg/updates and a test of
+    /var/lib/dpkg/triggers/Unincorp (shell builtins: ``dpkg-trigger`` records an activated
+    trigger there, not in the status file, until dpkg next runs), and one ``grep -q`` of
+    /var/lib/dpkg/status for those states; only a host where one finds something runs
+    ``dpkg-query`` over every package (which reads the pending updates and triggers too)."""
 
     topics: ClassVar[frozenset[str]] = frozenset({DPKG})
 
     def command(self) -> str:
-        return ("dpkg --audit 2>&1; n=0; for u in /var/lib/dpkg/updates/* /var/lib/dpkg/updates/.[!.]*; do "
-                "[ -e \"$u\" ] && n=$((n + 1)); done; "
-                "[ \"$n\" -gt 0 ] && echo \"dpkg was interrupted ($n pending update file(s))\"; true")
+        return _AUDIT
 
     def parse(self, lines: list[str]) -> list[str]:
-        return [ln.rstrip() for ln in lines if ln.strip()][-20:]  # the count line comes last
+        out: list[str] = []
+        updates = 0
+        for line in lines:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) == 1 and line.startswith("updates "):
+                updates = int(line.split()[1]) if line.split()[1].isdigit() else 0
+            elif len(parts) == 4 and parts[0] == "unfinished":
+                _, name, status, eflag = parts
+                if eflag.strip() == "reinstreq":  # "iUR": a kill during its unpack; configure refuses it
+                    out.append(f"{name} {REINSTALL}")
+                elif status in UNFINISHED:
+                    out.append(f"{name} is {status}")
+        if updates:
+            out.append(f"dpkg was interrupted ({updates} pending update file(s))")
+        return out if len(out) <= 20 else [*out[:19], f"and {len(out) - 19} more"]
 
     def describe(self) -> str:
         return "dpkg audit"

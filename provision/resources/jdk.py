@@ -35,7 +35,18 @@ from pydantic import Field, field_validator, model_validator
 from provision import packaging
 from provision.cloudconfig import KNOWN_OS, CloudConfig
 from provision.errors import NotExportable, ResourceError
-from provision.facts import DPKG, HOST, AptLists, Candidate, Fact, Facts, FileContent, HostFacts, PackageState
+from provision.facts import (
+    DPKG,
+    HOST,
+    AptLists,
+    Candidate,
+    DpkgAudit,
+    Fact,
+    Facts,
+    FileContent,
+    HostFacts,
+    PackageState,
+)
 from provision.java import doctor as java_doctor
 from provision.java import jdksdoctor
 from provision.java.alternatives import (
@@ -246,6 +257,7 @@ class OneJdk(Resource[JdkSpec, JdkPlan]):
                 yield from repos.repo_facts(s.repository.name)
                 yield TemurinInstalled()
             return
+        yield DpkgAudit()  # an interrupted dpkg run is finished even when the JDK is installed
         if "distro" in vendors:
             wanted = packages_for(s)
             no_rec = s.headless if s.no_install_recommends is None else s.no_install_recommends
@@ -334,6 +346,10 @@ class OneJdk(Resource[JdkSpec, JdkPlan]):
                                 f"(reinstall {wanted[0]})")
         state = packaging.describe_installed([facts.get(PackageState(p)) for p in wanted])
         reason = f"JDK {s.version} installed ({state}), home {jdk.home}"
+        recover = packaging.recover_change(facts)  # one of its dependencies may be the unfinished one
+        if recover is not None:
+            changes.append(recover)
+            data.install = packaging.InstallPlan(configure=True)
         if s.default:
             off = off_default(jdk.alternatives)
             if off:
@@ -404,7 +420,7 @@ class OneJdk(Resource[JdkSpec, JdkPlan]):
         wanted = packages_for(s, vendor)
         if data.repo is not None:
             repos.apply_repo(ctx, data.repo, lock_timeout=s.lock_timeout)
-        if data.install and data.install.missing:
+        if data.install and (data.install.missing or data.install.configure):
             if data.candidate_after_repo and ctx.fresh(Candidate(wanted[0])) is None:
                 raise ResourceError(self._no_candidate(vendor, wanted[0], ctx.facts))
 

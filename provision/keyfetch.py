@@ -5,26 +5,70 @@ Only https, or http to a loopback address (a test repository on this machine), o
 and on every redirect (checked before the next hop is contacted; at most MAX_REDIRECTS); at most
 MAX_KEY_BYTES; the result is checked against the pinned fingerprint by the caller before anything
 is written anywhere.
+
+Behind a company network (when asked: ``--fetch-ca FILE``, ``--fetch-proxy URL``, see
+``configure``): the CA bundle is trusted beside the system's, and every request goes through the
+proxy (https by CONNECT, so TLS is still checked end to end with the host name of each hop). A
+redirect from https never goes to http, not even to a loopback address. Without
+``--fetch-proxy``, urllib's own reading of ``https_proxy``/``no_proxy`` applies, as before.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import threading
 import urllib.parse
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     import http.client
     import urllib.request
 
-from provision.errors import ResourceError
+from provision.errors import ResourceError, UsageError
+from provision.formats import proxy as proxyfmt
 from provision.formats.openpgp import MAX_KEY_BYTES
 
 TIMEOUT = 30.0
 MAX_REDIRECTS = 5
 _cache: dict[str, bytes] = {}
 _lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Network:
+    ca_file: str | None = None  # a PEM bundle trusted beside the system's
+    proxy: str | None = None  # http://[user:password@]host:port, for http and https
+
+
+_network = Network()
+
+
+def configure(ca_file: str | None = None, proxy: str | None = None) -> None:
+    """Set the CA bundle and the proxy the controller's fetches use (the CLI's --fetch-ca and
+    --fetch-proxy). UsageError (never quoting the proxy's login) for a bad one."""
+    global _network
+    if proxy is not None:
+        try:
+            proxyfmt.parse_url(proxy)
+        except ValueError as exc:
+            raise UsageError(f"--fetch-proxy: {exc}") from None
+    if ca_file is not None:
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise UsageError(f"--fetch-ca {ca_file}: not a readable PEM bundle of CA certificates "
+                             f"({getattr(exc, 'strerror', None) or exc.__class__.__name__})") from None
+    _network = Network(ca_file, proxy)
+    _cache.clear()
+
+
+def _context() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()  # the system's CAs, host names checked
+    if _network.ca_file:
+        ctx.load_verify_locations(cafile=_network.ca_file)
+    return ctx
 
 
 def check_url(url: str) -> str | None:
@@ -60,8 +104,11 @@ def _opener() -> urllib.request.OpenerDirector:
     (The stdlib's own handler only refuses schemes other than http, https and ftp.)"""
     import urllib.request
 
-    def refuse(fp: IO[bytes], newurl: str) -> None:
+    def refuse(fp: IO[bytes], newurl: str, current: str) -> None:
         problem = check_url(newurl)
+        if not problem and urllib.parse.urlsplit(current).scheme == "https" and \
+                urllib.parse.urlsplit(newurl).scheme != "https":
+            problem = "leaves https"
         if problem:
             fp.close()  # the redirect response: nothing more is read from it
             raise Refused(f"it redirects to {newurl[:200]}, which {problem}")
@@ -74,17 +121,20 @@ def _opener() -> urllib.request.OpenerDirector:
             # before the stdlib's own scheme check, which would hide the reason
             location = headers.get("location") or headers.get("uri")
             if location is not None:
-                refuse(fp, urllib.parse.urljoin(req.full_url, location))
+                refuse(fp, urllib.parse.urljoin(req.full_url, location), req.full_url)
             return super().http_error_302(req, fp, code, msg, headers)
 
         http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
         def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
                              headers: http.client.HTTPMessage, newurl: str) -> urllib.request.Request | None:
-            refuse(fp, newurl)  # the URL exactly as it will be followed
+            refuse(fp, newurl, req.full_url)  # the URL exactly as it will be followed
             return super().redirect_request(req, fp, code, msg, headers, newurl)
 
-    return urllib.request.build_opener(Redirects)
+    handlers: list[urllib.request.BaseHandler] = [Redirects(), urllib.request.HTTPSHandler(context=_context())]
+    if _network.proxy:
+        handlers.append(urllib.request.ProxyHandler({"http": _network.proxy, "https": _network.proxy}))
+    return urllib.request.build_opener(*handlers)
 
 
 def fetch(url: str, *, what: str = "key", limit: int = MAX_KEY_BYTES) -> bytes:
@@ -113,6 +163,11 @@ def fetch(url: str, *, what: str = "key", limit: int = MAX_KEY_BYTES) -> bytes:
                                 f"{exc.reason}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(reason, ssl.SSLCertVerificationError):
+                hint = "" if _network.ca_file else ": give the company's CA with --fetch-ca FILE"
+                raise ResourceError(f"could not fetch the {what} from {url} (on this machine): the TLS certificate "
+                                    f"check failed: {reason.verify_message}{hint}") from None
+            reason = proxyfmt.hide_logins(str(reason))
             raise ResourceError(f"could not fetch the {what} from {url} (on this machine): {reason}") from None
         if len(data) > limit:
             raise ResourceError(f"{what} URL {url}: more than {limit} bytes: not a {what}")

@@ -16,6 +16,7 @@ class UserFileWrite:
     uid: int
     gid: int
     make_dir: str = ""  # the user's dot-directory, created as her first
+    mode: int | None = None  # None: the file's own (0644 for a new one)
 
 
 def apply_user_file(ctx: ApplyContext, w: UserFileWrite, user: str | None) -> None:
@@ -27,4 +28,5 @@ def apply_user_file(ctx: ApplyContext, w: UserFileWrite, user: str | None) -> No
     if w.make_dir and user:
         ctx.check(["runuser", "-u", user, "--", "mkdir", "-p", "--", w.make_dir], what=f"creating {w.make_dir}")
     cur = ctx.facts.get(FileContent(w.path))
-    ctx.write_file(w.path, w.content, mode=cur.mode if cur.exists else 0o644, uid=w.uid, gid=w.gid)
+    mode = w.mode if w.mode is not None else cur.mode if cur.exists else 0o644
+    ctx.write_file(w.path, w.content, mode=mode, uid=w.uid, gid=w.gid)

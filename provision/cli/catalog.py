@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from provision import __version__
-from provision.cli.common import DEFAULT_PLAYBOOK, edge, load, playbooks_help
+from provision.cli.common import DEFAULT_PLAYBOOK, edge, fetch_options, load, playbooks_help
 from provision.errors import UsageError
 from provision.paths import builtin_playbooks, templates_dir
 from provision.sanitise import echo
@@ -184,6 +184,7 @@ def export() -> None:
 @click.option("--wsl-instance", metavar="NAME",
               help="A new WSL instance's name: write NAME.user-data into %USERPROFILE%\\.cloud-init\\ "
                    "(found through WSL interop) or into -o DIR; implies wsl=2.")
+@fetch_options
 @edge
 def export_cloud_init(playbook: str, extra: tuple[str, ...], facts_text_: str, output: str | None,
                       wsl_instance: str | None) -> None:

@@ -208,7 +208,37 @@ def read_become_password() -> str:
     return line.rstrip("\r\n")
 
 
+_fetch: dict[str, str | None] = {"fetch_ca": None, "fetch_proxy": None}
+
+
+def _fetch_option(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """--fetch-ca / --fetch-proxy: how this machine itself fetches a key or certificate URL."""
+    if value is None or param.name is None:
+        return
+    from provision import keyfetch  # a small module: the network stack is imported only when it fetches
+
+    _fetch[param.name] = value
+    try:
+        keyfetch.configure(_fetch["fetch_ca"], _fetch["fetch_proxy"])
+    except UsageError as exc:
+        raise click.BadParameter(str(exc).partition(": ")[2]) from None
+
+
+def fetch_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--fetch-ca and --fetch-proxy, for the commands that may fetch a key or CA URL here."""
+    fn = click.option("--fetch-ca", "fetch_ca", metavar="FILE", expose_value=False, callback=_fetch_option,
+                      envvar="PROVISION_FETCH_CA",
+                      help="Trust this PEM CA bundle (beside the system's) when this machine fetches a "
+                           "repository key or a CA certificate URL (env PROVISION_FETCH_CA).")(fn)
+    fn = click.option("--fetch-proxy", "fetch_proxy", metavar="URL", expose_value=False, callback=_fetch_option,
+                      envvar="PROVISION_FETCH_PROXY",
+                      help="Fetch those URLs through this HTTP proxy, http://[user:password@]host:port "
+                           "(env PROVISION_FETCH_PROXY: keeps a login off the command line).")(fn)
+    return fn
+
+
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = fetch_options(fn)
     fn = click.option("-e", "--extra-var", "extra", multiple=True, metavar="KEY=VALUE",
                       help="Set a playbook variable (e.g. -e java_version=21). Repeatable.")(fn)
     fn = click.option("--json", "as_json", is_flag=True, help="Print a JSON result document on stdout.")(fn)
@@ -246,7 +276,9 @@ def recorded_command(argv: list[str], extra: tuple[str, ...]) -> str:
                 arg = arg[:len(arg) - len(item)] + item.partition("=")[0] + "=…"
                 break
         out.append(arg)
-    return " ".join(out)[:300]
+    from provision.formats.proxy import hide_logins  # pure text functions
+
+    return hide_logins(" ".join(out))[:300]
 
 
 def load(playbook: str, extra: tuple[str, ...]) -> Playbook:

@@ -193,44 +193,44 @@ def _utf16(c: str) -> list[int]:
     return [int.from_bytes(b[i:i + 2], "big") for i in range(0, len(b), 2)]
 
 
-def render(key: str, value: str) -> bytes:
-    return MARKER + b"\n" + f"{escape_key(key)}={escape_value(value)}".encode("ascii") + b"\n"
+def render(key: str, value: str, marker: bytes = MARKER) -> bytes:
+    return marker + b"\n" + f"{escape_key(key)}={escape_value(value)}".encode("ascii") + b"\n"
 
 
-def ours(data: bytes, key: str) -> list[tuple[Entry, Entry]]:
+def ours(data: bytes, key: str, marker: bytes = MARKER) -> list[tuple[Entry, Entry]]:
     """This tool's entries for ``key`` (each with the marker comment right above it)."""
     entries = parse(data)
     return [(prev, e) for prev, e in zip(entries, entries[1:], strict=False)
             if e.kind == "entry" and e.key == key and prev.kind == "comment"
-            and prev.text(data).rstrip(b"\r\n").strip(_BLANK) == MARKER]
+            and prev.text(data).rstrip(b"\r\n").strip(_BLANK) == marker]
 
 
 def _terminator(raw: bytes) -> bytes:
     return raw[len(raw.rstrip(b"\r\n")):]
 
 
-def set_key(data: bytes | None, key: str, value: str | None) -> bytes | None:
-    """The file with this tool's entry for ``key`` set to ``value`` (None: removed); every other
-    line byte for byte. None back: no file is needed (it would be empty)."""
+def set_key(data: bytes | None, key: str, value: str | None, marker: bytes = MARKER) -> bytes | None:
+    """The file with this tool's entry for ``key`` (below ``marker``) set to ``value`` (None:
+    removed); every other line byte for byte. None back: no file is needed (it would be empty)."""
     source = data or b""
     entries = parse(source)
-    mine = ours(source, key)
+    mine = ours(source, key, marker)
     last = next((e for e in reversed(entries) if e.kind == "entry" and e.key == key), None)
     keep = mine[-1][1] if value is not None and mine and last is not None and mine[-1][1].start == last.start else None
     out = source
-    for marker, e in reversed(mine):  # right to left: earlier offsets stay valid
+    for above, e in reversed(mine):  # right to left: earlier offsets stay valid
         if e is keep:
             assert value is not None
             line = f"{escape_key(key)}={escape_value(value)}".encode("ascii")
             out = out[:e.start] + line + _terminator(e.text(source)) + out[e.end:]
         else:
-            start = marker.start
+            start = above.start
             if e.end == len(source) and not _terminator(e.text(source)):  # the newline _append added
                 start -= 2 if source[:start].endswith(b"\r\n") else 1 if source[:start].endswith((b"\n", b"\r")) else 0
             out = out[:start] + out[e.end:]
     if value is not None and keep is None:
-        out = _append(out, render(key, value), key)
-    mine_after = ours(out, key)
+        out = _append(out, render(key, value, marker), key)
+    mine_after = ours(out, key, marker)
     if value is None:
         if mine_after:
             raise PropertiesError("internal check failed: this tool's entry is still there")
@@ -243,12 +243,12 @@ def set_key(data: bytes | None, key: str, value: str | None) -> bytes | None:
     return out
 
 
-def value_of(data: bytes, key: str) -> tuple[str | None, bool]:
+def value_of(data: bytes, key: str, marker: bytes = MARKER) -> tuple[str | None, bool]:
     """(the value that counts for ``key``, whether this tool's entry is the one that counts)."""
     entries = [e for e in parse(data) if e.kind == "entry" and e.key == key]
     if not entries:
         return None, False
-    mine = ours(data, key)
+    mine = ours(data, key, marker)
     return entries[-1].value, bool(mine) and mine[-1][1].start == entries[-1].start
 
 

@@ -1,4 +1,4 @@
-"""An HTTP proxy for the whole host, from one spec: apt, the login environment, every JDK, Maven.
+"""An HTTP proxy for the whole host, from one spec: apt, the login environment, every JDK, Maven, Gradle.
 
 - apt: ``/etc/apt/apt.conf.d/<name>`` (mode 0644) sets ``Acquire::http::Proxy`` and
   ``Acquire::https::Proxy`` to the URL *without* its credentials (every user's apt tools read that
@@ -22,6 +22,12 @@
   one), everything else in the file kept. With credentials they hold the login, and the file
   becomes mode 0640 root:``maven_group`` (Maven runs as the user, so she must read it; without
   ``maven_group`` credentials are refused there).
+- gradle: each of ``gradle_users``' ``~/.gradle/gradle.properties`` (written as hers through the
+  shared user-file write: a link, a hard link or a swapped directory is refused; a missing
+  ``~/.gradle`` is made by her) and each of ``gradle_properties`` (a GRADLE_USER_HOME's file) get
+  ``systemProp.http(s).proxyHost``/``proxyPort``/``nonProxyHosts`` and, with credentials,
+  ``proxyUser``/``proxyPassword``, edited as java.util.Properties reads the file (every other line
+  kept byte for byte). A file holding the login is made mode 0600 (its owner kept: the user's own).
 
 The resource runs in the network phase, before any package or repository step whatever its place
 in the playbook, and again after the other resources (the settle phase), so that a JDK or Maven
@@ -32,6 +38,7 @@ without them (diffs of files holding them show ******** instead).
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -44,11 +51,13 @@ from provision.connections.base import ROOT_ONLY
 from provision.errors import FactError, NotExportable, ResourceError
 from provision.facts import Fact, Facts, FileContent
 from provision.facts.base import DPKG, decode_b64
-from provision.formats import blocks, mavensettings
+from provision.formats import blocks, gradleproxy, javaprops, mavensettings
 from provision.formats import proxy as fmt
 from provision.plan import Change, Outputs, ResourcePlan, unified_diff, world_readable
 from provision.resource import ApplyContext, Phase, Resource, Spec, absolute_path
 from provision.resources.env_file import EnvFile, EnvFileSpec
+from provision.resources.maven_toolchains import UserAccount
+from provision.userfile import UserFileWrite, apply_user_file
 from provision.verify.checks import Check, CheckEnv, Probe, env_value, read_file
 from provision.wholefile import FileWrite, apply_whole_file, plan_whole_file
 
@@ -73,10 +82,28 @@ class ProxySpec(Spec):
     maven_settings: str = Field("/etc/maven/settings.xml", description="Maven's global settings file.")
     maven_group: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="With credentials: "
                                     "the group that may read maven_settings (mode 0640 root:group).")
+    gradle_users: list[str] = Field([], max_length=50, description="Set the proxy (systemProp.*) in these users' "
+                                    "~/.gradle/gradle.properties (each her own; 0600 when the URL has credentials).")
+    gradle_properties: list[str] = Field([], max_length=20, description="And in these gradle.properties, e.g. "
+                                         "<GRADLE_USER_HOME>/gradle.properties of builds run with GRADLE_USER_HOME "
+                                         "set (owner kept; 0600 when the URL has credentials).")
     state: Literal["present", "absent"] = Field("present", description="Set, or remove what this resource "
                                                 "wrote.")
 
     _abs = field_validator("maven_settings")(absolute_path)
+
+    @field_validator("gradle_users")
+    @classmethod
+    def _users(cls, v: list[str]) -> list[str]:
+        for u in v:
+            if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", u):
+                raise ValueError(f"gradle_users: {u[:40]!r} is not a user name")
+        return list(dict.fromkeys(v))
+
+    @field_validator("gradle_properties")
+    @classmethod
+    def _paths(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(absolute_path(p) for p in v))
 
     @field_validator("url")
     @classmethod
@@ -210,23 +237,33 @@ class GroupExists(Fact[bool]):
 
 
 @dataclass
+class GradleWrite:
+    write: UserFileWrite
+    user: str | None  # a user's own file (her ~/.gradle made by her), or None: a given path
+
+
+Write = FileWrite | GradleWrite
+
+
+@dataclass
 class Parts:
     changes: list[Change] = field(default_factory=list)
-    writes: list[FileWrite] = field(default_factory=list)
+    writes: list[Write] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     ok: list[str] = field(default_factory=list)  # what is already as wanted
 
 
-class Proxy(Resource[ProxySpec, list[FileWrite]]):
+class Proxy(Resource[ProxySpec, list[Write]]):
     type_name = "proxy"
     spec_type = ProxySpec
     phases = (Phase.NETWORK, Phase.SETTLE)
-    summary = "one HTTP proxy for apt, /etc/environment, every JDK and Maven (credentials kept secret)"
+    summary = "one HTTP proxy for apt, /etc/environment, every JDK, Maven and Gradle (credentials kept secret)"
     example = """\
 - proxy:
     url: "{{ proxy_url }}"          # http://user:password@proxy.corp:3128, given with -e
     no_proxy: [localhost, 127.0.0.1, .corp.example.com]
     maven_group: developers
+    gradle_users: [alice]
 """
 
     @property
@@ -294,8 +331,28 @@ class Proxy(Resource[ProxySpec, list[FileWrite]]):
                     yield FileContent(s.maven_settings)
                     if s.maven_group:
                         yield GroupExists(s.maven_group)
+        for user in s.gradle_users:
+            yield UserAccount(user)
+            acct = known.peek(UserAccount(user))
+            if acct is not None and acct.uid >= 0 and acct.home.startswith("/"):
+                yield FileContent(self.gradle_file(known, user)[0])
+        yield from (FileContent(p) for p in s.gradle_properties)
 
-    def plan(self, facts: Facts) -> ResourcePlan[list[FileWrite]]:
+    def gradle_file(self, facts: Facts, user: str) -> tuple[str, int, int, str]:
+        """(path, uid, gid, ~/.gradle) of a user's gradle.properties."""
+        acct = facts.get(UserAccount(user))
+        if acct.uid < 0 or not acct.home.startswith("/"):
+            raise ResourceError(f"gradle_users: no user {user} (with a home directory) on this host; nothing was "
+                                "changed")
+        home = absolute_path(acct.home).rstrip("/") + "/.gradle"
+        return f"{home}/gradle.properties", acct.uid, acct.gid, home
+
+    def gradle_values(self) -> dict[str, str | None]:
+        if self.spec.state == "absent":
+            return gradleproxy.absent(self.url)
+        return gradleproxy.wanted(self.url, fmt.java_non_proxy_hosts(self.no_proxy())[0])
+
+    def plan(self, facts: Facts) -> ResourcePlan[list[Write]]:
         s = self.spec
         parts = Parts()
         if s.apt:
@@ -308,6 +365,11 @@ class Proxy(Resource[ProxySpec, list[FileWrite]]):
                 self._plan_jvm(facts, confs, parts)
             if s.maven:
                 self._plan_maven(facts, confs, parts)
+        for user in s.gradle_users:
+            path, uid, gid, home = self.gradle_file(facts, user)
+            self._plan_gradle(facts, path, uid, gid, home, user, parts)
+        for path in s.gradle_properties:
+            self._plan_gradle(facts, path, 0, 0, "", None, parts)
         if s.state == "present" and self.url.has_credentials and s.jvm:
             parts.notes.append("the JDK takes no proxy credentials from net.properties: a Java client that "
                                "must log in to the proxy needs an Authenticator (Maven has its own)")
@@ -426,9 +488,47 @@ class Proxy(Resource[ProxySpec, list[FileWrite]]):
                                     done=f"{'wrote' if wanted else 'removed'} this tool's proxies in {path}"))
         parts.writes.append(FileWrite(path, after, mode, str(cur.uid), group))
 
-    def apply(self, plan: ResourcePlan[list[FileWrite]], ctx: ApplyContext) -> Outputs:
+    def _plan_gradle(self, facts: Facts, path: str, uid: int, gid: int, home: str, user: str | None,
+                     parts: Parts) -> None:
+        cur = facts.get(FileContent(path)).writable()
+        before = cur.content if cur.exists else None
+        try:
+            after = gradleproxy.edit(before, self.spec.name, self.gradle_values())
+        except javaprops.PropertiesError as exc:
+            raise ResourceError(f"{path}: {exc}; nothing was changed") from None
+        login = self.spec.state == "present" and self.url.has_credentials
+        mode = 0o600 if login else None  # None: the file's own
+        if after == before and (mode is None or not cur.exists or cur.mode == mode):
+            parts.ok.append(f"{path} {'sets' if self.spec.state == 'present' else 'has no'} the proxy for Gradle")
+            return
+        if cur.exists and cur.uid != uid:
+            uid, gid = cur.uid, cur.gid  # the file keeps its owner
+        hidden = self.url.secrets() + gradleproxy.secrets(self.url)
+
+        def masked(data: bytes | None) -> bytes | None:
+            for x in hidden:
+                data = None if data is None else data.replace(x.encode(), fmt.MASK.encode())
+            return data
+        ours = {ln.strip() for ln in (masked(after) or b"").splitlines()
+                if ln.strip().startswith((b"systemProp.http.", b"systemProp.https.", b"# managed by provision"))}
+        secret = cur.exists and not world_readable(cur.mode)
+        diff = unified_diff(path, masked(before), masked(after) or b"", secret=secret or login,
+                            keep=lambda line: line.strip() in ours)
+        what = "remove" if after is None else "write"
+        reason = "Gradle's systemProp.* proxy entries" + (" (other properties kept)" if cur.exists else "") + \
+            (f"; mode {cur.mode:04o} → 0600: it holds the login" if login and cur.exists and cur.mode != 0o600 else
+             "; mode 0600: it holds the login" if login else "")
+        parts.changes.append(Change(f"{what} the proxy in {path}", reason, diff,
+                                    done=f"{'removed' if after is None else 'wrote'} the proxy in {path}"))
+        parts.writes.append(GradleWrite(UserFileWrite(path, after, uid, gid, home if not cur.exists else "",
+                                                      mode), user))
+
+    def apply(self, plan: ResourcePlan[list[Write]], ctx: ApplyContext) -> Outputs:
         for write in plan.payload():
-            apply_whole_file(ctx, write)
+            if isinstance(write, GradleWrite):
+                apply_user_file(ctx, write.write, write.user)
+            else:
+                apply_whole_file(ctx, write)
         return plan.outputs
 
     def export(self, out: CloudConfig) -> Outputs:
@@ -440,6 +540,9 @@ class Proxy(Resource[ProxySpec, list[FileWrite]]):
         if s.state == "absent":
             raise NotExportable("state: absent (removing what an earlier run wrote is not a first-boot job: "
                                 "run provision apply over SSH)")
+        if s.gradle_users or s.gradle_properties:
+            raise NotExportable("gradle.properties is edited in place, and its content is known only on the host: "
+                                "set the proxy for Gradle with provision apply")
         if s.maven:
             raise NotExportable(f"{s.maven_settings} is edited in place by its XML grammar, which a first-boot "
                                 "command cannot do faithfully: set maven: false to export the rest")
@@ -517,4 +620,22 @@ class Proxy(Resource[ProxySpec, list[FileWrite]]):
                 return got == ids, f"{s.maven_settings}: this tool's proxies: {', '.join(sorted(got)) or 'none'}"
             checks.append(Check(f"{rid}: {s.maven_settings} {'lists' if present else 'has no'} this tool's proxies",
                                 label, maven))
+        paths = list(s.gradle_properties)
+        for user in s.gradle_users:
+            acct = env.facts.peek(UserAccount(user))
+            paths.append(f"{acct.home.rstrip('/')}/.gradle/gradle.properties" if acct and acct.home else
+                         f"~{user}/.gradle/gradle.properties")
+        values = self.gradle_values()
+        for path in paths:
+            def gradle(probe: Probe, path: str = path) -> tuple[bool, str]:
+                if probe.host.file(path).is_symlink:  # a user's: never read through her link
+                    return False, f"{path} is a symbolic link"
+                data = read_file(probe, path)
+                try:
+                    ok = gradleproxy.matches(data or b"", s.name, values)
+                except javaprops.PropertiesError:  # a user's file: none of its bytes in the message
+                    return False, f"{path} cannot be read as a properties file"
+                return ok, f"{path}: {'as' if ok else 'not as'} this tool wrote it"
+            checks.append(Check(f"{rid}: {path} {'sets' if present else 'does not set'} the proxy for Gradle",
+                                label, gradle))
         return checks

@@ -219,6 +219,157 @@ def test_apt_and_java_go_through_the_proxy_then_absent_restores(root, proxy, rep
     assert again.rc == 0 and again.json["hosts"][0]["changed"] == 0, again
 
 
+MAVEN_PROJECT = """\
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <parent><groupId>lab.proxy</groupId><artifactId>parent</artifactId><version>1.0</version></parent>
+  <artifactId>app</artifactId>
+</project>
+"""
+PARENT = """\
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>lab.proxy</groupId><artifactId>parent</artifactId><version>1.0</version><packaging>pom</packaging>
+</project>
+"""
+
+
+def mvn(root: lab.Root, mirror: str, local: str) -> str:
+    """Debian's mvn, as a developer (the developers group may read the settings holding the login),
+    validating a project whose parent POM only the loopback repository has: Maven must fetch it."""
+    root.file("/srv/app").mkdir(exist_ok=True)
+    root.file("/srv/app/pom.xml").write_text(MAVEN_PROJECT)
+    root.file("/srv/app/mirror.xml").write_text(
+        "<settings><mirrors><mirror><id>lab</id><mirrorOf>*</mirrorOf>"
+        f"<url>{mirror}</url></mirror></mirrors></settings>\n")
+    return root.out(f"chmod -R a+rwX /srv/app && cd /srv/app && su dev -s /bin/sh -c "
+                    f"'mvn -B -s mirror.xml -Dmaven.repo.local={local} validate' 2>&1; echo rc=$?")
+
+
+def test_debian_mvn_goes_through_the_proxy(root, proxy, repo, tmp_path):
+    """Maven reads the <proxy> entries provision wrote in /etc/maven/settings.xml: its download of
+    a parent POM from a loopback repository (asked for by name: aptrepo.lab) is in the proxy's log,
+    with the login Maven took from the settings (tinyproxy refuses a request without it)."""
+    pom = repo.root / "maven/lab/proxy/parent/1.0/parent-1.0.pom"
+    pom.parent.mkdir(parents=True, exist_ok=True)
+    pom.write_text(PARENT)
+    mirror = f"{repo.url.replace(aptrepo.ADDRESS, 'aptrepo.lab')}/maven"
+    root.sh("useradd -m -G developers dev")
+    direct = mvn(root, mirror, "/tmp/m2-before")
+    assert "BUILD SUCCESS" in direct and "rc=0" in direct, direct
+    assert "parent-1.0.pom" not in log(root)  # direct, before
+
+    pb = playbook(tmp_path)
+    result = provision("apply", str(pb), "-H", root.target, "--json", "-e", f"proxy_url={proxy}")
+    assert result.rc == 0, result
+    secret_free(result.stdout, result.stderr)
+    through = mvn(root, mirror, "/tmp/m2-after")
+    assert "BUILD SUCCESS" in through and "rc=0" in through, through
+    assert f"GET {mirror}/lab/proxy/parent/1.0/parent-1.0.pom" in log(root), log(root)
+    assert SECRET not in through
+    # unlike the JDK's own selector, Maven proxies a loopback address too (no_proxy does not list it)
+    literal = mvn(root, repo.url + "/maven", "/tmp/m2-literal")
+    assert "BUILD SUCCESS" in literal, literal
+    assert f"GET {repo.url}/maven/lab/proxy/parent/1.0/parent-1.0.pom" in log(root), log(root)
+    # a user outside the developers group cannot read the settings (and so the login)
+    root.sh("useradd -m eve")
+    assert "Permission denied" in root.out(f"su eve -s /bin/sh -c 'cat {SETTINGS}'")
+
+
+BOB_PROPS = "/home/bob/.gradle/gradle.properties"
+BOB_OWN = b"# bob's, keep\norg.gradle.jvmargs=-Xmx2g \\\n    -Dfile.encoding=UTF-8\r\nsystemProp.user.name bob\\u00e9\n"
+READ_PROPS = ("import java.io.*; import java.util.*; public class ReadProps { public static void main(String[] a) "
+              "throws Exception { Properties p = new Properties(); try (InputStream in = new FileInputStream(a[0])) "
+              "{ p.load(in); } for (String k : new TreeSet<>(p.stringPropertyNames())) "
+              "System.out.println(k + \"=\" + p.getProperty(k)); } }\n")
+
+
+def java_reads(root: lab.Root, path: str) -> dict[str, str]:
+    """What OpenJDK's java.util.Properties reads from ``path`` (as Gradle loads gradle.properties)."""
+    root.file("/srv/ReadProps.java").write_text(READ_PROPS)
+    out = root.out(f"java /srv/ReadProps.java {path}")
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+def test_gradle_properties_get_the_proxy_and_the_login_for_bob_only(root, tmp_path):
+    """bob's ~/.gradle/gradle.properties (his lines kept byte for byte) and a GRADLE_USER_HOME's
+    file get systemProp.http(s).*, as java.util.Properties reads them; with the login, 0600 and
+    his; carol, who has no ~/.gradle, gets one made by her; absent gives bob's bytes back."""
+    root.sh("useradd -m bob && useradd -m carol && mkdir /home/bob/.gradle && mkdir -p /etc/gradle")
+    root.file(BOB_PROPS).write_bytes(BOB_OWN)
+    root.sh("chown -R bob:bob /home/bob/.gradle")
+    extra = "      gradle_users: [bob, carol]\n      gradle_properties: [/etc/gradle/gradle.properties]\n"
+    pb = playbook(tmp_path, extra)
+    url = f"http://{USER}:{SECRET}@127.0.0.1:3128"
+    given = ["-e", f"proxy_url={url}"]
+    plan = provision("plan", str(pb), "-H", root.target, "--diff", *given)
+    assert plan.rc == 0, plan
+    first = provision("apply", str(pb), "-H", root.target, "--json", "--diff", *given)
+    assert first.rc == 0, first
+    secret_free(plan.stdout, plan.stderr, first.stdout, first.stderr)
+    assert "systemProp.http.proxyHost=127.0.0.1" in plan.stdout + plan.stderr  # our lines are shown
+    assert "Xmx2g" not in plan.stdout + plan.stderr  # bob's values are not (the file becomes 0600)
+    data = root.file(BOB_PROPS).read_bytes()
+    assert data.startswith(BOB_OWN)
+    read = java_reads(root, BOB_PROPS)
+    for scheme in ("http", "https"):
+        assert read[f"systemProp.{scheme}.proxyHost"] == "127.0.0.1"
+        assert read[f"systemProp.{scheme}.proxyPort"] == "3128"
+        assert read[f"systemProp.{scheme}.nonProxyHosts"] == "localhost|*.localhost|*.corp.example"
+        assert read[f"systemProp.{scheme}.proxyUser"] == USER
+        assert read[f"systemProp.{scheme}.proxyPassword"] == SECRET
+    assert read["org.gradle.jvmargs"] == "-Xmx2g -Dfile.encoding=UTF-8" and read["systemProp.user.name"] == "bob\u00e9"
+    assert root.out(f"stat -c '%a %U %G' {BOB_PROPS}").strip() == "600 bob bob"
+    assert root.out("stat -c '%a %U' /home/carol/.gradle /home/carol/.gradle/gradle.properties").split() == \
+        ["755", "carol", "600", "carol"]
+    assert root.out("stat -c '%a %U' /etc/gradle/gradle.properties").strip() == "600 root"
+    assert java_reads(root, "/etc/gradle/gradle.properties")["systemProp.https.proxyPassword"] == SECRET
+    for f in root.file("/var/lib/provision").rglob("*"):  # the journal: never the password
+        if f.is_file() and SECRET.encode() in f.read_bytes():
+            assert "backups" in f.parts and not f.stat().st_mode & 0o004, f
+
+    second = provision("apply", str(pb), "-H", root.target, "--json", *given)
+    assert second.rc == 0 and second.json["hosts"][0]["changed"] == 0, second
+    verify = provision("verify", str(pb), "-H", root.target, "--json", *given)
+    assert verify.rc == 0, verify
+    assert f"{BOB_PROPS} sets the proxy for Gradle" in verify.stdout, verify.stdout
+    secret_free(second.stdout, second.stderr, verify.stdout, verify.stderr)
+
+    gone = provision("apply", str(playbook(tmp_path, extra + "      state: absent\n")), "-H", root.target,
+                     "--json", "--diff", *given)
+    assert gone.rc == 0, gone
+    secret_free(gone.stdout, gone.stderr)
+    assert root.file(BOB_PROPS).read_bytes() == BOB_OWN
+    assert not root.file("/home/carol/.gradle/gradle.properties").exists()
+    assert not root.file("/etc/gradle/gradle.properties").exists()
+
+
+def test_a_users_gradle_link_or_hard_link_to_a_root_file_is_refused(root, tmp_path):
+    """mallory's ~/.gradle is a link to /etc, then her gradle.properties a hard link of /etc/shadow:
+    neither is written, nor anything else of the proxy's (the plan stops it)."""
+    root.sh("useradd -m mallory && ln -s /etc /home/mallory/.gradle && chown -h mallory:mallory /home/mallory/.gradle")
+    shadow = root.file("/etc/shadow").read_bytes()
+    before = {p: root.file(p).read_bytes() for p in kept(root)}
+    pb = playbook(tmp_path, "      gradle_users: [mallory]\n")
+    given = ["-e", f"proxy_url=http://{USER}:{SECRET}@127.0.0.1:3128"]
+    linked = provision("apply", str(pb), "-H", root.target, "--json", *given)
+    assert linked.rc == 1, linked
+    failed = [r for r in linked.json["hosts"][0]["resources"] if r["status"] == "failed"]
+    assert failed and "symbolic link" in failed[0]["reason"], linked
+    assert not root.file("/etc/gradle.properties").exists()
+
+    root.sh("rm /home/mallory/.gradle && mkdir /home/mallory/.gradle && "
+            "ln /etc/shadow /home/mallory/.gradle/gradle.properties && chown -h mallory:mallory /home/mallory/.gradle")
+    hard = provision("apply", str(pb), "-H", root.target, "--json", *given)
+    assert hard.rc == 1, hard
+    failed = [r for r in hard.json["hosts"][0]["resources"] if r["status"] == "failed"]
+    assert failed and "hard link" in failed[0]["reason"], hard
+    assert root.file("/etc/shadow").read_bytes() == shadow
+    assert root.out("stat -c '%U %a %h' /etc/shadow").strip() == "root 640 2"
+    assert {p: root.file(p).read_bytes() for p in kept(root)} == before and not root.file(APT_CONF).exists()
+    secret_free(linked.stdout, linked.stderr, hard.stdout, hard.stderr)
+
+
 def test_a_link_a_user_planted_at_the_apt_drop_in_is_refused(root, tmp_path):
     # a site made apt.conf.d group-writable for its admins; one of them plants a link
     root.sh("useradd -m mallory && chown root:mallory /etc/apt/apt.conf.d && chmod 2775 /etc/apt/apt.conf.d && "

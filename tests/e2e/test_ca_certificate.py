@@ -18,6 +18,8 @@ from pathlib import Path
 import lab
 import pytest
 from conftest import provision
+from lab import pki as certs
+from lab.pki import openssl
 
 pytestmark = pytest.mark.lab
 
@@ -40,10 +42,6 @@ public class Probe {
 """
 
 
-def openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def base() -> Path:
     return lab.ensure_base("cacert", parent="base", packages=("openjdk-17-jdk-headless", "curl"))
@@ -54,14 +52,8 @@ def pki(tmp_path_factory) -> dict[str, Path | str]:
     """A root CA and a server certificate for a loopback address, made here with openssl."""
     d = tmp_path_factory.mktemp("pki")
     ip = f"127.{random.randint(100, 250)}.{random.randint(1, 250)}.{random.randint(2, 250)}"
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-            str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "30", "-subj", "/CN=Corp Test Root",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-            str(d / "server.key"), "-out", str(d / "server.csr"), "-subj", f"/CN={ip}")
-    (d / "ext").write_text(f"basicConstraints=CA:FALSE\nsubjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth\n")
-    openssl("x509", "-req", "-in", str(d / "server.csr"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca.key"),
-            "-CAcreateserial", "-out", str(d / "server.pem"), "-days", "30", "-extfile", str(d / "ext"))
+    certs.root_ca(d, "Corp Test Root")
+    certs.server_cert(d, ip, f"IP:{ip}")
     openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
             str(d / "other.key"), "-out", str(d / "other-ca.pem"), "-days", "30", "-subj", "/CN=Not The Corp Root",
             "-addext", "basicConstraints=critical,CA:TRUE")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.server
 import random
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import lab
 import pytest
 from conftest import provision
+from lab import pki as certs
 
 pytestmark = pytest.mark.lab
 
@@ -44,21 +44,11 @@ def _ip() -> str:
     return f"127.{random.randint(100, 250)}.{random.randint(1, 250)}.{random.randint(2, 250)}"
 
 
-def openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("corppki")
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-            str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "30", "-subj", "/CN=Corp SSH Test Root",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-            str(d / "server.key"), "-out", str(d / "server.csr"), "-subj", f"/CN={NAME}")
-    (d / "ext").write_text(f"basicConstraints=CA:FALSE\nsubjectAltName=DNS:{NAME}\nextendedKeyUsage=serverAuth\n")
-    openssl("x509", "-req", "-in", str(d / "server.csr"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca.key"),
-            "-CAcreateserial", "-out", str(d / "server.pem"), "-days", "30", "-extfile", str(d / "ext"))
+    certs.root_ca(d, "Corp SSH Test Root")
+    certs.server_cert(d, NAME, f"DNS:{NAME}")
     return d
 
 
@@ -138,7 +128,8 @@ def test_ca_and_proxy_over_ssh_reach_the_jdk_on_a_booted_host(fleet_factory, bas
     # the system bundle too: curl is not installed here, so openssl's own check of the server
     check = host.ssh(f"openssl s_client -connect {ip}:{port} -servername {NAME} -verify_return_error "
                      f"-CAfile /etc/ssl/certs/ca-certificates.crt </dev/null 2>&1 | grep -c 'Verify return code: 0'")
-    assert check.stdout.decode().strip() == "1", check
+    # TLS 1.3: the session block (and its verify line) is printed again for each ticket the server sends
+    assert int(check.stdout.decode().strip() or 0) >= 1, check
 
     second = provision("apply", str(pb), *ssh, "--json")
     assert second.rc == 0 and second.json["hosts"][0]["changed"] == 0, second

@@ -14,7 +14,6 @@ import random
 import select
 import socket
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ import lab
 import pytest
 from conftest import provision
 from lab import aptrepo
+from lab import pki as certs
 
 pytestmark = pytest.mark.lab
 
@@ -37,24 +37,14 @@ def _ip() -> str:
     return f"127.{random.randint(100, 250)}.{random.randint(1, 250)}.{random.randint(2, 250)}"
 
 
-def openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> dict[str, Path | str]:
     """A root CA and a server certificate for one loopback address (the other server, at another
     address, shows the same certificate: a redirect there must fail the host check)."""
     d = tmp_path_factory.mktemp("fetchpki")
     ip = _ip()
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-            str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "30", "-subj", "/CN=Corp Fetch Root",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-            str(d / "server.key"), "-out", str(d / "server.csr"), "-subj", f"/CN={ip}")
-    (d / "ext").write_text(f"basicConstraints=CA:FALSE\nsubjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth\n")
-    openssl("x509", "-req", "-in", str(d / "server.csr"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca.key"),
-            "-CAcreateserial", "-out", str(d / "server.pem"), "-days", "30", "-extfile", str(d / "ext"))
+    certs.root_ca(d, "Corp Fetch Root")
+    certs.server_cert(d, ip, f"IP:{ip}")
     return {"dir": d, "ip": ip}
 
 

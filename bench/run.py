@@ -41,6 +41,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -59,6 +60,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import lab  # noqa: E402 - tests/ is on sys.path from here on
 import lab.hosts  # noqa: E402
+import lab.peakrss  # noqa: E402
 
 PKG = "openjdk-17-jdk-headless"
 JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"  # the lab is amd64; provision derives it itself
@@ -87,26 +89,31 @@ BASH_JOB = ("{update}dpkg-query -W -f='${{Status}}' {pkg} 2>/dev/null | grep -q 
 
 
 def timed(argv: list, *, env: dict | None = None, cwd: Path | None = None, timeout: float = TIMEOUT) -> dict:
-    """Run argv: its output, exit status, wall seconds, peak memory (max RSS of the process, MB,
-    from wait4: the largest of the process and the children it waited for) and CPU seconds (the
-    process and the children it waited for: its ssh processes too)."""
-    t0 = time.monotonic()
-    proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, env=env or ENV, cwd=cwd)
-    chunks: list[bytes] = []
-    assert proc.stdout is not None
-    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stdout.read(65536), b"")))
-    reader.start()
-    killer = threading.Timer(timeout, proc.kill)
-    killer.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.monotonic() - t0
-    killer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
-    reader.join()
-    proc.stdout.close()
-    return {"seconds": seconds, "rc": proc.returncode, "out": b"".join(chunks).decode("utf-8", "replace"),
-            "rss_mb": usage.ru_maxrss / 1024, "cpu": usage.ru_utime + usage.ru_stime}
+    """Run argv: its output, exit status, wall seconds, peak memory (max RSS, MB: the largest of
+    the process and the children it waited for) and CPU seconds (the process and the children it
+    waited for: its ssh processes too). All are the command's own (lab.peakrss): spawned straight
+    from here, its max RSS would be this process's if that were larger."""
+    with tempfile.TemporaryDirectory(prefix="bench-usage-") as tmp:
+        report = Path(tmp) / "usage"
+        proc = subprocess.Popen(lab.peakrss.wrapped([str(a) for a in argv], report), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env or ENV, cwd=cwd,
+                                start_new_session=True)  # a timeout kills the command with its wrapper
+        chunks: list[bytes] = []
+        assert proc.stdout is not None
+        reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stdout.read(65536), b"")))
+        reader.start()
+        killer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
+        killer.start()
+        proc.wait()
+        killer.cancel()
+        reader.join()
+        proc.stdout.close()
+        if not report.exists():  # killed by the timeout
+            return {"seconds": timeout, "rc": proc.returncode, "out": b"".join(chunks).decode("utf-8", "replace"),
+                    "rss_mb": 0.0, "cpu": 0.0}
+        usage = lab.peakrss.read(report)
+    return {"seconds": usage.seconds, "rc": proc.returncode, "out": b"".join(chunks).decode("utf-8", "replace"),
+            "rss_mb": usage.rss_mb, "cpu": usage.cpu}
 
 
 # -- the tools -------------------------------------------------------------------------------------

@@ -5,13 +5,12 @@ under 200 MB (printed with the time: pytest -rP shows them)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 
 import pytest
 from conftest import REPO
+from lab import peakrss
 
 pytestmark = pytest.mark.lab
 
@@ -47,12 +46,11 @@ def test_fifty_hosts_one_down(fleet_factory, jdk_root, tmp_path):
 
 
 def run_measured(argv: list[str], tmp) -> tuple[float, int, bytes, bytes, float]:
-    """seconds, exit status, stdout, stderr and peak memory (max RSS, MB, from wait4) of argv."""
-    out, err = tmp / "stdout", tmp / "stderr"
+    """seconds, exit status, stdout, stderr and peak memory (max RSS, MB) of argv: its own, not
+    pytest's (lab.peakrss)."""
+    out, err, report = tmp / "stdout", tmp / "stderr", tmp / "usage"
     with out.open("wb") as o, err.open("wb") as e:
-        t0 = time.monotonic()
-        proc = subprocess.Popen(argv, stdout=o, stderr=e, stdin=subprocess.DEVNULL, cwd=REPO)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.monotonic() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here
-    return seconds, proc.returncode, out.read_bytes(), err.read_bytes(), usage.ru_maxrss / 1024
+        rc = subprocess.run(peakrss.wrapped(argv, report), stdout=o, stderr=e, stdin=subprocess.DEVNULL,
+                            cwd=REPO).returncode
+    usage = peakrss.read(report)
+    return usage.seconds, rc, out.read_bytes(), err.read_bytes(), usage.rss_mb

@@ -6,7 +6,6 @@ no target is contacted) in a child limited to 1 GiB of address space; its own CP
 
 from __future__ import annotations
 
-import os
 import resource
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO
+from lab import peakrss
 
 MEMORY = 1 << 30  # address space of one refusal
 CPU = 12.0  # CPU seconds one refusal may take, start-up included (the render budget is 3)
@@ -93,14 +93,14 @@ def _limited() -> None:
 def refuse(tmp_path: Path, playbook: dict[str, object]) -> tuple[int, str, float, int]:
     """Export ``playbook`` (from tmp_path): exit code, stderr, CPU seconds, max RSS in MiB."""
     (tmp_path / "p.yml").write_text(yaml.safe_dump(playbook))
-    err = tmp_path / "err"
+    err, report = tmp_path / "err", tmp_path / "usage"
+    argv = [sys.executable, "-m", "provision", "export", "cloud-init", str(tmp_path / "p.yml"),
+            "--facts", "os=debian-12"]
     with open(err, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "provision", "export", "cloud-init", str(tmp_path / "p.yml"),
-                                 "--facts", "os=debian-12"], stdout=subprocess.DEVNULL, stderr=out,
-                                stdin=subprocess.DEVNULL, cwd=REPO, preexec_fn=_limited)
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, err.read_text(errors="replace"), usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024
+        rc = subprocess.run(peakrss.wrapped(argv, report), stdout=subprocess.DEVNULL, stderr=out,
+                            stdin=subprocess.DEVNULL, cwd=REPO, preexec_fn=_limited).returncode
+    usage = peakrss.read(report)  # the command's own peak, not pytest's
+    return rc, err.read_text(errors="replace"), usage.cpu, int(usage.rss_mb)
 
 
 def check(rc: int, err: str, cpu: float, rss: int, has: str) -> None:

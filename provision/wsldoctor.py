@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from provision import wsl
+from provision.connections import RESTARTED_FROM_OUTSIDE
 from provision.facts import HOST, Fact, Facts, FileContent, FileState, HostFacts, PackageState
 from provision.findings import INFO, OK, PROBLEM, WARN, Examiner, Finding
 from provision.formats import wslconf, wslconf_edit
@@ -58,9 +59,10 @@ class SystemdState(Fact[SystemdStatus]):
         return "systemd state"
 
 
-def _restart_fix(facts: HostFacts) -> str:
-    return ("from Windows (PowerShell): " + "; then ".join(wsl.restart_commands(facts)) +
-            " (or `provision apply --restart` here, which ends this session)")
+def _restart_fix(facts: HostFacts, kind: str) -> str:
+    also = (" (or `provision apply` from this machine, which restarts it after the run)"
+            if kind in RESTARTED_FROM_OUTSIDE else " (or `provision apply --restart` here, which ends this session)")
+    return "from Windows (PowerShell): " + "; then ".join(wsl.restart_commands(facts)) + also
 
 
 def _systemd(facts: HostFacts, conf: FileState, probe: SystemdStatus, kind: str) -> list[Finding]:
@@ -104,7 +106,7 @@ def _systemd(facts: HostFacts, conf: FileState, probe: SystemdStatus, kind: str)
                             f"{wsl.MIN_SYSTEMD_WSL}, the first WSL that runs systemd",
                             "update WSL from PowerShell: wsl --update (Windows 10 needs KB5020030 or "
                             "later), then restart the distro")]
-        return _wsl2_systemd(facts, conf, head)
+        return _wsl2_systemd(facts, conf, head, kind)
     return [Finding("systemd", WARN, f"{head}: this host was not started with systemd (not WSL)",
                     "start services with `service <name> start`; systemd needs to be the init the "
                     "machine or container boots")]
@@ -137,12 +139,12 @@ def _repairable(stop: wslconf.Line) -> bool:
     return stop.no == 1 and "byte-order mark" in stop.problem
 
 
-def _wsl2_systemd(facts: HostFacts, conf: FileState, head: str) -> list[Finding]:
+def _wsl2_systemd(facts: HostFacts, conf: FileState, head: str, kind: str) -> list[Finding]:
     data = conf.content if conf.exists else b""
     reading = wslconf.read(data)
     setting = reading.settings.get("boot.systemd")
     fix_apply = "provision apply wsl-systemd (or the default playbook), then restart the distro: " + \
-        _restart_fix(facts)
+        _restart_fix(facts, kind)
     if setting is not None and setting.value == "true":
         if not facts.wsl.sbin_init:
             return [Finding("systemd", PROBLEM, f"{head}: {WSL_CONF} enables systemd, but "
@@ -150,7 +152,7 @@ def _wsl2_systemd(facts: HostFacts, conf: FileState, head: str) -> list[Finding]
                             fix_apply)]
         return [Finding("systemd", PROBLEM, f"{head}: {WSL_CONF} enables systemd, but the distro "
                         "has not been restarted since (WSL reads wsl.conf only when it starts)",
-                        "restart the distro " + _restart_fix(facts))]
+                        "restart the distro " + _restart_fix(facts, kind))]
     stop, hidden = reading.stop, reading.hidden.get("boot.systemd")
     if stop is not None and _repairable(stop):
         try:

@@ -187,8 +187,14 @@ def test_hostile_output_a_wrong_pin_and_unsafe_or_missing_powershell_are_refused
     assert r.rc != 0 and f"{exe_dir} is not root's alone (owner uid 1000" in r.stderr, r
     assert len(wslps.calls(host)) == n and unchanged(host) == before
 
+    # powershell.exe replaced by a link (to the planted one): not run
+    host.sh(f"chown root {exe_dir} && mv {wslps.EXE} {wslps.EXE}.real && ln -s {PLANTED}/powershell.exe {wslps.EXE}")
+    r = provision("apply", str(good), *ssh_args(host))
+    assert r.rc != 0 and f"{wslps.EXE} is reached through a link" in r.stderr, r
+    assert len(wslps.calls(host)) == n and unchanged(host) == before
+
     # no powershell.exe at all
-    host.sh(f"chown root {exe_dir} && rm {wslps.EXE}")
+    host.sh(f"rm {wslps.EXE}")
     r = provision("plan", str(good), *ssh_args(host))
     assert r.rc != 0 and f"{wslps.EXE} does not exist" in r.stderr, r
     assert host.sh("test -e /tmp/planted-ran", check=False).returncode == 1

@@ -7,14 +7,20 @@ Debian's /etc/ssl/certs/java/cacerts for the JDKs whose cacerts links there, or 
 (Temurin, a tarball JDK, JDK 8's ``jre/lib/security/cacerts``), read with a root-owned keytool
 only when there is a local CA. Paths and certificates travel as base64 (a path holding a newline
 cannot forge a record); only fingerprints are read from the stores, no alias is printed.
+
+On WSL, when the Java the shell uses is a Windows JDK (crossdoctor's facts: `java` on the Windows
+drive, java.exe ahead of any Linux java on PATH, a Windows JAVA_HOME), the local CAs do not reach
+it whatever the Linux stores hold: a Windows JDK reads its own cacerts (or Windows's store), not
+Linux's, so this part says that too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from provision import crossdoctor
 from provision.connections.base import ROOT_ONLY
-from provision.facts import Fact, Facts
+from provision.facts import HOST, Fact, Facts, FileContent
 from provision.facts.base import decode_b64
 from provision.findings import OK, WARN, Examiner, Finding
 from provision.formats import x509
@@ -126,10 +132,21 @@ def diagnose(facts: Facts, kind: str) -> list[Finding]:
             out.append(Finding("CA", WARN, f"JDK {home} does not trust CA {cert.subject} ({path}): {where} {store} "
                                f"lacks it, so Java there fails with \"{PKIX}\" for sites it signs while curl and "
                                "apt trust them", fix))
+    windows = crossdoctor.windows_jdk(facts.get(HOST), facts.get(crossdoctor.Crossover()),
+                                      facts.get(FileContent(crossdoctor.WSL_CONF)))
+    if windows:
+        n = len(st.cas)
+        out.append(Finding("CA", WARN, f"{windows}: a Windows JDK ignores Linux truststores, so "
+                           f"the {n} local CA{'s' if n != 1 else ''} here (/usr/local/share/ca-certificates) do "
+                           f"not reach it and it fails with \"{PKIX}\" for the sites they sign",
+                           "run Java from a Linux JDK (see the PATH and JAVA_HOME findings); for the Windows "
+                           "JDK itself, import the CA with its keytool.exe into its lib\\security\\cacerts, "
+                           "or start it with -Djavax.net.ssl.trustStoreType=Windows-ROOT (Windows's store)"))
     if not out and jdks:
         out.append(Finding("CA", OK, f"every JDK's truststore holds the {len(st.cas)} local CA"
                            f"{'s' if len(st.cas) != 1 else ''} (/usr/local/share/ca-certificates)"))
     return out
 
 
-EXAMINER = Examiner("CA", 45, (CaTrust(),), diagnose)
+EXAMINER = Examiner("CA", 45, (CaTrust(), HOST, FileContent(crossdoctor.WSL_CONF), crossdoctor.Crossover()),
+                    diagnose)

@@ -289,6 +289,25 @@ def _interop(st: CrossoverState, conf: FileState, root: str) -> list[Finding]:
     return out
 
 
+def windows_jdk(host: HostFacts, st: CrossoverState, conf: FileState) -> str:
+    """How a Windows JDK is the Java this WSL shell uses ("" when it is not): `java` on PATH
+    resolving to the Windows drive, java.exe on PATH ahead of any Linux java, or a Windows
+    JAVA_HOME (what Maven and Gradle start)."""
+    if not host.wsl.version:
+        return ""
+    root = _drive_root(conf)
+    java = next((e for e in st.path if e.java), None)
+    if java is not None and on_windows_drive(java.directory, root):
+        return f"`java` resolves to {java.directory}/java, on the Windows drive"
+    exe = next((e for e in st.path if e.java_exe), None)
+    if exe is not None and (java is None or exe.index < java.index):
+        return f"PATH entry {exe.index} {exe.directory} holds a Windows java.exe ahead of any Linux java"
+    home = st.env.get("JAVA_HOME")
+    if home is not None and windows_path(home, root):
+        return f"JAVA_HOME={home} is a Windows JDK"
+    return ""
+
+
 def examine(host: HostFacts, st: CrossoverState, conf: FileState) -> list[Finding]:
     """The crossover findings for a WSL host; nothing elsewhere."""
     if not host.wsl.version:

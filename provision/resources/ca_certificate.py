@@ -24,6 +24,13 @@ certificate is refused. A JDK whose cacerts is a link elsewhere is left alone (n
 the ``debian:<name>.pem`` entry, and the ``provision-…`` alias of this certificate (known from the
 ``.crt`` on the host, or from ``pem``/``file``/``sha256``) in each JDK store.
 
+On WSL, ``windows_store`` takes the certificate from the Windows certificate store through
+interop (``powershell.exe``, Windows's own, never one found on PATH; see provision/wincert.py),
+by its thumbprint, when the plan reads the host; ``sha256`` is required with it, and the
+certificate is checked (one CA certificate, the thumbprint's, the pinned SHA-256) before
+anything is written. Not on WSL, or without a usable powershell.exe, it is one error at plan
+time. It cannot be exported to cloud-init (the store is read on the running distro).
+
 ``provision verify`` checks the ``.crt``, the system bundle, and each JDK's truststore by itself
 (``keytool -list -alias`` on Debian's store for the JDKs linked to it, and on each JDK's own
 cacerts), naming the JDK whose store lacks it (that JDK's "PKIX path building failed"). With
@@ -42,11 +49,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from provision import cadoctor, keyfetch
+from provision import cadoctor, keyfetch, wincert
 from provision.cloudconfig import CloudConfig
 from provision.connections.base import ROOT_ONLY
 from provision.errors import FactError, NotExportable, ResourceError
-from provision.facts import DPKG, Fact, Facts, FileContent, FileState
+from provision.facts import DPKG, HOST, Fact, Facts, FileContent, FileState
 from provision.formats import x509
 from provision.java import truststores
 from provision.java.truststores import FIND_KEYTOOL, FIND_STORES, JOPTS, STOREPASS
@@ -206,6 +213,26 @@ def parse_trust(lines: list[str], debian: str) -> Trust:
 
 # --------------------------------------------------------------------------- the spec
 
+class WindowsStore(Spec):
+    thumbprint: str = Field(description="The certificate's Windows thumbprint (SHA-1, 40 hex digits, as "
+                            "certmgr or Get-ChildItem Cert:\\LocalMachine\\Root shows it).")
+    store: Literal["Root", "CA"] = Field("Root", description="The store: Root (trusted roots) or CA "
+                                         "(intermediate authorities).")
+    location: Literal["LocalMachine", "CurrentUser"] = Field("LocalMachine", description="The store's "
+                                                             "location: the machine's, or the Windows user's.")
+
+    @field_validator("thumbprint")
+    @classmethod
+    def _thumbprint(cls, v: str) -> str:
+        return wincert.normalise_thumbprint(v)
+
+    def fact(self) -> wincert.WindowsCert:
+        return wincert.WindowsCert(self.location, self.store, self.thumbprint)
+
+    def where(self) -> str:
+        return f"Cert:\\{self.location}\\{self.store}\\{self.thumbprint}"
+
+
 class CaCertificateSpec(Spec):
     name: str = Field(description="File name: /usr/local/share/ca-certificates/<name>.crt (lower-case "
                       "letters, digits, '.', '_', '-').")
@@ -215,9 +242,12 @@ class CaCertificateSpec(Spec):
                              "playbook or in templates/.")
     url: str | None = Field(None, description="The CA certificate's https URL, fetched on the controller; "
                             "needs sha256.")
+    windows_store: WindowsStore | None = Field(None, description="On WSL: the certificate in the Windows "
+                                               "certificate store, read through interop by Windows's own "
+                                               "powershell.exe when the plan reads the host; needs sha256.")
     sha256: str | None = Field(None, description="The certificate's pinned SHA-256 fingerprint (64 hex "
                                "digits, colons allowed, as openssl x509 -fingerprint -sha256 prints it); "
-                               "required with url, checked whenever given.")
+                               "required with url and windows_store, checked whenever given.")
     state: Literal["present", "absent"] = Field("present", description="Present, or removed (the .crt, "
                                                 "its Debian Java store entry and its JDK store aliases).")
     java: bool = Field(True, description="Bring Debian's Java store up to date now and import the "
@@ -247,11 +277,12 @@ class CaCertificateSpec(Spec):
 
     @model_validator(mode="after")
     def _one_source(self) -> CaCertificateSpec:
-        given = [k for k in ("pem", "file", "url") if getattr(self, k) is not None]
+        given = [k for k in ("pem", "file", "url", "windows_store") if getattr(self, k) is not None]
         if len(given) > 1 or (self.state == "present" and not given):
-            raise ValueError("give exactly one of pem, file, url")
-        if self.url is not None and self.sha256 is None:
-            raise ValueError("url needs sha256 (the certificate is checked against it before use)")
+            raise ValueError("give exactly one of pem, file, url, windows_store")
+        for k in ("url", "windows_store"):
+            if getattr(self, k) is not None and self.sha256 is None:
+                raise ValueError(f"{k} needs sha256 (the certificate is checked against it before use)")
         if self.pem is not None:
             pinned(self.pem.encode(), self.sha256, "pem")  # the whole check, when the playbook loads
         return self
@@ -326,10 +357,11 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
 
     def facts(self, known: Facts) -> Iterable[Fact[object]]:
         crt = FileContent(crt_path(self.spec.name))
+        ws = self.spec.windows_store if self.spec.state == "present" else None
         if known.peek(crt) is None:
-            return [crt]
+            return [crt, HOST, ws.fact()] if ws is not None else [crt]
         trust_fact = self.trust_fact(known)
-        wanted: list[Fact[object]] = [crt, trust_fact]
+        wanted: list[Fact[object]] = [crt, trust_fact, *([HOST, ws.fact()] if ws is not None else [])]
         trust = known.peek(trust_fact)
         if trust is not None:
             wanted += [FileContent(st.path) for st in trust.stores]
@@ -347,9 +379,28 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
         given = self.given()
         if given is not None:
             return given
+        if s.windows_store is not None:
+            return self.from_windows(facts, s.windows_store)
         assert s.url is not None and s.sha256 is not None
         on_host = host_copy(facts.get(FileContent(crt_path(s.name))))
         return on_host if on_host is not None and on_host.sha256 == s.sha256 else None
+
+    def from_windows(self, facts: Facts, ws: WindowsStore) -> x509.CaCert:
+        """The certificate powershell.exe printed from the Windows store, checked (one CA
+        certificate, the thumbprint's, the pinned SHA-256); ResourceError before anything is written."""
+        s = self.spec
+        where = f"windows_store {ws.where()}"
+        host = facts.get(HOST)
+        if not host.wsl.version or host.wsl.assumed:
+            raise ResourceError(f"{where}: the target is not a running WSL distro (the Windows store is read "
+                                "through WSL interop); nothing was written")
+        read = facts.get(ws.fact())
+        if read.problem:
+            raise ResourceError(f"{where}: {read.problem}; nothing was written")
+        try:
+            return pinned(wincert.certificate(read.output, ws.thumbprint).pem(), s.sha256, ws.where())
+        except x509.CertError as exc:
+            raise ResourceError(f"{where}: {exc}; nothing was written") from None
 
     def fetch(self) -> x509.CaCert:
         """The certificate at url (fetched on the controller, cached for the run), checked against
@@ -579,6 +630,9 @@ class CaCertificate(Resource[CaCertificateSpec, CaPlan]):
         s = self.spec
         if s.state == "absent":
             raise NotExportable("state: absent (cloud-init's ca_certs adds certificates, it does not remove them)")
+        if s.windows_store is not None:
+            raise NotExportable("windows_store: the certificate is read from the Windows store of a running WSL "
+                                "distro through interop, which an image does not have; give it as pem, file or url")
         cert = self.given()
         if cert is None:
             assert s.url is not None

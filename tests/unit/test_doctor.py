@@ -9,7 +9,7 @@ import yaml
 from factsdata import facts_from
 
 from provision import cadoctor, doctor
-from provision.crossdoctor import Crossover, CrossoverState
+from provision.crossdoctor import Crossover, CrossoverState, PathEntry
 from provision.facts import Facts
 from provision.java.doctor import DefaultJava, JavaHomeLine, JavaHomes, JavaHomeSettings
 from provision.wslconfigdoctor import WslConfigFile, WslConfigState
@@ -25,7 +25,9 @@ def with_probes(facts: Facts, d: dict) -> Facts:
     facts.set(JavaHomeSettings(), JavaHomes([JavaHomeLine(p, n, v) for p, n, v in d.get("java_home", [])],
                                             {k: (v[0], v[1], v[2]) for k, v in d.get("homes", {}).items()}))
     facts.set(DefaultJava(), {"java": d.get("java", ""), "javac": d.get("javac", "")})
-    facts.set(Crossover(), CrossoverState())  # tests/unit/test_crossover.py has its cases
+    cross = d.get("crossover", {})  # tests/unit/test_crossover.py has its cases; here what the CA part reads
+    facts.set(Crossover(), CrossoverState(env=cross.get("env", {}), path=[
+        PathEntry(i, directory, java, exe) for i, (directory, java, exe) in enumerate(cross.get("path", []), 1)]))
     facts.set(WslConfigFile(), WslConfigState())  # and tests/unit/test_wslconfig.py
     facts.set(cadoctor.CaTrust(), cadoctor.CaTrust().parse(d.get("ca_trust", [])))  # lines as the host prints
     return facts

@@ -25,21 +25,7 @@ pytestmark = pytest.mark.lab
 
 TARJDK = "/opt/tarjdk"
 CRT = "/usr/local/share/ca-certificates/corp.crt"
-PROBE = """\
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-
-public class Probe {
-    public static void main(String[] args) throws Exception {
-        HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-        HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create(args[0])).build(),
-                                             HttpResponse.BodyHandlers.ofString());
-        System.out.println("status " + r.statusCode());
-    }
-}
-"""
+PROBE = certs.fetch_java("Probe")
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +37,10 @@ def base() -> Path:
 def pki(tmp_path_factory) -> dict[str, Path | str]:
     """A root CA and a server certificate for a loopback address, made here with openssl."""
     d = tmp_path_factory.mktemp("pki")
-    ip = f"127.{random.randint(100, 250)}.{random.randint(1, 250)}.{random.randint(2, 250)}"
+    ip = certs.loopback_ip()
     certs.root_ca(d, "Corp Test Root")
     certs.server_cert(d, ip, f"IP:{ip}")
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-            str(d / "other.key"), "-out", str(d / "other-ca.pem"), "-days", "30", "-subj", "/CN=Not The Corp Root",
-            "-addext", "basicConstraints=critical,CA:TRUE")
+    certs.other_ca(d)
     return {"dir": d, "ip": ip, "port": str(random.randint(20000, 60000))}
 
 

@@ -19,27 +19,12 @@ import pytest
 from conftest import provision
 from lab import pki as certs
 from lab import wslps
-from lab.pki import openssl
 
 pytestmark = pytest.mark.lab
 
 CRT = "/usr/local/share/ca-certificates/corp.crt"
 PLANTED = "/mnt/c/Users/dev/AppData/Local/Microsoft/WindowsApps"
-PROBE = """\
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-
-public class Fetch {
-    public static void main(String[] args) throws Exception {
-        HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-        HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create(args[0])).build(),
-                                             HttpResponse.BodyHandlers.ofString());
-        System.out.println("status " + r.statusCode());
-    }
-}
-"""
+PROBE = certs.fetch_java("Fetch")
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +35,10 @@ def base() -> Path:
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> dict:
     d = tmp_path_factory.mktemp("pki")
-    ip = f"127.{random.randint(100, 250)}.{random.randint(1, 250)}.{random.randint(2, 250)}"
+    ip = certs.loopback_ip()
     certs.root_ca(d, "Corp Windows Root")
     certs.server_cert(d, ip, f"IP:{ip}")
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-            str(d / "other.key"), "-out", str(d / "other-ca.pem"), "-days", "30", "-subj", "/CN=Not The Corp Root",
-            "-addext", "basicConstraints=critical,CA:TRUE")
+    certs.other_ca(d)
     sha256 = hashlib.sha256(wslps.der(d / "ca.pem")).hexdigest()
     return {"dir": d, "ip": ip, "port": str(random.randint(20000, 60000)), "sha256": sha256,
             "thumb": wslps.thumbprint(d / "ca.pem")}

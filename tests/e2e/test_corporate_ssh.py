@@ -40,10 +40,6 @@ public class Get {
 """
 
 
-def _ip() -> str:
-    return f"127.{random.randint(100, 250)}.{random.randint(1, 250)}.{random.randint(2, 250)}"
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("corppki")
@@ -67,7 +63,7 @@ def https(pki: Path) -> Iterator[tuple[str, int]]:
         def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
             pass  # the client that does not trust the CA yet ends the handshake
 
-    server = Quiet((_ip(), 0), Handler)
+    server = Quiet((certs.loopback_ip(), 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pki / "server.pem", pki / "server.key")
     server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
@@ -89,7 +85,7 @@ def test_ca_and_proxy_over_ssh_reach_the_jdk_on_a_booted_host(fleet_factory, bas
     fleet = fleet_factory(1, base=base)
     host = fleet.hosts[0]
     ip, port = https
-    proxy_ip, proxy_port = _ip(), random.randint(20000, 60000)
+    proxy_ip, proxy_port = certs.loopback_ip(), random.randint(20000, 60000)
     with host.root.file("/etc/hosts").open("a") as fh:
         fh.write(f"{ip} {NAME}\n")
     host.root.file("/etc/tinyproxy/lab.conf").write_text(

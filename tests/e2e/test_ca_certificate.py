@@ -34,6 +34,12 @@ def base() -> Path:
 
 
 @pytest.fixture(scope="module")
+def base13() -> Path:
+    """Debian 13 with its OpenJDK 21 (and its ca-certificates-java, which may only queue a trigger)."""
+    return lab.ensure_base("cacert13", parent="trixie", suite="trixie", packages=("openjdk-21-jdk-headless", "curl"))
+
+
+@pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> dict[str, Path | str]:
     """A root CA and a server certificate for a loopback address, made here with openssl."""
     d = tmp_path_factory.mktemp("pki")
@@ -44,11 +50,10 @@ def pki(tmp_path_factory) -> dict[str, Path | str]:
     return {"dir": d, "ip": ip, "port": str(random.randint(20000, 60000))}
 
 
-@pytest.fixture
-def root(base: Path, pki) -> Iterator[lab.Root]:
+def tls_root(base: Path, pki) -> Iterator[lab.Root]:
     with lab.Root(base, name="cacert") as r:
         # a tarball-shaped JDK: a copy of the distribution's, with a cacerts file of its own
-        r.sh(f"cp -a /usr/lib/jvm/java-17-openjdk-amd64 {TARJDK} && rm {TARJDK}/lib/security/cacerts && "
+        r.sh(f"cp -a /usr/lib/jvm/java-[0-9][0-9]-openjdk-amd64 {TARJDK} && rm {TARJDK}/lib/security/cacerts && "
              f"cp /etc/ssl/certs/java/cacerts {TARJDK}/lib/security/cacerts")
         srv = r.file("/srv/tls")
         srv.mkdir(parents=True)
@@ -56,6 +61,16 @@ def root(base: Path, pki) -> Iterator[lab.Root]:
             (srv / f).write_bytes((pki["dir"] / f).read_bytes())
         (srv / "Probe.java").write_text(PROBE)
         yield r
+
+
+@pytest.fixture
+def root(base: Path, pki) -> Iterator[lab.Root]:
+    yield from tls_root(base, pki)
+
+
+@pytest.fixture
+def root13(base13: Path, pki) -> Iterator[lab.Root]:
+    yield from tls_root(base13, pki)
 
 
 def handshakes(root: lab.Root, pki) -> dict[str, str]:
@@ -90,6 +105,14 @@ def store_aliases(root: lab.Root, store: str) -> list[str]:
 
 
 def test_the_ca_is_trusted_by_curl_and_every_jdk_then_removed_exactly(root, pki, tmp_path):
+    trusted_then_removed(root, pki, tmp_path)
+
+
+def test_on_debian_13_too(root13, pki, tmp_path):
+    trusted_then_removed(root13, pki, tmp_path)
+
+
+def trusted_then_removed(root: lab.Root, pki, tmp_path: Path) -> None:
     untrusted = {"curl": "60", "java": "PKIX path building failed", "tarjdk": "PKIX path building failed"}
     assert handshakes(root, pki) == untrusted
     before = {s: store_aliases(root, s) for s in ("/etc/ssl/certs/java/cacerts", f"{TARJDK}/lib/security/cacerts")}

@@ -89,8 +89,8 @@ class RunStatus(StrEnum):
 # root's closed directories too, and the lock no link. One stat reads the modes of all of them
 # (by name, sound as pv_closed is: the first open one on the way has a parent only root can
 # change); the modes of the state dir, runs/ and backups/ are repaired to 0700, with a mkdir or
-# chmod only when one is missing or not 0700 (the daily run starts two commands here: the walk's
-# stat and this one).
+# chmod only when one is missing or not 0700 (the daily run starts one command here: this stat,
+# which reads the lock's type too, for the walk, told ``n``, does not stat it).
 _HELD = WALK + r"""
 d=@DIR@; run=$1; wait=$2; keep=$3; protect=$4; quiet=$5
 # the token of our lines and the owner line (the command, which may name -e keys): on stdin, not
@@ -99,20 +99,20 @@ IFS= read -r t || exit 70
 IFS= read -r owner || exit 70
 umask 077
 refuse() { echo "$d: $1: refusing to use it (move it aside)" >&2; exit 70; }
-pv_walk "$d/lock" 0 700 0 || refuse "$pv_err"
+pv_walk "$d/lock" 0 700 0 n || refuse "$pv_err"
 [ -z "$pv_link" ] || refuse "$d/lock is a symbolic link (to $pv_link)"
-pv_fields "$pv_st" || pv_F=
-case $pv_F in ''|"regular file"|"regular empty file") ;; *) refuse "$d/lock is a $pv_F" ;; esac
 pv_ifs=$IFS; IFS=$pv_nl; set -f; set -- $pv_dirs; set +f; IFS=$pv_ifs  # ($1.. are copied above)
 mk=
 for sub in runs backups; do
   if [ -e "$sub" ] || [ -L "$sub" ]; then set -- "$@" "$sub"; else mk="$mk $sub"; fi
 done
+if [ -e lock ] || [ -L lock ]; then set -- "$@" lock; fi  # the walk left it to this stat (n)
 pv_m=$(stat -c '%u %g %a %n %F' -- "$@" 2>/dev/null) || refuse "cannot read its modes"
 fix=
-while read -r u g a n ty; do  # the walked directories by their paths, then runs and backups
+while read -r u g a n ty; do  # the walked directories by their paths, then runs, backups, lock
   case $n in
     /*) p=$n ;;
+    lock) case $ty in "regular file"|"regular empty file") continue ;; *) refuse "$d/lock is a $ty" ;; esac ;;
     *) p=$d/$n; [ "$ty" = directory ] || refuse "$p is a $ty, not a directory" ;;
   esac
   if pv_opened "$u" "$g" "$a"; then refuse "$p is writable by a non-root user"; fi

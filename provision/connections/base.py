@@ -119,7 +119,8 @@ pv_closed() {
 # A directory is entered with cd -P, and then the shell's own idea of where it is ($PWD: getcwd(2)
 # after cd -P, no command run) must be the link-free path walked so far: a link swapped in
 # before the cd lands the shell somewhere whose real path differs, and the walk stops.
-# pv_walk PATH FOLLOW(0|1|p) MKDIR-MODE STRICT(0|1) [r: a read, a missing last name is not stat'ed]
+# pv_walk PATH FOLLOW(0|1|p) MKDIR-MODE STRICT(0|1) [r: a read, a missing last name is not stat'ed;
+#   n: the last name (a link there still is one) is not stat'ed, the caller stats it]
 pv_walk() {
   pv_rest=${1#/} pv_at= pv_n=0 pv_err= pv_name= pv_link= pv_st= pv_dir= pv_dirs=/ pv_y=
   cd / || { pv_err="cannot enter /"; return 1; }
@@ -154,6 +155,8 @@ pv_walk() {
     if [ -n "$pv_last" ]; then
       # a read ($5 = r) of a name that is not there (nor a link: above) needs no stat: pv_st ""
       if [ "$5" = r ] && [ ! -e "./$pv_c" ]; then pv_name=$pv_c; return 0; fi
+      # n: the caller stats it itself, with what else it reads (the journal's lock): pv_st ""
+      if [ "$5" = n ] && [ "$4" != 1 ]; then pv_name=$pv_c; return 0; fi
       pv_look "$pv_c" || return 1
       if [ "$4" = 1 ]; then pv_closed || return 1; fi
       pv_name=$pv_c; return 0

@@ -145,8 +145,10 @@ for f in /proc/sys/fs/binfmt_misc/WSLInterop*; do [ -e "$f" ] && echo "wsl binfm
 [ -x /sbin/init ] && echo "wsl sbin-init"
 [ -e /.dockerenv ] && echo "wsl container docker"
 [ -e /run/.containerenv ] && echo "wsl container podman"
-r=$(stat -Lc %d:%i /proc/1/root / 2>/dev/null)  # two lines: PID 1's root, then ours
-[ "${r%%[!0-9:]*}" != "${r##*[!0-9:]}" ] && echo "wsl chroot"
+# PID 1's root is not ours: test's -ef compares the two stat(2)s (device and inode) in the shell,
+# no stat run; only its "different" (exit 1) counts, not an error (2: a shell without -ef), nor a
+# /proc/1/root this user may not stat
+if [ -e /proc/1/root ]; then [ /proc/1/root -ef / ]; [ $? = 1 ] && echo "wsl chroot"; fi
 case "$k" in *[Mm]icrosoft*|*WSL*) wsl=1;; esac
 if [ -n "$wsl" ]; then
   [ -z "$WSL_DISTRO_NAME" ] && command -v wslpath >/dev/null 2>&1 &&

@@ -42,6 +42,17 @@ class JdkHome:
     alternatives: list[AltEntry] = field(default_factory=list)
 
 
+# pv_real PATH: home=PATH with every link resolved, what `readlink -f PATH` prints. A directory
+# (the daily case) is resolved by the kernel itself, with builtins: `cd -P` enters it through its
+# links and POSIX sets $PWD to `pwd -P` (getcwd(2), no link in it); ".." after a link is the
+# link target's parent for both, never the lexical one (a logical cd would take the name's). Not a
+# directory, or not there: readlink -f, which also resolves a path whose last name is missing.
+REAL_PATH = r"""
+pv_real() {
+  if CDPATH= cd -P -- "$1" 2>/dev/null; then home=$PWD; cd / || :; else home=$(readlink -f -- "$1"); fi
+}
+"""
+
 _JDK = r"""
 home=""
 for p in @PACKAGES@; do
@@ -53,7 +64,7 @@ for p in @PACKAGES@; do
     b=$(grep -m 1 -E '/bin/javac?$' -- "$f") || b=
     [ -z "$b" ] || break
   done
-  if [ -n "$b" ]; then home=$(readlink -f "${b%/bin/*}"); echo "package $p"; break; fi
+  if [ -n "$b" ]; then pv_real "${b%/bin/*}"; echo "package $p"; break; fi
 done
 if [ -n "$home" ]; then
   echo "home $home"
@@ -110,6 +121,7 @@ class JdkInstall(Fact[JdkHome]):
     vendor: str = "distro"
 
     topics = frozenset({DPKG})
+    prelude = REAL_PATH
 
     def command(self) -> str:
         v = int(self.version)

@@ -229,6 +229,42 @@ def test_host_fact_reads_wsl_signals_read_only():
     assert "/.dockerenv" in s and "-x /sbin/init" in s
 
 
+# How the chroot signal was read before test's -ef did it (a stat run): the reference.
+_CHROOT_BY_STAT = """r=$(stat -Lc %d:%i /proc/1/root / 2>/dev/null)
+[ "${r%%[!0-9:]*}" != "${r##*[!0-9:]}" ] && echo "wsl chroot"; true"""
+
+
+@pytest.mark.parametrize("shell", [s for s in ("/bin/sh", "/bin/bash") if Path(s).exists()])
+def test_host_fact_reads_a_chroot_as_stat_did(shell: str) -> None:
+    """The chroot signal (PID 1's root is not ours) comes from the shell's own test -ef, and says
+    what comparing stat's device:inode lines said, here and as a user who may not stat
+    /proc/1/root (then neither says chroot)."""
+    import os
+    import subprocess
+
+    def says(script: str, *pre: str) -> bool:
+        out = subprocess.run([*pre, shell, "-c", script], capture_output=True, text=True).stdout
+        return "wsl chroot" in out.splitlines()
+
+    assert says(HOST.command()) == says(_CHROOT_BY_STAT)
+    assert "stat -Lc" not in HOST.command()
+    if os.geteuid() != 0 or not Path("/usr/bin/unshare").exists() or not Path("/bin").is_symlink():
+        return
+    nobody = ("/usr/sbin/runuser", "-u", "nobody", "--")
+    assert says(HOST.command(), *nobody) == says(_CHROOT_BY_STAT, *nobody)
+    # in a chroot (a root of the machine's /usr, in a PID namespace whose PID 1 stays outside it):
+    # both say so
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as root:
+        setup = ('r=$1; shift; mount --make-rprivate / && mkdir -p "$r/usr" "$r/proc" "$r/dev" &&'
+                 ' mount --bind /usr "$r/usr" && mount --bind /proc "$r/proc" && mount --bind /dev "$r/dev" &&'
+                 ' ln -sfn usr/bin "$r/bin" && ln -sfn usr/lib "$r/lib" && ln -sfn usr/lib64 "$r/lib64" &&'
+                 ' chroot "$r" "$@"; exit $?')  # not exec'd: PID 1 stays outside the chroot
+        into = ("/usr/bin/unshare", "--mount", "--pid", "--fork", "--mount-proc", "sh", "-c", setup, "sh", root)
+        assert says(HOST.command(), *into) and says(_CHROOT_BY_STAT, *into)
+
+
 def capture(root: str, name: str) -> None:
     """Run the real facts script in a root (read-only) and keep its output as test data."""
     from provision.connections.chroot import ChrootConnection

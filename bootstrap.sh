@@ -56,7 +56,7 @@ cmd=${1:-apply}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   test)
-    apt_install debootstrap openssh-client ca-certificates gcc libc6-dev libpam0g-dev gpg
+    apt_install debootstrap openssh-client ca-certificates gcc libc6-dev libpam0g-dev gpg strace
     venv "[test]"
     exec .venv/bin/python -m pytest "$@"
     ;;

@@ -39,7 +39,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+import lab.execlog  # noqa: E402 - tests/ is on sys.path from here on
 import run as bench  # noqa: E402 - bench/run.py: the fleet, the checks and the CPU counters
 
 REPO = bench.REPO
@@ -143,18 +145,7 @@ def traced(fleet, work: Path, argv: list[str]) -> collections.Counter:
     finally:
         tracer.send_signal(signal.SIGINT)  # detaches; only the strace this started
         tracer.wait(10)
-    names: collections.Counter = collections.Counter()
-    pending: dict[str, str] = {}
-    for line in out.read_text(errors="replace").splitlines():  # "PID execve(...) = 0", or split in two
-        pid, _, rest = line.partition(" ")
-        m = re.search(r'execve\("([^"]*)"', rest)
-        if m and "<unfinished" in rest:
-            pending[pid] = m.group(1)
-            continue
-        path = m.group(1) if m else pending.pop(pid, None) if "execve resumed>" in rest else None
-        if path and re.search(r"\)\s*= 0$", rest.rstrip()):  # failed ones: a PATH search's misses
-            names[path.rsplit("/", 1)[-1]] += 1
-    return names
+    return lab.execlog.started(out)
 
 
 def main() -> int:

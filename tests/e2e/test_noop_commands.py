@@ -6,8 +6,6 @@ is a failure that names it (bench/README.md, "Commands on a host per no-op apply
 
 from __future__ import annotations
 
-import collections
-import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import provision
+from lab import execlog
 
 pytestmark = pytest.mark.lab
 
@@ -40,20 +39,6 @@ def listener(host) -> int:
     raise AssertionError(f"{host.name}: no sshd listener")
 
 
-def started(trace: Path) -> collections.Counter[str]:
-    """The programs an ``strace -f -e execve`` log shows started (successful execve, by basename)."""
-    names: collections.Counter[str] = collections.Counter()
-    pending: dict[str, str] = {}
-    for line in trace.read_text(errors="replace").splitlines():
-        pid, _, rest = line.partition(" ")
-        m = re.search(r'execve\("([^"]*)"', rest)
-        if m and "<unfinished" in rest:
-            pending[pid] = m.group(1)
-            continue
-        path = m.group(1) if m else pending.pop(pid, None) if "execve resumed>" in rest else None
-        if path and re.search(r"\)\s*= 0$", rest.rstrip()):
-            names[path.rsplit("/", 1)[-1]] += 1
-    return names
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
@@ -79,6 +64,6 @@ def test_a_noop_apply_starts_only_these_programs_on_a_host(fleet_factory, jdk_ro
         tracer.send_signal(signal.SIGINT)  # only the strace this test started
         tracer.wait(10)
     assert r.rc == 0 and '"changed": 0' in r.stdout, r
-    got = started(trace)
+    got = execlog.started(trace)
     assert dict(got) == EXPECTED, (sum(got.values()), dict(got))
     assert sum(EXPECTED.values()) == 25
